@@ -1,0 +1,210 @@
+//! Audio levels per second and streaming voice activity (Silero VAD).
+//!
+//! Silero VAD is a recurrent model: each 512-sample step carries the previous step's state and
+//! the last 64 samples as context, so it runs sequentially over the stream (in parallel with the
+//! video work, not within itself). Memory is the per-second summary only.
+
+use crate::inference::{self, InferenceError, SILERO_VAD};
+use crate::media::{AUDIO_RATE, Pts};
+use ndarray::{Array0, Array2, Array3};
+use ort::session::Session;
+use ort::value::TensorRef;
+
+pub const VAD_STEP: usize = 512;
+const VAD_CONTEXT: usize = 64;
+
+/// Streaming Silero VAD: feed 512-sample steps in order.
+pub struct Vad {
+    session: Session,
+    state: Array3<f32>,
+    input: Array2<f32>,
+    sr: Array0<i64>,
+}
+
+impl Vad {
+    pub fn new() -> Result<Self, InferenceError> {
+        Ok(Vad {
+            session: inference::load(&SILERO_VAD)?,
+            state: Array3::zeros((2, 1, 128)),
+            input: Array2::zeros((1, VAD_CONTEXT + VAD_STEP)),
+            sr: Array0::from_elem((), AUDIO_RATE as i64),
+        })
+    }
+
+    /// Speech probability of the next 512 samples.
+    pub fn step(&mut self, samples: &[f32]) -> Result<f32, InferenceError> {
+        debug_assert_eq!(samples.len(), VAD_STEP);
+        let fail = |e: ort::Error| InferenceError::Run {
+            model: SILERO_VAD.name.into(),
+            reason: e.to_string(),
+        };
+        {
+            let row = self.input.as_slice_mut().expect("standard layout");
+            row.copy_within(VAD_STEP.., 0); // last 64 samples of the previous step become context
+            row[VAD_CONTEXT..].copy_from_slice(samples);
+        }
+        let outputs = self
+            .session
+            .run(ort::inputs![
+                "input" => TensorRef::from_array_view(&self.input).map_err(fail)?,
+                "state" => TensorRef::from_array_view(&self.state).map_err(fail)?,
+                "sr" => TensorRef::from_array_view(&self.sr).map_err(fail)?,
+            ])
+            .map_err(fail)?;
+        let prob = outputs["output"].try_extract_array::<f32>().map_err(fail)?[[0, 0]];
+        let new_state = outputs["stateN"].try_extract_array::<f32>().map_err(fail)?;
+        self.state
+            .as_slice_mut()
+            .expect("standard layout")
+            .copy_from_slice(new_state.as_slice().ok_or_else(|| InferenceError::Run {
+                model: SILERO_VAD.name.into(),
+                reason: "stateN is not contiguous".into(),
+            })?);
+        Ok(prob)
+    }
+}
+
+/// Hysteresis thresholds for turning VAD probabilities into speech.
+#[derive(Debug, Clone)]
+pub struct VadParams {
+    /// Probability at which speech starts. Default 0.5 (Silero's own default).
+    pub on: f32,
+    /// Probability under which speech ends. Default 0.35.
+    pub off: f32,
+}
+
+impl Default for VadParams {
+    fn default() -> Self {
+        VadParams { on: 0.5, off: 0.35 }
+    }
+}
+
+/// Per-second audio summary for the timeline.
+#[derive(Debug, Clone, Default)]
+pub struct SecondStats {
+    sum_sq: f64,
+    n: u32,
+    peak: f32,
+    prob_sum: f32,
+    prob_n: u32,
+    speech_steps: u32,
+}
+
+impl SecondStats {
+    pub fn rms_dbfs(&self) -> f32 {
+        if self.n == 0 {
+            return -100.0;
+        }
+        let rms = (self.sum_sq / self.n as f64).sqrt();
+        (20.0 * rms.max(1e-5).log10()) as f32
+    }
+    pub fn mean_speech_prob(&self) -> Option<f32> {
+        (self.prob_n > 0).then(|| self.prob_sum / self.prob_n as f32)
+    }
+    pub fn peak(&self) -> f32 {
+        self.peak
+    }
+}
+
+/// What the audio analyser found.
+#[derive(Debug, Clone)]
+pub struct AudioSummary {
+    /// Time of the first sample.
+    pub start: Pts,
+    pub samples: u64,
+    pub per_second: Vec<SecondStats>,
+    pub speech_s: f64,
+}
+
+/// Sequential audio state; feed chunks in stream order.
+pub struct AudioAnalyser {
+    vad: Vad,
+    params: VadParams,
+    start: Option<Pts>,
+    pending: Vec<f32>,
+    samples: u64,
+    vad_samples: u64,
+    in_speech: bool,
+    speech_steps: u64,
+    per_second: Vec<SecondStats>,
+}
+
+impl AudioAnalyser {
+    pub fn new(params: VadParams) -> Result<Self, InferenceError> {
+        Ok(AudioAnalyser {
+            vad: Vad::new()?,
+            params,
+            start: None,
+            pending: Vec::with_capacity(AUDIO_RATE as usize * 2),
+            samples: 0,
+            vad_samples: 0,
+            in_speech: false,
+            speech_steps: 0,
+            per_second: Vec::new(),
+        })
+    }
+
+    fn second(&mut self, sample_index: u64) -> &mut SecondStats {
+        let s = (sample_index / AUDIO_RATE as u64) as usize;
+        if self.per_second.len() <= s {
+            self.per_second.resize(s + 1, SecondStats::default());
+        }
+        &mut self.per_second[s]
+    }
+
+    /// Appends samples (levels are updated at once, VAD runs on [`Self::process`]).
+    pub fn push(&mut self, pts: Pts, samples: &[f32]) {
+        self.start.get_or_insert(pts);
+        for &x in samples {
+            let idx = self.samples;
+            let st = self.second(idx);
+            st.sum_sq += (x as f64) * (x as f64);
+            st.n += 1;
+            st.peak = st.peak.max(x.abs());
+            self.samples += 1;
+        }
+        self.pending.extend_from_slice(samples);
+    }
+
+    /// Runs the VAD over every complete 512-sample step buffered so far.
+    pub fn process(&mut self) -> Result<(), InferenceError> {
+        let steps = self.pending.len() / VAD_STEP;
+        for i in 0..steps {
+            let (a, b) = (i * VAD_STEP, (i + 1) * VAD_STEP);
+            let p = {
+                let chunk: [f32; VAD_STEP] = self.pending[a..b].try_into().expect("exact step");
+                self.vad.step(&chunk)?
+            };
+            if self.in_speech {
+                self.in_speech = p >= self.params.off;
+            } else {
+                self.in_speech = p >= self.params.on;
+            }
+            let idx = self.vad_samples;
+            let speech = self.in_speech;
+            let st = self.second(idx);
+            st.prob_sum += p;
+            st.prob_n += 1;
+            st.speech_steps += speech as u32;
+            self.speech_steps += speech as u64;
+            self.vad_samples += VAD_STEP as u64;
+        }
+        self.pending.drain(..steps * VAD_STEP);
+        Ok(())
+    }
+
+    /// Samples waiting for the VAD.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn finish(mut self) -> Result<AudioSummary, InferenceError> {
+        self.process()?;
+        Ok(AudioSummary {
+            start: self.start.unwrap_or_default(),
+            samples: self.samples,
+            per_second: self.per_second,
+            speech_s: self.speech_steps as f64 * VAD_STEP as f64 / AUDIO_RATE as f64,
+        })
+    }
+}

@@ -1,0 +1,352 @@
+//! Command line: `vigil score | verify | keygen`.
+//!
+//! Exit codes (DESIGN.md § 3): 0 ok · 1 a check failed · 2 usage, configuration or installation
+//! error · 3 input media unreadable or unsupported. Errors go to stderr as one line naming the
+//! file and the cause; logs go to stderr through `tracing` (`RUST_LOG`).
+
+use crate::ingest::{IngestConfig, IngestError, MediaInput, Sampling};
+use crate::pipeline::{self, PipelineError, ScoreOptions};
+use crate::report::dsse::{self, Envelope};
+use crate::report::{Report, SessionInfo, keys};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Interview-integrity analysis with signed reports"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse a recording and write a signed report.
+    Score(ScoreArgs),
+    /// Check a report's signature and payload (exit 0 valid, 1 invalid).
+    Verify(VerifyArgs),
+    /// Create a signing key pair.
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    /// Media file path or URI (file://, http://, https://).
+    pub media: String,
+    /// Where to write the signed report [default: <MEDIA>.vigil.json].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Session ids as JSON: session_id, interview_id, application_id, candidate_external_id,
+    /// ats, requisition_id, department.
+    #[arg(long, value_name = "FILE.json")]
+    pub session: Option<PathBuf>,
+    /// Ed25519 private key (PKCS#8 PEM) [default: $VIGIL_SIGNING_KEY or the user data dir's
+    /// vigil/signing-key.pem, created on first use].
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Video sampling: an interval in seconds (`1s`), `keyframes` (fast) or `all`.
+    #[arg(long, default_value = "1s")]
+    pub sampling: Sampling,
+    /// Seconds without decoding progress before giving up.
+    #[arg(long, default_value_t = 30)]
+    pub stall_timeout: u64,
+    /// Print the report payload as JSON on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Signed report (DSSE envelope JSON).
+    pub report: PathBuf,
+    /// Public key (SPKI PEM) [default: the public half of the default signing key].
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Private key path [default: the user data dir's vigil/signing-key.pem]; the public key is
+    /// written next to it as <name>.pub.pem.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace an existing key.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl std::fmt::Display) -> Self {
+        Failure {
+            code,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<PipelineError> for Failure {
+    fn from(e: PipelineError) -> Self {
+        let code = match &e {
+            PipelineError::Ingest(IngestError::Init(_) | IngestError::MissingElement { .. }) => 2,
+            PipelineError::Ingest(_) | PipelineError::Hash { .. } => 3,
+            PipelineError::Inference(_) => 2,
+        };
+        Failure::new(code, e)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("vigil: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Score(a) => score(a),
+        Command::Verify(a) => verify(a),
+        Command::Keygen(a) => keygen(a),
+    }
+}
+
+fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
+    let input = MediaInput::parse(&a.media).map_err(|e| Failure::new(3, e))?;
+    let session = match &a.session {
+        Some(p) => read_session(p)?,
+        None => SessionInfo::default(),
+    };
+    let key = load_or_create_key(a.key.as_deref())?;
+    let opts = ScoreOptions {
+        ingest: IngestConfig {
+            sampling: a.sampling,
+            stall_timeout: Duration::from_secs(a.stall_timeout.max(1)),
+            ..IngestConfig::default()
+        },
+        session,
+        ..ScoreOptions::default()
+    };
+    let report = pipeline::score(&input, &opts)?;
+    let payload = report.to_payload();
+    let envelope = dsse::sign(&payload, &key);
+    let out = a.out.unwrap_or_else(|| default_out(&input));
+    write_atomic(
+        &out,
+        &serde_json::to_vec_pretty(&envelope).expect("envelope serialises"),
+    )
+    .map_err(|e| Failure::new(2, format!("cannot write report {}: {e}", out.display())))?;
+    if a.json {
+        println!("{}", String::from_utf8_lossy(&payload));
+    } else {
+        print!("{}", summary(&report, &out, &envelope.signatures[0].keyid));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_session(p: &Path) -> Result<SessionInfo, Failure> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| Failure::new(2, format!("session file {}: {e}", p.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::new(2, format!("session file {}: {e}", p.display())))
+}
+
+fn load_or_create_key(explicit: Option<&Path>) -> Result<ed25519_dalek::SigningKey, Failure> {
+    if let Some(p) = explicit {
+        return keys::read_signing_key(p).map_err(|e| Failure::new(2, e));
+    }
+    let path = keys::default_key_path().map_err(|e| Failure::new(2, e))?;
+    if path.exists() {
+        return keys::read_signing_key(&path).map_err(|e| Failure::new(2, e));
+    }
+    let key = keys::generate(&path, false).map_err(|e| Failure::new(2, e))?;
+    eprintln!(
+        "vigil: created a new signing key {} (public key {}, key id {})",
+        path.display(),
+        keys::public_path_for(&path).display(),
+        dsse::key_id(&key.verifying_key())
+    );
+    Ok(key)
+}
+
+fn default_out(input: &MediaInput) -> PathBuf {
+    match input {
+        MediaInput::File(p) => {
+            let mut s = p.as_os_str().to_owned();
+            s.push(".vigil.json");
+            PathBuf::from(s)
+        }
+        MediaInput::Uri(u) => {
+            let name = u
+                .path_segments()
+                .and_then(|mut s| s.next_back().map(str::to_string))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "remote".into());
+            PathBuf::from(format!("{name}.vigil.json"))
+        }
+    }
+}
+
+/// Writes via a temporary file and rename, so a crash never leaves half a report.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn summary(r: &Report, out: &Path, keyid: &str) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let m = &r.media;
+    let _ = writeln!(s, "Vigil integrity report {}", r.report_id);
+    let video = m
+        .video
+        .as_ref()
+        .map(|v| {
+            format!(
+                "{} {}x{}",
+                v.codec.as_deref().unwrap_or("?"),
+                v.width,
+                v.height
+            )
+        })
+        .unwrap_or_else(|| "none".into());
+    let audio = m
+        .audio
+        .as_ref()
+        .map(|a| format!("{} {} Hz", a.codec.as_deref().unwrap_or("?"), a.source_rate))
+        .unwrap_or_else(|| "none".into());
+    let _ = writeln!(
+        s,
+        "  media      {} ({:.1} s; video {video}; audio {audio})",
+        m.source, m.duration_s
+    );
+    let _ = writeln!(
+        s,
+        "  coverage   {} frames, {} audio windows, {} s of speech",
+        r.coverage.frames_analysed,
+        r.coverage.audio_windows_analysed,
+        r.coverage
+            .speech_s
+            .map(|x| format!("{x:.1}"))
+            .unwrap_or_else(|| "no".into())
+    );
+    let _ = writeln!(
+        s,
+        "  verdict    integrity {:.1}/100, risk {}, status {}",
+        r.score.integrity,
+        serde_json::to_value(r.score.risk_tier)
+            .unwrap()
+            .as_str()
+            .unwrap_or(""),
+        serde_json::to_value(r.score.verification_status)
+            .unwrap()
+            .as_str()
+            .unwrap_or("")
+    );
+    for reason in &r.score.status_reasons {
+        let _ = writeln!(s, "             - {reason}");
+    }
+    if r.events.is_empty() {
+        let _ = writeln!(s, "  events     none");
+    } else {
+        let _ = writeln!(s, "  events     {}", r.events.len());
+        for e in &r.events {
+            let kind = serde_json::to_value(e.kind).unwrap();
+            let _ = writeln!(
+                s,
+                "    {:>7.1}–{:<7.1} {} ({:.2}): {}",
+                e.start_s,
+                e.end_s,
+                kind.as_str().unwrap_or(""),
+                e.confidence,
+                e.reason
+            );
+        }
+    }
+    let _ = writeln!(s, "Signed report ({keyid}): {}", out.display());
+    s
+}
+
+fn verify(a: VerifyArgs) -> Result<ExitCode, Failure> {
+    let text = std::fs::read(&a.report)
+        .map_err(|e| Failure::new(2, format!("{}: {e}", a.report.display())))?;
+    let pub_path = match a.pubkey {
+        Some(p) => p,
+        None => keys::public_path_for(&keys::default_key_path().map_err(|e| Failure::new(2, e))?),
+    };
+    let key = keys::read_verifying_key(&pub_path).map_err(|e| Failure::new(2, e))?;
+    let invalid = |why: String| -> Result<ExitCode, Failure> {
+        println!("INVALID {}: {why}", a.report.display());
+        Ok(ExitCode::from(1))
+    };
+    let env: Envelope = match serde_json::from_slice(&text) {
+        Ok(e) => e,
+        Err(e) => return invalid(format!("not a DSSE envelope: {e}")),
+    };
+    let payload = match dsse::verify(&env, &key) {
+        Ok(p) => p,
+        Err(e) => return invalid(e.to_string()),
+    };
+    match Report::from_payload(&payload) {
+        Ok(r) => {
+            println!(
+                "VALID {}: report {} signed by {}",
+                a.report.display(),
+                r.report_id,
+                dsse::key_id(&key)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => invalid(e),
+    }
+}
+
+fn keygen(a: KeygenArgs) -> Result<ExitCode, Failure> {
+    let path = match a.out {
+        Some(p) => p,
+        None => keys::default_key_path().map_err(|e| Failure::new(2, e))?,
+    };
+    let key = keys::generate(&path, a.force).map_err(|e| Failure::new(2, e))?;
+    println!(
+        "private key {}\npublic key  {}\nkey id      {}",
+        path.display(),
+        keys::public_path_for(&path).display(),
+        dsse::key_id(&key.verifying_key())
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,212 @@
+//! ONNX Runtime access for the analysers.
+//!
+//! - The runtime library is loaded once per process from a project-local copy that
+//!   `scripts/setup` extracts from the pinned `onnxruntime` wheel ([`runtime_library_path`]); a
+//!   missing or broken library becomes one sentence naming the file and the fix, never a panic.
+//! - Every model is described by a [`ModelSpec`] (file, SHA-256, input and output names and
+//!   shapes). [`load`] checks the file's hash and the session's I/O against the spec, so a wrong
+//!   or corrupt model fails at start-up, not with garbage scores.
+//! - Sessions are created per worker with one intra-op thread: parallelism comes from rayon
+//!   across frames/windows; small models run slower with more intra-op threads.
+
+mod models;
+
+pub use models::*;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// The ONNX Runtime version the `ort` bindings are built against (`api-31`).
+pub const ORT_VERSION: &str = "1.31.1";
+
+/// Errors that stop model loading. Each says which file is at fault and what fixes it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InferenceError {
+    #[error("the ONNX Runtime library {path} is missing; run `scripts/setup` to install it")]
+    RuntimeMissing { path: PathBuf },
+    #[error(
+        "the ONNX Runtime library {path} could not be loaded ({reason}); run `scripts/setup` to reinstall it"
+    )]
+    RuntimeUnloadable { path: PathBuf, reason: String },
+    #[error(
+        "the model file {path} is missing; restore it with `git checkout -- models/` (then `scripts/setup` checks it)"
+    )]
+    ModelMissing { path: PathBuf },
+    #[error(
+        "the model file {path} is corrupt (sha256 {actual}, expected {expected}); restore it with `git checkout -- models/` or rebuild it with `scripts/export-models`"
+    )]
+    ModelCorrupt {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("the model file {path} does not have the expected inputs/outputs: {detail}")]
+    ModelMismatch { path: PathBuf, detail: String },
+    #[error("ONNX Runtime failed on {model}: {reason}")]
+    Run { model: String, reason: String },
+}
+
+/// Where the runtime library is looked for, in order: `$VIGIL_ORT_LIB`, next to the executable
+/// (`<exe dir>/onnxruntime/`), then the source tree's `vendor/onnxruntime/` (where
+/// `scripts/setup` puts it). The first existing file wins; when none exists the last candidate
+/// is the one named in the error.
+pub fn runtime_library_path() -> Result<PathBuf, InferenceError> {
+    let file = format!("libonnxruntime.so.{ORT_VERSION}");
+    let mut candidates = Vec::new();
+    if let Some(p) = std::env::var_os("VIGIL_ORT_LIB") {
+        let p = PathBuf::from(p);
+        // An explicit choice is never silently replaced by another library.
+        if !p.is_file() {
+            return Err(InferenceError::RuntimeMissing { path: p });
+        }
+        return Ok(p);
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        candidates.push(dir.join("onnxruntime").join(&file));
+    }
+    let vendored = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("vendor/onnxruntime")
+        .join(&file);
+    candidates.push(vendored.clone());
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or(InferenceError::RuntimeMissing { path: vendored })
+}
+
+static RUNTIME: OnceLock<Result<Environment, InferenceError>> = OnceLock::new();
+
+/// The process-wide ONNX Runtime environment, loading the library on first use.
+pub fn runtime() -> Result<&'static Environment, InferenceError> {
+    RUNTIME
+        .get_or_init(|| {
+            let path = runtime_library_path()?;
+            let unloadable = |reason: String| InferenceError::RuntimeUnloadable {
+                path: path.clone(),
+                reason,
+            };
+            // The loader in `ort` may panic on a file that is not a shared library; keep that
+            // inside this function.
+            let builder = std::panic::catch_unwind(|| ort::init_from(&path))
+                .map_err(|_| unloadable("not a loadable shared library".into()))?
+                .map_err(|e| unloadable(e.to_string()))?;
+            builder
+                .with_name("vigil")
+                .build()
+                .map_err(|e| unloadable(e.to_string()))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Directory holding the model files: `$VIGIL_MODELS_DIR`, `<exe dir>/models`, or the source
+/// tree's `models/`.
+pub fn models_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("VIGIL_MODELS_DIR") {
+        return PathBuf::from(p);
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        let d = dir.join("models");
+        if d.join("SHA256SUMS").is_file() {
+            return d;
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+/// Checks a model file against its spec's SHA-256, once per process per path.
+pub fn verify_file(spec: &ModelSpec) -> Result<PathBuf, InferenceError> {
+    static VERIFIED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let path = models_dir().join(spec.file);
+    if VERIFIED.lock().unwrap().contains(&path) {
+        return Ok(path);
+    }
+    let bytes =
+        std::fs::read(&path).map_err(|_| InferenceError::ModelMissing { path: path.clone() })?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != spec.sha256 {
+        return Err(InferenceError::ModelCorrupt {
+            path,
+            expected: spec.sha256.to_string(),
+            actual,
+        });
+    }
+    VERIFIED.lock().unwrap().push(path.clone());
+    Ok(path)
+}
+
+/// Loads one session of `spec` (call once per worker) after checking the file and the I/O.
+pub fn load(spec: &ModelSpec) -> Result<Session, InferenceError> {
+    let env = runtime()?;
+    let path = verify_file(spec)?;
+    let fail = |e: String| InferenceError::Run {
+        model: spec.name.to_string(),
+        reason: e,
+    };
+    let session = Session::builder(env)
+        .map_err(|e| fail(e.to_string()))?
+        .with_intra_threads(1)
+        .map_err(|e| fail(e.to_string()))?
+        .with_inter_threads(1)
+        .map_err(|e| fail(e.to_string()))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| fail(e.to_string()))?
+        .commit_from_file(&path)
+        .map_err(|e| fail(e.to_string()))?;
+    check_io(&path, "input", spec.inputs, session.inputs())?;
+    check_io(&path, "output", spec.outputs, session.outputs())?;
+    Ok(session)
+}
+
+fn check_io(
+    path: &Path,
+    what: &str,
+    expected: &[IoSpec],
+    actual: &[ort::value::Outlet],
+) -> Result<(), InferenceError> {
+    let mismatch = |detail: String| InferenceError::ModelMismatch {
+        path: path.to_path_buf(),
+        detail,
+    };
+    if expected.len() != actual.len() {
+        return Err(mismatch(format!(
+            "{} {what}s, expected {}",
+            actual.len(),
+            expected.len()
+        )));
+    }
+    for (e, a) in expected.iter().zip(actual) {
+        if e.name != a.name() {
+            return Err(mismatch(format!(
+                "{what} '{}' where '{}' was expected",
+                a.name(),
+                e.name
+            )));
+        }
+        let shape: Vec<i64> = a
+            .dtype()
+            .tensor_shape()
+            .map(|s| s.to_vec())
+            .unwrap_or_default();
+        let ok = shape.len() == e.shape.len()
+            && shape
+                .iter()
+                .zip(e.shape)
+                .all(|(&got, &want)| want < 0 || got < 0 || got == want);
+        if !ok {
+            return Err(mismatch(format!(
+                "{what} '{}' has shape {shape:?}, expected {:?}",
+                e.name, e.shape
+            )));
+        }
+    }
+    Ok(())
+}

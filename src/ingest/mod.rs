@@ -1,0 +1,694 @@
+//! GStreamer ingest: any container/codec the installed plug-ins decode → sampled I420 video frames
+//! and 16 kHz mono f32 audio, each with its presentation timestamp.
+//!
+//! ```text
+//! uridecodebin ─ video/x-raw → queue → [sampling probe] → videoconvert → I420 → appsink ┐
+//!              └ audio/x-raw → queue → audioconvert → audioresample → F32 16k → appsink ┤→ bounded channel → consumer
+//! ```
+//!
+//! The appsinks run with `sync=false` and a small `max-buffers` and never drop: their callbacks
+//! block on a bounded crossbeam channel, so a slow consumer back-pressures the decoders instead of
+//! memory growing with session length. The consumer also polls the bus, turns errors into
+//! [`IngestError`]s that name the input and the cause, and gives up when nothing has arrived for
+//! [`IngestConfig::stall_timeout`].
+
+mod input;
+
+pub use input::MediaInput;
+
+use crate::media::{AUDIO_RATE, AudioChunk, AudioStreamInfo, Pts, VideoFrame, VideoStreamInfo};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::VideoFrameExt;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How video frames are sampled before they reach the analysers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Sampling {
+    /// Decode every frame, keep one frame per `every_s` seconds (converted only when kept).
+    Interval { every_s: f64 },
+    /// Feed only keyframes to the decoder: 10–20× cheaper, spacing set by the encoder's GOP.
+    Keyframes,
+    /// Keep every decoded frame.
+    All,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling::Interval { every_s: 1.0 }
+    }
+}
+
+impl std::str::FromStr for Sampling {
+    type Err = String;
+    /// `all`, `keyframes`, or an interval in seconds such as `1`, `0.5s`, `2s`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(Sampling::All),
+            "keyframes" | "key" => Ok(Sampling::Keyframes),
+            other => {
+                let num = other.strip_suffix('s').unwrap_or(other);
+                match num.parse::<f64>() {
+                    Ok(v) if v.is_finite() && v > 0.0 && v <= 60.0 => {
+                        Ok(Sampling::Interval { every_s: v })
+                    }
+                    _ => Err(format!(
+                        "invalid sampling '{other}': use 'all', 'keyframes' or an interval in seconds between 0 and 60 such as '1s'"
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// Ingest settings.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Video sampling; default one frame per second.
+    pub sampling: Sampling,
+    /// Capacity of the channel between the GStreamer streaming threads and the consumer
+    /// (items; full ⇒ the streaming thread blocks). Default 8.
+    pub queue_capacity: usize,
+    /// Give up when no sample or state change has arrived for this long. Default 30 s.
+    pub stall_timeout: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            sampling: Sampling::default(),
+            queue_capacity: 8,
+            stall_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One decoded item, in stream order per kind.
+#[derive(Debug)]
+pub enum Item {
+    Video(VideoFrame),
+    Audio(AudioChunk),
+}
+
+/// What was found in the input once it has been decoded to the end.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MediaSummary {
+    /// Demuxer used (e.g. `qtdemux`), null for elementary streams.
+    pub container: Option<String>,
+    pub video: Option<VideoStreamInfo>,
+    pub audio: Option<AudioStreamInfo>,
+}
+
+/// Why the input could not be ingested. Every variant names the input; all map to exit code 3.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{input}: no such file")]
+    NotFound { input: String },
+    #[error("{input}: {reason}")]
+    BadInput { input: String, reason: String },
+    #[error(
+        "{input}: no installed GStreamer plug-in can handle {what}; install the package that provides it (scripts/setup installs the base, good, bad, ugly and libav sets)"
+    )]
+    MissingPlugin { input: String, what: String },
+    #[error("{input}: cannot be read or decoded: {reason}")]
+    Unreadable { input: String, reason: String },
+    #[error("{input}: contains no decodable audio or video stream")]
+    NoStreams { input: String },
+    #[error("{input}: no progress for {secs} s while decoding; giving up")]
+    Stalled { input: String, secs: u64 },
+    #[error("GStreamer could not be initialised: {0}")]
+    Init(String),
+    #[error("{input}: GStreamer element '{element}' is missing; run scripts/setup")]
+    MissingElement { input: String, element: String },
+    #[error("analysis failed while ingesting {input}: {reason}")]
+    Consumer { input: String, reason: String },
+}
+
+/// Shared between the pad-added handler (streaming thread) and the consumer.
+#[derive(Default)]
+struct Found {
+    video: Option<VideoStreamInfo>,
+    audio: Option<AudioStreamInfo>,
+    video_decoder: Option<String>,
+    audio_decoder: Option<String>,
+    demuxer: Option<String>,
+    link_error: Option<String>,
+}
+
+/// Stops the pipeline when the ingest ends, in the only safe order: first drop the receiver so
+/// any streaming thread blocked on a full channel wakes up with an error, then go to `Null`.
+struct Running {
+    rx: Option<Receiver<Item>>,
+    pipeline: gst::Pipeline,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.rx.take();
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Decodes `input` to the end, handing every item to `on_item` as it arrives. Returns what the
+/// input contained. `on_item` runs on the calling thread; while it works, decoding waits.
+pub fn run<F>(
+    input: &MediaInput,
+    cfg: &IngestConfig,
+    mut on_item: F,
+) -> Result<MediaSummary, IngestError>
+where
+    F: FnMut(Item) -> Result<(), String>,
+{
+    gst::init().map_err(|e| IngestError::Init(e.to_string()))?;
+    input.check_exists()?;
+    let name = input.display_name();
+
+    let (tx, rx) = bounded::<Item>(cfg.queue_capacity.max(1));
+    let pipeline = gst::Pipeline::new();
+    let decodebin = make("uridecodebin", &name)?;
+    decodebin.set_property("uri", input.uri());
+    pipeline
+        .add(&decodebin)
+        .expect("fresh pipeline accepts an element");
+
+    let found = Arc::new(Mutex::new(Found::default()));
+    watch_elements(&pipeline, cfg.sampling, &found);
+
+    let sampling = cfg.sampling;
+    {
+        let found = found.clone();
+        let pipeline_weak = pipeline.downgrade();
+        let name = name.clone();
+        decodebin.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipeline_weak.upgrade() else {
+                return;
+            };
+            if let Err(e) = on_pad_added(&pipeline, pad, &found, &tx, sampling) {
+                tracing::warn!(input = %name, "could not link decoded stream: {e}");
+                found.lock().unwrap().link_error = Some(e);
+            }
+        });
+    }
+
+    let mut running = Running {
+        rx: Some(rx),
+        pipeline: pipeline.clone(),
+    };
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        // The cause is on the bus.
+        let err = drain_bus_for_error(&bus, &name);
+        return Err(err.unwrap_or(IngestError::Unreadable {
+            input: name,
+            reason: "the pipeline refused to start".into(),
+        }));
+    }
+
+    let rx = running
+        .rx
+        .as_ref()
+        .expect("receiver present until drop")
+        .clone();
+    let mut last_progress = Instant::now();
+    let mut missing_plugin: Option<String> = None;
+    let mut got_items = false;
+    let mut eos = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(item) => {
+                last_progress = Instant::now();
+                got_items = true;
+                on_item(item).map_err(|reason| IngestError::Consumer {
+                    input: name.clone(),
+                    reason,
+                })?;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {}
+        }
+        while let Some(msg) = bus.pop() {
+            use gst::MessageView;
+            match msg.view() {
+                MessageView::Eos(_) => eos = true,
+                MessageView::Error(err) => {
+                    return Err(classify_error(
+                        &name,
+                        err.error(),
+                        err.debug(),
+                        missing_plugin.take(),
+                    ));
+                }
+                MessageView::Warning(w) => {
+                    tracing::warn!(input = %name, "GStreamer warning: {}", w.error());
+                }
+                MessageView::Element(el) => {
+                    if let Some(s) = el.structure()
+                        && s.name() == "missing-plugin"
+                    {
+                        missing_plugin = Some(describe_missing_plugin(s));
+                    }
+                }
+                MessageView::StateChanged(_) | MessageView::StreamStart(_) => {
+                    last_progress = Instant::now();
+                }
+                _ => {}
+            }
+        }
+        if eos {
+            for item in rx.try_iter() {
+                got_items = true;
+                on_item(item).map_err(|reason| IngestError::Consumer {
+                    input: name.clone(),
+                    reason,
+                })?;
+            }
+            break;
+        }
+        if last_progress.elapsed() > cfg.stall_timeout {
+            return Err(IngestError::Stalled {
+                input: name,
+                secs: cfg.stall_timeout.as_secs(),
+            });
+        }
+    }
+    drop(rx);
+    drop(running.rx.take());
+    drop(running);
+
+    let found = found.lock().unwrap();
+    if let Some(e) = &found.link_error {
+        return Err(IngestError::Unreadable {
+            input: name,
+            reason: e.clone(),
+        });
+    }
+    // A stream the installed plug-ins cannot decode is an installation problem, not a
+    // recording without that stream: fail rather than report `no_video`/`no_audio`.
+    if let Some(what) = missing_plugin {
+        return Err(IngestError::MissingPlugin { input: name, what });
+    }
+    if !got_items {
+        return Err(IngestError::NoStreams { input: name });
+    }
+    let mut video = found.video.clone();
+    if let Some(v) = video.as_mut() {
+        v.codec = found.video_decoder.as_deref().map(codec_name);
+    }
+    let mut audio = found.audio.clone();
+    if let Some(a) = audio.as_mut() {
+        a.codec = found.audio_decoder.as_deref().map(codec_name);
+    }
+    Ok(MediaSummary {
+        container: found.demuxer.as_deref().map(container_name),
+        video,
+        audio,
+    })
+}
+
+fn make(factory: &str, input: &str) -> Result<gst::Element, IngestError> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| IngestError::MissingElement {
+            input: input.to_string(),
+            element: factory.to_string(),
+        })
+}
+
+/// Records which demuxer/decoders uridecodebin picked (stable names for the report), and in
+/// keyframes mode drops delta units in front of the video decoder so it never decodes them.
+fn watch_elements(pipeline: &gst::Pipeline, sampling: Sampling, found: &Arc<Mutex<Found>>) {
+    let found = found.clone();
+    pipeline.connect_deep_element_added(move |_, _, element| {
+        let Some(factory) = element.factory() else {
+            return;
+        };
+        let klass = factory.klass();
+        let fname = factory.name().to_string();
+        let mut f = found.lock().unwrap();
+        if klass.contains("Demuxer") && f.demuxer.is_none() {
+            f.demuxer = Some(fname);
+        } else if klass.contains("Decoder") && klass.contains("Video") {
+            if f.video_decoder.is_none() {
+                f.video_decoder = Some(fname);
+            }
+            if sampling == Sampling::Keyframes
+                && let Some(sink) = element.static_pad("sink")
+            {
+                sink.add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {
+                    Some(b) if b.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
+                        gst::PadProbeReturn::Drop
+                    }
+                    _ => gst::PadProbeReturn::Ok,
+                });
+            }
+        } else if klass.contains("Decoder") && klass.contains("Audio") && f.audio_decoder.is_none()
+        {
+            f.audio_decoder = Some(fname);
+        }
+    });
+}
+
+fn on_pad_added(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    found: &Arc<Mutex<Found>>,
+    tx: &Sender<Item>,
+    sampling: Sampling,
+) -> Result<(), String> {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    let Some(s) = caps.structure(0) else {
+        return link_fakesink(pipeline, pad);
+    };
+    let media = s.name().to_string();
+    let mut f = found.lock().unwrap();
+    if media.starts_with("video/") && f.video.is_none() {
+        let width = s.get::<i32>("width").unwrap_or(0).max(0) as u32;
+        let height = s.get::<i32>("height").unwrap_or(0).max(0) as u32;
+        let fps = s
+            .get::<gst::Fraction>("framerate")
+            .ok()
+            .filter(|f| f.numer() > 0 && f.denom() > 0)
+            .map(|f| f.numer() as f64 / f.denom() as f64);
+        f.video = Some(VideoStreamInfo {
+            codec: None,
+            width,
+            height,
+            fps,
+        });
+        drop(f);
+        link_video(pipeline, pad, tx.clone(), sampling)
+    } else if media.starts_with("audio/") && f.audio.is_none() {
+        f.audio = Some(AudioStreamInfo {
+            codec: None,
+            source_rate: s.get::<i32>("rate").unwrap_or(0).max(0) as u32,
+            source_channels: s.get::<i32>("channels").unwrap_or(0).max(0) as u32,
+        });
+        drop(f);
+        link_audio(pipeline, pad, tx.clone())
+    } else {
+        drop(f);
+        // Second video/audio stream, subtitles, …: consumed so the decodebin does not stall.
+        link_fakesink(pipeline, pad)
+    }
+}
+
+fn add_chain(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    names: &[&str],
+) -> Result<Vec<gst::Element>, String> {
+    let mut elems = Vec::with_capacity(names.len());
+    for n in names {
+        elems.push(
+            gst::ElementFactory::make(n)
+                .build()
+                .map_err(|_| format!("GStreamer element '{n}' is missing; run scripts/setup"))?,
+        );
+    }
+    pipeline.add_many(&elems).map_err(|e| e.to_string())?;
+    gst::Element::link_many(&elems).map_err(|e| e.to_string())?;
+    for e in &elems {
+        e.sync_state_with_parent().map_err(|e| e.to_string())?;
+    }
+    let sink = elems[0]
+        .static_pad("sink")
+        .ok_or("queue without sink pad")?;
+    pad.link(&sink).map_err(|e| format!("{e:?}"))?;
+    Ok(elems)
+}
+
+fn link_fakesink(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), String> {
+    let elems = add_chain(pipeline, pad, &["queue", "fakesink"])?;
+    elems[1].set_property("sync", false);
+    Ok(())
+}
+
+fn link_video(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    tx: Sender<Item>,
+    sampling: Sampling,
+) -> Result<(), String> {
+    let appsink = gst_app::AppSink::builder()
+        .caps(
+            &gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::I420)
+                .build(),
+        )
+        .sync(false)
+        .max_buffers(4)
+        .drop(false)
+        .build();
+    let queue = gst::ElementFactory::make("queue")
+        .build()
+        .map_err(|e| e.to_string())?;
+    let convert = gst::ElementFactory::make("videoconvert")
+        .build()
+        .map_err(|_| {
+            "GStreamer element 'videoconvert' is missing; run scripts/setup".to_string()
+        })?;
+    pipeline
+        .add_many([&queue, &convert, appsink.upcast_ref()])
+        .map_err(|e| e.to_string())?;
+    gst::Element::link_many([&queue, &convert, appsink.upcast_ref()]).map_err(|e| e.to_string())?;
+
+    if let Sampling::Interval { every_s } = sampling {
+        // Drop frames before conversion: they were decoded (H.264 needs them as references) but
+        // converting and copying them would be wasted. Keep the first frame at or after each
+        // due time; a quarter-frame tolerance absorbs container timestamp rounding.
+        let interval = (every_s * 1e9) as u64;
+        let tolerance = 8_000_000u64;
+        let next_due = Arc::new(AtomicU64::new(0));
+        let src = queue.static_pad("src").expect("queue has a src pad");
+        src.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let Some(buf) = info.buffer() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let Some(pts) = buf.pts() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let pts = pts.nseconds();
+            if pts + tolerance >= next_due.load(Ordering::Relaxed) {
+                next_due.store(
+                    pts + interval.saturating_sub(tolerance).max(1),
+                    Ordering::Relaxed,
+                );
+                gst::PadProbeReturn::Ok
+            } else {
+                gst::PadProbeReturn::Drop
+            }
+        });
+    }
+
+    let mut index = 0u64;
+    appsink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let frame = copy_i420(&sample, index).ok_or(gst::FlowError::Error)?;
+                index += 1;
+                tx.send(Item::Video(frame))
+                    .map_err(|_| gst::FlowError::Flushing)?;
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    for e in [&queue, &convert, appsink.upcast_ref()] {
+        e.sync_state_with_parent().map_err(|e| e.to_string())?;
+    }
+    let sink = queue.static_pad("sink").expect("queue has a sink pad");
+    pad.link(&sink).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+/// Copies the I420 planes out of a GStreamer buffer into tightly packed vectors (honouring any
+/// stride the decoder used).
+fn copy_i420(sample: &gst::Sample, index: u64) -> Option<VideoFrame> {
+    let caps = sample.caps()?;
+    let info = gst_video::VideoInfo::from_caps(caps).ok()?;
+    let buffer = sample.buffer()?;
+    let pts = Pts(buffer.pts().map(|t| t.nseconds()).unwrap_or(0));
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).ok()?;
+    let (w, h) = (info.width() as usize, info.height() as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let plane = |i: u32, pw: usize, ph: usize| -> Option<Vec<u8>> {
+        let data = frame.plane_data(i).ok()?;
+        let stride = frame.plane_stride()[i as usize] as usize;
+        let mut out = Vec::with_capacity(pw * ph);
+        for row in 0..ph {
+            out.extend_from_slice(data.get(row * stride..row * stride + pw)?);
+        }
+        Some(out)
+    };
+    Some(VideoFrame {
+        pts,
+        index,
+        width: w as u32,
+        height: h as u32,
+        y: plane(0, w, h)?,
+        u: plane(1, cw, ch)?,
+        v: plane(2, cw, ch)?,
+    })
+}
+
+fn link_audio(pipeline: &gst::Pipeline, pad: &gst::Pad, tx: Sender<Item>) -> Result<(), String> {
+    let caps = gst::Caps::builder("audio/x-raw")
+        .field("format", "F32LE")
+        .field("layout", "interleaved")
+        .field("rate", AUDIO_RATE as i32)
+        .field("channels", 1i32)
+        .build();
+    let appsink = gst_app::AppSink::builder()
+        .caps(&caps)
+        .sync(false)
+        .max_buffers(8)
+        .drop(false)
+        .build();
+    let mut elems = Vec::new();
+    for n in ["queue", "audioconvert", "audioresample"] {
+        elems.push(
+            gst::ElementFactory::make(n)
+                .build()
+                .map_err(|_| format!("GStreamer element '{n}' is missing; run scripts/setup"))?,
+        );
+    }
+    elems.push(appsink.clone().upcast());
+    pipeline.add_many(&elems).map_err(|e| e.to_string())?;
+    gst::Element::link_many(&elems).map_err(|e| e.to_string())?;
+    appsink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
+                let pts = Pts(buffer.pts().map(|t| t.nseconds()).unwrap_or(0));
+                let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+                let samples: Vec<f32> = map
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                tx.send(Item::Audio(AudioChunk { pts, samples }))
+                    .map_err(|_| gst::FlowError::Flushing)?;
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    for e in &elems {
+        e.sync_state_with_parent().map_err(|e| e.to_string())?;
+    }
+    let sink = elems[0].static_pad("sink").expect("queue has a sink pad");
+    pad.link(&sink).map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+fn drain_bus_for_error(bus: &gst::Bus, name: &str) -> Option<IngestError> {
+    let mut missing = None;
+    while let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
+        match msg.view() {
+            gst::MessageView::Error(err) => {
+                return Some(classify_error(name, err.error(), err.debug(), missing));
+            }
+            gst::MessageView::Element(el) => {
+                if let Some(s) = el.structure()
+                    && s.name() == "missing-plugin"
+                {
+                    missing = Some(describe_missing_plugin(s));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn describe_missing_plugin(s: &gst::StructureRef) -> String {
+    let kind = s.get::<String>("type").unwrap_or_else(|_| "element".into());
+    let detail = s
+        .get::<gst::Caps>("detail")
+        .ok()
+        .and_then(|c| c.structure(0).map(|s| s.name().to_string()))
+        .or_else(|| s.get::<String>("detail").ok())
+        .unwrap_or_else(|| "unknown".into());
+    format!("{kind} for {detail}")
+}
+
+fn classify_error(
+    name: &str,
+    err: gst::glib::Error,
+    details: Option<gst::glib::GString>,
+    missing: Option<String>,
+) -> IngestError {
+    let input = name.to_string();
+    tracing::debug!(input = %name, details = ?details, "GStreamer error: {err}");
+    if let Some(what) = missing {
+        return IngestError::MissingPlugin { input, what };
+    }
+    if let Some(e) = err.kind::<gst::ResourceError>() {
+        return match e {
+            gst::ResourceError::NotFound => IngestError::NotFound { input },
+            _ => IngestError::Unreadable {
+                input,
+                reason: err.message().to_string(),
+            },
+        };
+    }
+    if let Some(e) = err.kind::<gst::StreamError>() {
+        return match e {
+            gst::StreamError::TypeNotFound | gst::StreamError::WrongType => IngestError::BadInput {
+                input,
+                reason:
+                    "not a media file GStreamer recognises (could not determine the stream type)"
+                        .into(),
+            },
+            gst::StreamError::CodecNotFound => IngestError::MissingPlugin {
+                input,
+                what: "a stream in this file".into(),
+            },
+            _ => IngestError::Unreadable {
+                input,
+                reason: err.message().to_string(),
+            },
+        };
+    }
+    IngestError::Unreadable {
+        input,
+        reason: err.message().to_string(),
+    }
+}
+
+/// Friendly codec name for the decoder uridecodebin picked (stable across runs).
+fn codec_name(decoder: &str) -> String {
+    match decoder {
+        "avdec_h264" | "openh264dec" => "h264",
+        "avdec_h265" | "libde265dec" => "h265",
+        "vp8dec" | "avdec_vp8" => "vp8",
+        "vp9dec" | "avdec_vp9" => "vp9",
+        "dav1ddec" | "av1dec" | "avdec_av1" => "av1",
+        "avdec_aac" | "faad" | "fdkaacdec" => "aac",
+        "opusdec" | "avdec_opus" => "opus",
+        "vorbisdec" => "vorbis",
+        "flacdec" => "flac",
+        "mpg123audiodec" | "avdec_mp3" => "mp3",
+        "wavparse" => "pcm",
+        other => other,
+    }
+    .to_string()
+}
+
+fn container_name(demuxer: &str) -> String {
+    match demuxer {
+        "qtdemux" => "mp4",
+        "matroskademux" => "matroska",
+        "oggdemux" => "ogg",
+        "wavparse" => "wav",
+        "avidemux" => "avi",
+        other => other,
+    }
+    .to_string()
+}

@@ -1,0 +1,15 @@
+//! Vigil: interview-integrity analysis with signed, offline-verifiable reports.
+//!
+//! Data flow (see DESIGN.md / README.md):
+//! [`ingest`] (GStreamer → bounded channel) → [`analysis`] (rayon workers, ONNX models via
+//! [`inference`]) → [`scoring`] (policy → events, score, tier, status) → [`report`] (payload +
+//! DSSE/Ed25519 envelope). [`pipeline`] wires them for `vigil score`; [`cli`] is the command line.
+
+pub mod analysis;
+pub mod cli;
+pub mod inference;
+pub mod ingest;
+pub mod media;
+pub mod pipeline;
+pub mod report;
+pub mod scoring;

@@ -1,0 +1,76 @@
+//! Domain types that flow from ingest to the analysers.
+//!
+//! Every item carries its presentation timestamp so analysers can key their results by time and
+//! the final merge is independent of thread scheduling.
+
+use serde::{Deserialize, Serialize};
+
+/// Presentation timestamp in nanoseconds from the start of the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Pts(pub u64);
+
+impl Pts {
+    pub fn from_secs_f64(s: f64) -> Self {
+        Pts((s.max(0.0) * 1e9).round() as u64)
+    }
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+}
+
+/// Audio sample rate every analyser works at (Silero VAD and Resemblyzer both expect 16 kHz).
+pub const AUDIO_RATE: u32 = 16_000;
+
+/// One decoded, sampled video frame in planar I420 (the decoders' native output, so no colour
+/// conversion is paid for frames that only need luma). Planes are tightly packed: stride = width
+/// for Y and `(width + 1) / 2` for U and V.
+#[derive(Debug, Clone)]
+pub struct VideoFrame {
+    pub pts: Pts,
+    /// Index of this frame among the sampled frames, in decode order.
+    pub index: u64,
+    pub width: u32,
+    pub height: u32,
+    pub y: Vec<u8>,
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
+}
+
+impl VideoFrame {
+    pub fn chroma_width(&self) -> usize {
+        (self.width as usize).div_ceil(2)
+    }
+    pub fn chroma_height(&self) -> usize {
+        (self.height as usize).div_ceil(2)
+    }
+    /// Luma value at (x, y); caller keeps x < width, y < height.
+    #[inline]
+    pub fn luma(&self, x: usize, y: usize) -> u8 {
+        self.y[y * self.width as usize + x]
+    }
+}
+
+/// A run of 16 kHz mono f32 samples in [-1, 1].
+#[derive(Debug, Clone)]
+pub struct AudioChunk {
+    pub pts: Pts,
+    pub samples: Vec<f32>,
+}
+
+/// What the input carries, as reported in the report's `media` section.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VideoStreamInfo {
+    pub codec: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    /// Nominal frame rate when the container states one.
+    pub fps: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AudioStreamInfo {
+    pub codec: Option<String>,
+    /// Sample rate and channel count of the source before resampling to 16 kHz mono.
+    pub source_rate: u32,
+    pub source_channels: u32,
+}

@@ -1,0 +1,324 @@
+//! `vigil score`'s engine: ingest → analysers on a rayon pool → scoring → report payload.
+//!
+//! The consumer thread receives decoded items from the bounded ingest channel. Video frames are
+//! gathered into small batches whose signatures are computed in parallel (rayon, indexed collect
+//! keeps frame order); while that runs, the audio analyser (a sequential recurrent VAD) works on
+//! the audio received so far via `rayon::join`. Results are keyed by timestamp and reduced in
+//! frame order, so the payload does not depend on the thread count.
+
+use crate::analysis::audio::{AudioAnalyser, AudioSummary, VadParams};
+use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoParams};
+use crate::inference::{InferenceError, SILERO_VAD};
+use crate::ingest::{self, IngestConfig, IngestError, Item, MediaInput, Sampling};
+use crate::media::{AUDIO_RATE, Pts, VideoFrame};
+use crate::report::{
+    Coverage, MediaSection, PipelineSection, PolicyRef, Report, SCHEMA, SessionInfo, Timeline,
+    round,
+};
+use crate::scoring::{self, EventKind, Policy, Sufficiency};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
+    #[error("{input}: {reason}")]
+    Hash { input: String, reason: String },
+}
+
+/// Everything `score` needs besides the media.
+#[derive(Debug, Clone, Default)]
+pub struct ScoreOptions {
+    pub ingest: IngestConfig,
+    pub session: SessionInfo,
+    pub policy: Policy,
+    pub video: VideoParams,
+    pub vad: VadParams,
+}
+
+/// Analyses `input` and builds the (unsigned) report.
+pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, PipelineError> {
+    // Load models before decoding anything: a broken install fails in milliseconds.
+    let mut audio = AudioAnalyser::new(opts.vad.clone())?;
+    let interval_s = match opts.ingest.sampling {
+        Sampling::Interval { every_s } => every_s,
+        Sampling::Keyframes => 2.0,
+        Sampling::All => 1.0 / 30.0,
+    };
+    let mut video = VideoAnalyser::new(opts.video.clone(), interval_s);
+
+    let hasher = input.path().map(|p| {
+        let p = p.to_path_buf();
+        std::thread::spawn(move || hash_file(&p))
+    });
+
+    let batch_size = (rayon::current_num_threads() * 2).max(4);
+    let mut batch: Vec<VideoFrame> = Vec::with_capacity(batch_size);
+    let mut first_error: Option<InferenceError> = None;
+    let mut frames = 0u64;
+
+    let flush = |batch: &mut Vec<VideoFrame>,
+                 audio: &mut AudioAnalyser,
+                 video: &mut VideoAnalyser|
+     -> Result<(), InferenceError> {
+        let (sigs, vad) = rayon::join(
+            || batch.par_iter().map(FrameSignature::of).collect::<Vec<_>>(),
+            || audio.process(),
+        );
+        vad?;
+        for s in sigs {
+            video.push(s);
+        }
+        batch.clear();
+        Ok(())
+    };
+
+    let summary = ingest::run(input, &opts.ingest, |item| {
+        let result = match item {
+            Item::Video(f) => {
+                frames += 1;
+                batch.push(f);
+                if batch.len() >= batch_size {
+                    flush(&mut batch, &mut audio, &mut video)
+                } else {
+                    Ok(())
+                }
+            }
+            Item::Audio(a) => {
+                audio.push(a.pts, &a.samples);
+                // Audio-only input: nothing else triggers processing.
+                if audio.pending() >= AUDIO_RATE as usize * 4 {
+                    audio.process()
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        result.map_err(|e| {
+            let msg = e.to_string();
+            first_error.get_or_insert(e);
+            msg
+        })
+    });
+    let summary = match (summary, first_error) {
+        (_, Some(e)) => return Err(e.into()),
+        (s, None) => s?,
+    };
+    flush(&mut batch, &mut audio, &mut video)?;
+    let audio_summary = audio.finish()?;
+    let (findings, per_frame) = video.finish();
+
+    let (sha256, size_bytes) = match hasher {
+        Some(h) => {
+            let (sha, size) = h
+                .join()
+                .expect("hash thread")
+                .map_err(|e| PipelineError::Hash {
+                    input: input.display_name(),
+                    reason: e.to_string(),
+                })?;
+            (Some(sha), Some(size))
+        }
+        None => (None, None),
+    };
+
+    let has_video = summary.video.is_some() && frames > 0;
+    let has_audio = summary.audio.is_some() && audio_summary.samples > 0;
+    let video_end = per_frame
+        .last()
+        .map(|(p, _, _)| p.as_secs_f64() + interval_s.min(1.0))
+        .unwrap_or(0.0);
+    let audio_end =
+        audio_summary.start.as_secs_f64() + audio_summary.samples as f64 / AUDIO_RATE as f64;
+    let duration_s = video_end.max(if has_audio { audio_end } else { 0.0 });
+
+    let mut events = scoring::video_events(&findings);
+    if !has_video {
+        events.push(scoring::missing_stream_event(
+            EventKind::NoVideo,
+            duration_s,
+        ));
+    }
+    if !has_audio {
+        events.push(scoring::missing_stream_event(
+            EventKind::NoAudio,
+            duration_s,
+        ));
+    }
+    events.sort_by(|a, b| {
+        a.start_s
+            .total_cmp(&b.start_s)
+            .then(a.kind.cmp(&b.kind))
+            .then(a.end_s.total_cmp(&b.end_s))
+    });
+    let score = scoring::aggregate(
+        &opts.policy,
+        &events,
+        &Sufficiency {
+            has_video,
+            has_audio,
+            face_checked: false,
+            voice_checked: false,
+        },
+    );
+
+    let mean_frame_interval_s = (per_frame.len() >= 2).then(|| {
+        let first = per_frame[0].0.as_secs_f64();
+        let last = per_frame[per_frame.len() - 1].0.as_secs_f64();
+        round((last - first) / (per_frame.len() - 1) as f64, 3)
+    });
+    let mut analysers = Vec::new();
+    if has_video {
+        analysers.push("video_integrity".to_string());
+    }
+    if has_audio {
+        analysers.push("voice_activity".to_string());
+    }
+    let models = if has_audio {
+        vec![SILERO_VAD.reference()]
+    } else {
+        vec![]
+    };
+
+    let session = opts.session.clone();
+    let report_id = report_id(
+        sha256.as_deref().unwrap_or(&input.report_name()),
+        &session,
+        &opts.policy,
+        &opts.ingest.sampling,
+    );
+    Ok(Report {
+        schema: SCHEMA.into(),
+        report_id,
+        generated_at: now_rfc3339(),
+        session,
+        media: MediaSection {
+            source: input.report_name(),
+            sha256,
+            size_bytes,
+            duration_s: round(duration_s, 3),
+            container: summary.container,
+            video: summary.video,
+            audio: summary.audio,
+        },
+        pipeline: PipelineSection {
+            vigil_version: env!("CARGO_PKG_VERSION").into(),
+            policy: PolicyRef {
+                id: opts.policy.id.clone(),
+                version: opts.policy.version.clone(),
+            },
+            sampling: opts.ingest.sampling,
+            analysers,
+            models,
+        },
+        coverage: Coverage {
+            frames_analysed: frames,
+            mean_frame_interval_s,
+            audio_windows_analysed: audio_summary.per_second.len() as u64,
+            face_present_ratio: None,
+            speech_s: has_audio.then(|| round(audio_summary.speech_s, 2)),
+        },
+        score,
+        events,
+        timeline: timeline(&per_frame, has_audio.then_some(&audio_summary)),
+    })
+}
+
+/// Per-second series: video motion (mean abs luma difference to the previous frame), mean luma,
+/// audio level (dBFS) and speech probability.
+fn timeline(per_frame: &[(Pts, f32, f32)], audio: Option<&AudioSummary>) -> Timeline {
+    let mut series: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
+    let video_secs = per_frame
+        .last()
+        .map(|(p, _, _)| p.as_secs_f64().floor() as usize + 1)
+        .unwrap_or(0);
+    if video_secs > 0 {
+        let mut motion: Vec<(f64, u32)> = vec![(0.0, 0); video_secs];
+        let mut luma: Vec<(f64, u32)> = vec![(0.0, 0); video_secs];
+        for (p, m, l) in per_frame {
+            let s = p.as_secs_f64().floor() as usize;
+            if m.is_finite() {
+                motion[s].0 += *m as f64;
+                motion[s].1 += 1;
+            }
+            luma[s].0 += *l as f64;
+            luma[s].1 += 1;
+        }
+        let mean = |v: Vec<(f64, u32)>, d: i32| -> Vec<Option<f64>> {
+            v.into_iter()
+                .map(|(s, n)| (n > 0).then(|| round(s / n as f64, d)))
+                .collect()
+        };
+        series.insert("video_motion".into(), mean(motion, 2));
+        series.insert("video_luma".into(), mean(luma, 1));
+    }
+    if let Some(a) = audio {
+        let offset = a.start.as_secs_f64().floor() as usize;
+        let pad = |v: Vec<Option<f64>>| -> Vec<Option<f64>> {
+            std::iter::repeat_n(None, offset).chain(v).collect()
+        };
+        series.insert(
+            "audio_level_dbfs".into(),
+            pad(a
+                .per_second
+                .iter()
+                .map(|s| Some(round(s.rms_dbfs() as f64, 1)))
+                .collect()),
+        );
+        series.insert(
+            "speech_probability".into(),
+            pad(a
+                .per_second
+                .iter()
+                .map(|s| s.mean_speech_prob().map(|p| round(p as f64, 3)))
+                .collect()),
+        );
+    }
+    Timeline {
+        step_s: 1.0,
+        series,
+    }
+}
+
+fn hash_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((hex::encode(h.finalize()), size))
+}
+
+fn report_id(media: &str, session: &SessionInfo, policy: &Policy, sampling: &Sampling) -> String {
+    let mut h = Sha256::new();
+    h.update(media.as_bytes());
+    h.update(serde_json::to_vec(session).expect("session serialises"));
+    h.update(policy.id.as_bytes());
+    h.update(policy.version.as_bytes());
+    h.update(serde_json::to_vec(sampling).expect("sampling serialises"));
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    format!("vr_{}", &hex::encode(h.finalize())[..24])
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}

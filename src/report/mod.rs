@@ -1,0 +1,162 @@
+//! The integrity report: payload schema (DESIGN.md § 3), its canonical bytes, and the signed
+//! DSSE envelope around them.
+//!
+//! The payload is serialised from these structs in declaration order with every float rounded
+//! at construction ([`round`]), so the same analysis always yields the same bytes; only
+//! `generated_at` varies between runs.
+
+pub mod dsse;
+pub mod keys;
+
+use crate::inference::ModelRef;
+use crate::ingest::Sampling;
+use crate::media::{AudioStreamInfo, VideoStreamInfo};
+use crate::scoring::{EventKind, RiskTier, VerificationStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SCHEMA: &str = "vigil.integrity-report/v1";
+
+/// Rounds to `digits` decimals so reports do not carry float noise.
+pub fn round(x: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    let r = (x * m).round() / m;
+    if r == 0.0 { 0.0 } else { r }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub schema: String,
+    /// Stable id derived from the media hash, session ids, policy and pipeline version: the same
+    /// inputs re-scored give the same id (the ATS writer de-duplicates on it).
+    pub report_id: String,
+    pub generated_at: String,
+    pub session: SessionInfo,
+    pub media: MediaSection,
+    pub pipeline: PipelineSection,
+    pub coverage: Coverage,
+    pub score: Score,
+    pub events: Vec<Event>,
+    pub timeline: Timeline,
+}
+
+/// Who and what the session is about (from `--session FILE.json` or the server's session).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionInfo {
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub interview_id: Option<String>,
+    #[serde(default)]
+    pub application_id: Option<String>,
+    #[serde(default)]
+    pub candidate_external_id: Option<String>,
+    #[serde(default)]
+    pub ats: Option<String>,
+    #[serde(default)]
+    pub requisition_id: Option<String>,
+    #[serde(default)]
+    pub department: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MediaSection {
+    /// File name (never the full path) or URI without credentials/query.
+    pub source: String,
+    /// SHA-256 of the input file's bytes; null for remote inputs.
+    pub sha256: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub duration_s: f64,
+    pub container: Option<String>,
+    pub video: Option<VideoStreamInfo>,
+    pub audio: Option<AudioStreamInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PolicyRef {
+    pub id: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PipelineSection {
+    pub vigil_version: String,
+    pub policy: PolicyRef,
+    pub sampling: Sampling,
+    /// Analysers that ran, in a fixed order.
+    pub analysers: Vec<String>,
+    pub models: Vec<ModelRef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Coverage {
+    pub frames_analysed: u64,
+    /// Mean spacing of analysed frames (null with fewer than two frames).
+    pub mean_frame_interval_s: Option<f64>,
+    /// One-second audio windows analysed.
+    pub audio_windows_analysed: u64,
+    /// Share of analysed frames with a face; null until a face analyser has run.
+    pub face_present_ratio: Option<f64>,
+    /// Seconds of speech found by the VAD; null without audio.
+    pub speech_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Components {
+    pub face: Option<f64>,
+    pub voice: Option<f64>,
+    pub audio: Option<f64>,
+    pub video: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Score {
+    /// 0–100, 100 = no concern.
+    pub integrity: f64,
+    /// Per analyser, null when it did not run or had nothing to analyse.
+    pub components: Components,
+    pub risk_tier: RiskTier,
+    pub verification_status: VerificationStatus,
+    /// Plain-language reasons for the status, in a fixed order.
+    pub status_reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub confidence: f64,
+    /// Measurements behind the event (sorted keys).
+    pub evidence: BTreeMap<String, serde_json::Value>,
+    /// One sentence a recruiter can read.
+    pub reason: String,
+}
+
+/// Per-second series for plots; `null` where a series has no value for that second.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Timeline {
+    pub step_s: f64,
+    pub series: BTreeMap<String, Vec<Option<f64>>>,
+}
+
+impl Report {
+    /// The exact payload bytes that get signed.
+    pub fn to_payload(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("report serialises")
+    }
+
+    /// Parses and sanity-checks payload bytes.
+    pub fn from_payload(bytes: &[u8]) -> Result<Report, String> {
+        let r: Report = serde_json::from_slice(bytes)
+            .map_err(|e| format!("payload is not a Vigil report: {e}"))?;
+        if r.schema != SCHEMA {
+            return Err(format!(
+                "payload schema is '{}', expected '{SCHEMA}'",
+                r.schema
+            ));
+        }
+        Ok(r)
+    }
+}

@@ -1,0 +1,326 @@
+//! From findings to a verdict: events with confidence and a plain-language reason, component
+//! scores, the integrity score, risk tier and verification status.
+//!
+//! This is the built-in default policy (`vigil-default`). Its numbers are deliberately
+//! conservative: a frozen or looping camera raises review, never rejection on its own, and
+//! nothing is `verified` unless identity (face and voice) was actually checked.
+
+use crate::analysis::video::VideoFinding;
+use crate::report::{Components, Event, Score, round};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// Stable snake_case event identifiers (DESIGN.md § 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    FaceAbsent,
+    MultipleFaces,
+    IdentityChange,
+    ReferenceFaceMismatch,
+    SpeakerChange,
+    SecondSpeaker,
+    ReferenceVoiceMismatch,
+    SyntheticVoice,
+    ReplaySuspected,
+    AudioSplice,
+    VideoFreeze,
+    VideoLoop,
+    LipSyncMismatch,
+    AudioDropout,
+    Clipping,
+    LowLight,
+    NoAudio,
+    NoVideo,
+}
+
+impl EventKind {
+    /// Quality kinds lower confidence in the analysis, not integrity.
+    pub fn is_quality(self) -> bool {
+        matches!(
+            self,
+            EventKind::AudioDropout
+                | EventKind::Clipping
+                | EventKind::LowLight
+                | EventKind::NoAudio
+                | EventKind::NoVideo
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskTier {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationStatus {
+    Verified,
+    NeedsReview,
+    Rejected,
+}
+
+/// Per event kind: how much a fully confident event costs the integrity score (0–100 scale).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub id: String,
+    pub version: String,
+    /// Integrity at or above which the tier is low. Default 80.
+    pub low_tier_min: f64,
+    /// Integrity at or above which the tier is medium (below: high). Default 50.
+    pub medium_tier_min: f64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            id: "vigil-default".into(),
+            version: "0.1.0".into(),
+            low_tier_min: 80.0,
+            medium_tier_min: 50.0,
+        }
+    }
+}
+
+impl Policy {
+    /// Cost of a fully confident event of `kind`. A frozen camera is often a glitch (25); a
+    /// replayed loop of video is hard to explain innocently (45).
+    pub fn weight(&self, kind: EventKind) -> f64 {
+        match kind {
+            EventKind::VideoFreeze => 25.0,
+            EventKind::VideoLoop => 45.0,
+            k if k.is_quality() => 0.0,
+            _ => 30.0,
+        }
+    }
+}
+
+fn fmt_s(s: f64) -> String {
+    format!("{} s", round(s, 1))
+}
+
+/// Turns the video analyser's findings into events.
+pub fn video_events(findings: &[VideoFinding]) -> Vec<Event> {
+    findings
+        .iter()
+        .map(|f| match *f {
+            VideoFinding::Freeze {
+                start,
+                end,
+                frames,
+                max_mad,
+            } => {
+                let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
+                let dur = e - s;
+                // Longer and more exactly repeated pictures are stronger evidence.
+                let exact = if max_mad < 0.05 { 1.0 } else { 0.85 };
+                let confidence = round(((0.5 + dur / 30.0).min(0.95)) * exact, 3);
+                Event {
+                    kind: EventKind::VideoFreeze,
+                    start_s: round(s, 3),
+                    end_s: round(e, 3),
+                    confidence,
+                    evidence: BTreeMap::from([
+                        ("frames".into(), json!(frames)),
+                        ("max_mean_abs_diff".into(), json!(round(max_mad as f64, 3))),
+                        ("duration_s".into(), json!(round(dur, 3))),
+                    ]),
+                    reason: format!(
+                        "The camera picture did not change from {} to {} ({} consecutive sampled frames were identical): a frozen feed or a still image.",
+                        fmt_s(s),
+                        fmt_s(e),
+                        frames
+                    ),
+                }
+            }
+            VideoFinding::Loop {
+                start,
+                end,
+                source_start,
+                frames,
+                mean_mad,
+            } => {
+                let (s, e, src) = (start.as_secs_f64(), end.as_secs_f64(), source_start.as_secs_f64());
+                let confidence = round((0.6 + (e - s) / 40.0).min(0.9), 3);
+                Event {
+                    kind: EventKind::VideoLoop,
+                    start_s: round(s, 3),
+                    end_s: round(e, 3),
+                    confidence,
+                    evidence: BTreeMap::from([
+                        ("frames".into(), json!(frames)),
+                        ("repeats_from_s".into(), json!(round(src, 3))),
+                        ("mean_thumbnail_abs_diff".into(), json!(round(mean_mad as f64, 3))),
+                    ]),
+                    reason: format!(
+                        "The video from {} to {} repeats, frame for frame, what was shown from {}: the camera feed may be a replayed recording.",
+                        fmt_s(s),
+                        fmt_s(e),
+                        fmt_s(src)
+                    ),
+                }
+            }
+        })
+        .collect()
+}
+
+/// A quality event that spans the whole session.
+pub fn missing_stream_event(kind: EventKind, duration_s: f64) -> Event {
+    let what = if kind == EventKind::NoVideo {
+        "video"
+    } else {
+        "audio"
+    };
+    Event {
+        kind,
+        start_s: 0.0,
+        end_s: round(duration_s, 3),
+        confidence: 1.0,
+        evidence: BTreeMap::new(),
+        reason: format!("The recording has no {what} stream, so the {what} checks could not run."),
+    }
+}
+
+/// What the analysers could see, for the evidence-sufficiency rules.
+#[derive(Debug, Clone, Default)]
+pub struct Sufficiency {
+    pub has_video: bool,
+    pub has_audio: bool,
+    pub face_checked: bool,
+    pub voice_checked: bool,
+}
+
+/// Aggregates events into the score. Monotone: every non-quality event can only lower scores.
+pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score {
+    let cost = |pred: &dyn Fn(EventKind) -> bool| -> f64 {
+        events
+            .iter()
+            .filter(|e| !e.kind.is_quality() && pred(e.kind))
+            .map(|e| policy.weight(e.kind) * e.confidence)
+            .sum()
+    };
+    let clamp = |x: f64| round(x.clamp(0.0, 100.0), 1);
+    let video = suff.has_video.then(|| {
+        clamp(100.0 - cost(&|k| matches!(k, EventKind::VideoFreeze | EventKind::VideoLoop)))
+    });
+    let integrity = clamp(100.0 - cost(&|_| true));
+    let risk_tier = if integrity >= policy.low_tier_min {
+        RiskTier::Low
+    } else if integrity >= policy.medium_tier_min {
+        RiskTier::Medium
+    } else {
+        RiskTier::High
+    };
+    let mut reasons = Vec::new();
+    if !suff.has_video {
+        reasons.push("No video: the candidate's face could not be checked.".to_string());
+    }
+    if !suff.has_audio {
+        reasons.push("No audio: the candidate's voice could not be checked.".to_string());
+    }
+    if suff.has_video && !suff.face_checked {
+        reasons.push(
+            "Face identity was not checked (face analyser not available in this build)."
+                .to_string(),
+        );
+    }
+    if suff.has_audio && !suff.voice_checked {
+        reasons.push(
+            "Voice identity was not checked (voice analyser not available in this build)."
+                .to_string(),
+        );
+    }
+    if risk_tier != RiskTier::Low {
+        reasons.push(format!(
+            "Integrity {integrity} is below the low-risk threshold {}.",
+            policy.low_tier_min
+        ));
+    }
+    // Nothing in the default policy rejects on its own yet: rejection needs identity evidence.
+    let verification_status = if reasons.is_empty() {
+        VerificationStatus::Verified
+    } else {
+        VerificationStatus::NeedsReview
+    };
+    Score {
+        integrity,
+        components: Components {
+            face: None,
+            voice: None,
+            audio: None,
+            video,
+        },
+        risk_tier,
+        verification_status,
+        status_reasons: reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::Pts;
+
+    fn freeze(start: f64, end: f64) -> VideoFinding {
+        VideoFinding::Freeze {
+            start: Pts::from_secs_f64(start),
+            end: Pts::from_secs_f64(end),
+            frames: (end - start) as u64 + 1,
+            max_mad: 0.0,
+        }
+    }
+
+    #[test]
+    fn adding_an_event_never_raises_the_score() {
+        let p = Policy::default();
+        let s = Sufficiency {
+            has_video: true,
+            has_audio: true,
+            face_checked: true,
+            voice_checked: true,
+        };
+        let mut findings = Vec::new();
+        let mut last = aggregate(&p, &video_events(&findings), &s).integrity;
+        assert_eq!(last, 100.0);
+        for i in 0..6 {
+            findings.push(freeze(i as f64 * 20.0, i as f64 * 20.0 + 8.0));
+            let now = aggregate(&p, &video_events(&findings), &s).integrity;
+            assert!(now <= last, "{now} > {last}");
+            last = now;
+        }
+        assert!(last < 50.0);
+    }
+
+    #[test]
+    fn unchecked_identity_is_never_verified() {
+        let p = Policy::default();
+        let s = Sufficiency {
+            has_video: true,
+            has_audio: true,
+            face_checked: false,
+            voice_checked: false,
+        };
+        let score = aggregate(&p, &[], &s);
+        assert_eq!(score.integrity, 100.0);
+        assert_eq!(score.verification_status, VerificationStatus::NeedsReview);
+        let none = aggregate(&p, &[], &Sufficiency::default());
+        assert_eq!(none.verification_status, VerificationStatus::NeedsReview);
+    }
+
+    #[test]
+    fn event_kinds_serialise_as_snake_case() {
+        assert_eq!(
+            serde_json::to_string(&EventKind::VideoFreeze).unwrap(),
+            "\"video_freeze\""
+        );
+        assert_eq!(
+            serde_json::to_string(&EventKind::NoAudio).unwrap(),
+            "\"no_audio\""
+        );
+    }
+}
