@@ -343,7 +343,7 @@ fn watch_elements(pipeline: &gst::Pipeline, sampling: Sampling, found: &Arc<Mute
             {
                 sink.add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {
                     Some(b) if b.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
-                        gst::PadProbeReturn::Drop
+                        drop_buffer(info)
                     }
                     _ => gst::PadProbeReturn::Ok,
                 });
@@ -353,6 +353,14 @@ fn watch_elements(pipeline: &gst::Pipeline, sampling: Sampling, found: &Arc<Mute
             f.audio_decoder = Some(fname);
         }
     });
+}
+
+/// Discards the probed buffer. Taking it and answering `Handled` is the documented equivalent of
+/// `Drop`; returning `Drop` from a probe on a decoder's sink pad made GStreamer unref a null
+/// buffer (a `gst_mini_object_unref` critical per dropped frame) with gstreamer-rs 0.25.
+fn drop_buffer(info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
+    drop(info.take_buffer());
+    gst::PadProbeReturn::Handled
 }
 
 fn on_pad_added(
@@ -482,7 +490,7 @@ fn link_video(
                 );
                 gst::PadProbeReturn::Ok
             } else {
-                gst::PadProbeReturn::Drop
+                drop_buffer(info)
             }
         });
     }

@@ -41,6 +41,11 @@ pub fn score(home: &Path, media: &str, out: &Path, extra: &[&str]) -> (Value, Va
         o.status,
         String::from_utf8_lossy(&o.stderr)
     );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !stderr.contains("CRITICAL") && !stderr.contains("panicked"),
+        "vigil score {media} logged GStreamer criticals or panicked:\n{stderr}"
+    );
     read_report(out)
 }
 
