@@ -31,6 +31,8 @@ pub struct VideoFrame {
     pub index: u64,
     pub width: u32,
     pub height: u32,
+    /// YUV→RGB conversion the stream declares (needed only by analysers that look at colour).
+    pub colour: YuvMatrix,
     pub y: Vec<u8>,
     pub u: Vec<u8>,
     pub v: Vec<u8>,
@@ -48,6 +50,18 @@ impl VideoFrame {
     pub fn luma(&self, x: usize, y: usize) -> u8 {
         self.y[y * self.width as usize + x]
     }
+}
+
+/// YUV→RGB matrix and range of a frame, from the stream's colorimetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum YuvMatrix {
+    /// ITU-R BT.601, limited range (SD video and GStreamer's default below 720p).
+    #[default]
+    Bt601,
+    /// ITU-R BT.709, limited range (HD video).
+    Bt709,
+    /// BT.601 full range (JPEG-style; MJPEG webcams).
+    Bt601Full,
 }
 
 /// A run of 16 kHz mono f32 samples in [-1, 1].

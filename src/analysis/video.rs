@@ -346,6 +346,7 @@ mod tests {
             index,
             width: w,
             height: h,
+            colour: Default::default(),
             y,
             u: vec![128; 32 * 24],
             v: vec![128; 32 * 24],

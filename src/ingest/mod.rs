@@ -16,7 +16,7 @@ mod input;
 
 pub use input::MediaInput;
 
-use crate::media::{AUDIO_RATE, AudioChunk, AudioStreamInfo, Pts, VideoFrame, VideoStreamInfo};
+use crate::media::{AUDIO_RATE, AudioChunk, AudioStreamInfo, Pts, VideoFrame, VideoStreamInfo, YuvMatrix};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -535,11 +535,18 @@ fn copy_i420(sample: &gst::Sample, index: u64) -> Option<VideoFrame> {
         }
         Some(out)
     };
+    let colorimetry = info.colorimetry();
+    let colour = match (colorimetry.matrix(), colorimetry.range()) {
+        (gst_video::VideoColorMatrix::Bt709, _) => YuvMatrix::Bt709,
+        (_, gst_video::VideoColorRange::Range0_255) => YuvMatrix::Bt601Full,
+        _ => YuvMatrix::Bt601,
+    };
     Some(VideoFrame {
         pts,
         index,
         width: w as u32,
         height: h as u32,
+        colour,
         y: plane(0, w, h)?,
         u: plane(1, cw, ch)?,
         v: plane(2, cw, ch)?,
