@@ -1,7 +1,9 @@
 //! Analysers: each a pure stage over decoded items, keyed by timestamp.
 //!
 //! - [`video`]: frozen and looping camera detection from sampled frames.
+//! - [`face`]: face presence, extra faces, identity consistency, low light.
 //! - [`audio`]: per-second audio levels and streaming voice activity (Silero VAD).
 
 pub mod audio;
+pub mod face;
 pub mod video;

@@ -16,7 +16,9 @@ mod input;
 
 pub use input::MediaInput;
 
-use crate::media::{AUDIO_RATE, AudioChunk, AudioStreamInfo, Pts, VideoFrame, VideoStreamInfo, YuvMatrix};
+use crate::media::{
+    AUDIO_RATE, AudioChunk, AudioStreamInfo, Pts, VideoFrame, VideoStreamInfo, YuvMatrix,
+};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use gstreamer as gst;
 use gstreamer::prelude::*;

@@ -18,8 +18,18 @@ pub struct Detection {
 
 impl Detection {
     fn iou(&self, o: &Detection) -> f32 {
-        let (ax0, ay0, ax1, ay1) = (self.cx - self.w / 2.0, self.cy - self.h / 2.0, self.cx + self.w / 2.0, self.cy + self.h / 2.0);
-        let (bx0, by0, bx1, by1) = (o.cx - o.w / 2.0, o.cy - o.h / 2.0, o.cx + o.w / 2.0, o.cy + o.h / 2.0);
+        let (ax0, ay0, ax1, ay1) = (
+            self.cx - self.w / 2.0,
+            self.cy - self.h / 2.0,
+            self.cx + self.w / 2.0,
+            self.cy + self.h / 2.0,
+        );
+        let (bx0, by0, bx1, by1) = (
+            o.cx - o.w / 2.0,
+            o.cy - o.h / 2.0,
+            o.cx + o.w / 2.0,
+            o.cy + o.h / 2.0,
+        );
         let iw = (ax1.min(bx1) - ax0.max(bx0)).max(0.0);
         let ih = (ay1.min(by1) - ay0.max(by0)).max(0.0);
         let inter = iw * ih;
@@ -115,12 +125,15 @@ pub fn weighted_nms(mut dets: Vec<Detection>, iou: f32) -> Vec<Detection> {
     let mut out = Vec::new();
     while !dets.is_empty() {
         let best = dets[0].clone();
-        let (cluster, rest): (Vec<Detection>, Vec<Detection>) = dets.into_iter().partition(|d| d.iou(&best) > iou);
+        let (cluster, rest): (Vec<Detection>, Vec<Detection>) =
+            dets.into_iter().partition(|d| d.iou(&best) > iou);
         dets = rest;
         let total: f32 = cluster.iter().map(|d| d.score).sum();
         let mut merged = best.clone();
         if cluster.len() > 1 && total > 0.0 {
-            let wavg = |f: &dyn Fn(&Detection) -> f32| cluster.iter().map(|d| f(d) * d.score).sum::<f32>() / total;
+            let wavg = |f: &dyn Fn(&Detection) -> f32| {
+                cluster.iter().map(|d| f(d) * d.score).sum::<f32>() / total
+            };
             merged.cx = wavg(&|d| d.cx);
             merged.cy = wavg(&|d| d.cy);
             merged.w = wavg(&|d| d.w);

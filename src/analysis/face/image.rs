@@ -22,7 +22,10 @@ pub struct Affine {
 impl Affine {
     #[inline]
     pub fn apply(&self, u: f32, v: f32) -> (f32, f32) {
-        (self.a * u + self.b * v + self.c, self.d * u + self.e * v + self.f)
+        (
+            self.a * u + self.b * v + self.c,
+            self.d * u + self.e * v + self.f,
+        )
     }
 
     /// Similarity: scale `s`, rotation `theta` (radians), then translation.
@@ -58,7 +61,11 @@ impl Affine {
             num_b += x * v - y * u;
             den += x * x + y * y;
         }
-        let (a, b) = if den > 0.0 { (num_a / den, num_b / den) } else { (1.0, 0.0) };
+        let (a, b) = if den > 0.0 {
+            (num_a / den, num_b / den)
+        } else {
+            (1.0, 0.0)
+        };
         Affine {
             a,
             b: -b,
@@ -92,9 +99,17 @@ pub fn sample_rgb(frame: &VideoFrame, x: f32, y: f32) -> [f32; 3] {
             let l = 1.164 * (luma - 16.0);
             (l + 1.793 * v, l - 0.213 * u - 0.533 * v, l + 2.112 * u)
         }
-        YuvMatrix::Bt601Full => (luma + 1.402 * v, luma - 0.344 * u - 0.714 * v, luma + 1.772 * u),
+        YuvMatrix::Bt601Full => (
+            luma + 1.402 * v,
+            luma - 0.344 * u - 0.714 * v,
+            luma + 1.772 * u,
+        ),
     };
-    [r.clamp(0.0, 255.0), g.clamp(0.0, 255.0), b.clamp(0.0, 255.0)]
+    [
+        r.clamp(0.0, 255.0),
+        g.clamp(0.0, 255.0),
+        b.clamp(0.0, 255.0),
+    ]
 }
 
 #[inline]
@@ -112,7 +127,14 @@ fn bilinear(plane: &[u8], w: usize, h: usize, x: f32, y: f32) -> f32 {
 
 /// Fills a planar CHW tensor of `size`×`size` from the frame through `map`, applying
 /// `(rgb - offset[c]) * scale` per channel.
-pub fn warp_chw(frame: &VideoFrame, map: &Affine, size: usize, offset: [f32; 3], scale: f32, out: &mut [f32]) {
+pub fn warp_chw(
+    frame: &VideoFrame,
+    map: &Affine,
+    size: usize,
+    offset: [f32; 3],
+    scale: f32,
+    out: &mut [f32],
+) {
     debug_assert_eq!(out.len(), 3 * size * size);
     let plane = size * size;
     for v in 0..size {
@@ -134,7 +156,13 @@ mod tests {
     #[test]
     fn fitted_similarity_recovers_a_known_transform() {
         let truth = Affine::similarity(1.7, 0.3, 12.0, -4.0);
-        let from = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0), (7.0, 3.0), (-2.0, 5.0)];
+        let from = [
+            (0.0, 0.0),
+            (10.0, 0.0),
+            (0.0, 10.0),
+            (7.0, 3.0),
+            (-2.0, 5.0),
+        ];
         let to: Vec<(f32, f32)> = from.iter().map(|&(x, y)| truth.apply(x, y)).collect();
         let fit = Affine::fit_similarity(&from, &to);
         for (&(x, y), &(u, v)) in from.iter().zip(&to) {
