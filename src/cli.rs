@@ -49,6 +49,10 @@ pub struct ScoreArgs {
     /// vigil/signing-key.pem, created on first use].
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+    /// A photo of the candidate (e.g. from ID verification): the session's faces are compared
+    /// with it and it becomes the enrolled identity.
+    #[arg(long, value_name = "IMAGE")]
+    pub reference_face: Option<String>,
     /// Video sampling: an interval in seconds (`1s`), `keyframes` (fast) or `all`.
     #[arg(long, default_value = "1s")]
     pub sampling: Sampling,
@@ -101,7 +105,7 @@ impl From<PipelineError> for Failure {
         let code = match &e {
             PipelineError::Ingest(IngestError::Init(_) | IngestError::MissingElement { .. }) => 2,
             PipelineError::Ingest(_) | PipelineError::Hash { .. } => 3,
-            PipelineError::Inference(_) => 2,
+            PipelineError::Inference(_) | PipelineError::Reference { .. } => 2,
         };
         Failure::new(code, e)
     }
@@ -153,6 +157,12 @@ fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
             ..IngestConfig::default()
         },
         session,
+        reference_face: a
+            .reference_face
+            .as_deref()
+            .map(MediaInput::parse)
+            .transpose()
+            .map_err(|e| Failure::new(2, e))?,
         ..ScoreOptions::default()
     };
     let report = pipeline::score(&input, &opts)?;

@@ -7,7 +7,8 @@
 //! frame order, so the payload does not depend on the thread count.
 
 use crate::analysis::audio::{AudioAnalyser, AudioSummary, VadParams};
-use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoParams};
+use crate::analysis::face::{self, FaceAnalyser, FaceParams, FaceSample, PerWorker};
+use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoFinding, VideoParams};
 use crate::inference::{InferenceError, SILERO_VAD};
 use crate::ingest::{self, IngestConfig, IngestError, Item, MediaInput, Sampling};
 use crate::media::{AUDIO_RATE, Pts, VideoFrame};
@@ -29,6 +30,8 @@ pub enum PipelineError {
     Inference(#[from] InferenceError),
     #[error("{input}: {reason}")]
     Hash { input: String, reason: String },
+    #[error("reference photo {input}: {reason}")]
+    Reference { input: String, reason: String },
 }
 
 /// Everything `score` needs besides the media.
@@ -39,6 +42,39 @@ pub struct ScoreOptions {
     pub policy: Policy,
     pub video: VideoParams,
     pub vad: VadParams,
+    pub face: FaceParams,
+    /// A photo of the candidate (e.g. from ID verification) to compare the session against.
+    pub reference_face: Option<MediaInput>,
+}
+
+/// Embeds the single face in a reference photo (any image or video GStreamer decodes; the
+/// first frame is used).
+pub fn reference_embedding(input: &MediaInput) -> Result<[f32; 128], PipelineError> {
+    let mut frame = None;
+    let cfg = IngestConfig {
+        sampling: Sampling::All,
+        ..IngestConfig::default()
+    };
+    ingest::run(input, &cfg, |item| {
+        if let Item::Video(f) = item {
+            frame.get_or_insert(f);
+        }
+        Ok(())
+    })?;
+    let reason = |r: String| PipelineError::Reference {
+        input: input.display_name(),
+        reason: r,
+    };
+    let frame = frame.ok_or_else(|| reason("contains no picture".into()))?;
+    let obs = face::FaceModels::load()?.observe(&frame, 128.0)?;
+    if obs.faces.len() != 1 {
+        return Err(reason(format!(
+            "shows {} faces; it must show exactly one (the candidate)",
+            obs.faces.len()
+        )));
+    }
+    obs.embedding
+        .ok_or_else(|| reason("the face is too small or turned away to be compared".into()))
 }
 
 /// Analyses `input` and builds the (unsigned) report.
@@ -51,6 +87,13 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         Sampling::All => 1.0 / 30.0,
     };
     let mut video = VideoAnalyser::new(opts.video.clone(), interval_s);
+    let reference = opts
+        .reference_face
+        .as_ref()
+        .map(reference_embedding)
+        .transpose()?;
+    let mut faces = FaceAnalyser::new(opts.face.clone(), interval_s, reference);
+    let face_models = PerWorker::new(rayon::current_num_threads());
 
     let hasher = input.path().map(|p| {
         let p = p.to_path_buf();
@@ -64,15 +107,26 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
 
     let flush = |batch: &mut Vec<VideoFrame>,
                  audio: &mut AudioAnalyser,
-                 video: &mut VideoAnalyser|
+                 video: &mut VideoAnalyser,
+                 faces: &mut FaceAnalyser|
      -> Result<(), InferenceError> {
-        let (sigs, vad) = rayon::join(
-            || batch.par_iter().map(FrameSignature::of).collect::<Vec<_>>(),
+        let (per_frame, vad) = rayon::join(
+            || {
+                batch
+                    .par_iter()
+                    .map(|f| {
+                        let sig = FrameSignature::of(f);
+                        let obs = face_models.observe(f, sig.mean_luma);
+                        obs.map(|o| (sig, o))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            },
             || audio.process(),
         );
         vad?;
-        for s in sigs {
-            video.push(s);
+        for (sig, obs) in per_frame? {
+            video.push(sig);
+            faces.push(obs);
         }
         batch.clear();
         Ok(())
@@ -84,7 +138,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
                 frames += 1;
                 batch.push(f);
                 if batch.len() >= batch_size {
-                    flush(&mut batch, &mut audio, &mut video)
+                    flush(&mut batch, &mut audio, &mut video, &mut faces)
                 } else {
                     Ok(())
                 }
@@ -109,9 +163,11 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         (_, Some(e)) => return Err(e.into()),
         (s, None) => s?,
     };
-    flush(&mut batch, &mut audio, &mut video)?;
+    flush(&mut batch, &mut audio, &mut video, &mut faces)?;
     let audio_summary = audio.finish()?;
     let (findings, per_frame) = video.finish();
+    let face_present_ratio = faces.present_ratio();
+    let (face_findings, face_samples, face_enrolled) = faces.finish();
 
     let (sha256, size_bytes) = match hasher {
         Some(h) => {
@@ -137,7 +193,19 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         audio_summary.start.as_secs_f64() + audio_summary.samples as f64 / AUDIO_RATE as f64;
     let duration_s = video_end.max(if has_audio { audio_end } else { 0.0 });
 
+    // An unchanging picture with nobody in it is an empty room (reported as `face_absent`), not
+    // evidence of a frozen or pre-recorded candidate: keep freezes that show a face.
+    let findings: Vec<VideoFinding> = findings
+        .into_iter()
+        .filter(|f| match f {
+            VideoFinding::Freeze { start, end, .. } => face_samples
+                .iter()
+                .any(|s| s.pts >= *start && s.pts <= *end && s.faces > 0),
+            VideoFinding::Loop { .. } => true,
+        })
+        .collect();
     let mut events = scoring::video_events(&findings);
+    events.extend(scoring::face_events(&face_findings));
     if !has_video {
         events.push(scoring::missing_stream_event(
             EventKind::NoVideo,
@@ -162,7 +230,8 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         &Sufficiency {
             has_video,
             has_audio,
-            face_checked: false,
+            face_checked: face_enrolled
+                && face_present_ratio.is_some_and(|r| r >= opts.face.min_present_ratio),
             voice_checked: false,
         },
     );
@@ -173,17 +242,17 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         round((last - first) / (per_frame.len() - 1) as f64, 3)
     });
     let mut analysers = Vec::new();
+    let mut models = Vec::new();
     if has_video {
+        analysers.push("face_consistency".to_string());
         analysers.push("video_integrity".to_string());
+        models.extend(face::model_refs());
     }
     if has_audio {
         analysers.push("voice_activity".to_string());
+        models.push(SILERO_VAD.reference());
     }
-    let models = if has_audio {
-        vec![SILERO_VAD.reference()]
-    } else {
-        vec![]
-    };
+    models.sort();
 
     let session = opts.session.clone();
     let report_id = report_id(
@@ -220,18 +289,26 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             frames_analysed: frames,
             mean_frame_interval_s,
             audio_windows_analysed: audio_summary.per_second.len() as u64,
-            face_present_ratio: None,
+            face_present_ratio: face_present_ratio.map(|r| round(r, 3)),
             speech_s: has_audio.then(|| round(audio_summary.speech_s, 2)),
         },
         score,
         events,
-        timeline: timeline(&per_frame, has_audio.then_some(&audio_summary)),
+        timeline: timeline(
+            &per_frame,
+            &face_samples,
+            has_audio.then_some(&audio_summary),
+        ),
     })
 }
 
 /// Per-second series: video motion (mean abs luma difference to the previous frame), mean luma,
 /// audio level (dBFS) and speech probability.
-fn timeline(per_frame: &[(Pts, f32, f32)], audio: Option<&AudioSummary>) -> Timeline {
+fn timeline(
+    per_frame: &[(Pts, f32, f32)],
+    faces: &[FaceSample],
+    audio: Option<&AudioSummary>,
+) -> Timeline {
     let mut series: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     let video_secs = per_frame
         .last()
@@ -256,6 +333,19 @@ fn timeline(per_frame: &[(Pts, f32, f32)], audio: Option<&AudioSummary>) -> Time
         };
         series.insert("video_motion".into(), mean(motion, 2));
         series.insert("video_luma".into(), mean(luma, 1));
+        // Faces on camera: the most seen in any frame of that second.
+        let mut count: Vec<Option<f64>> = vec![None; video_secs];
+        let mut dist: Vec<(f64, u32)> = vec![(0.0, 0); video_secs];
+        for f in faces {
+            let s = (f.pts.as_secs_f64().floor() as usize).min(video_secs - 1);
+            count[s] = Some(count[s].unwrap_or(0.0).max(f.faces as f64));
+            if let Some(d) = f.distance {
+                dist[s].0 += d as f64;
+                dist[s].1 += 1;
+            }
+        }
+        series.insert("faces_on_camera".into(), count);
+        series.insert("face_distance".into(), mean(dist, 3));
     }
     if let Some(a) = audio {
         let offset = a.start.as_secs_f64().floor() as usize;

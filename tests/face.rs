@@ -66,8 +66,195 @@ fn one_face_per_portrait_and_dlib_separation_holds() {
     }
     let same = distance(&e(0), &e(1));
     assert!(same < 0.6, "two photos of the same man: {same}");
-    for j in 2..names.len() {
+    for (j, name) in names.iter().enumerate().skip(2) {
         let d = distance(&e(0), &e(j));
-        assert!(d > 0.6, "obama vs {}: {d}", names[j]);
+        assert!(d > 0.6, "obama vs {name}: {d}");
     }
+}
+
+// ---- Session outcomes on labelled recordings (testdata/README.md has the ground truth) ----
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn scored(file: &str, extra: &[&str]) -> Value {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("r.json");
+    score(home.path(), testdata(file).to_str().unwrap(), &out, extra).1
+}
+
+fn span(e: &Value) -> (f64, f64) {
+    (e["start_s"].as_f64().unwrap(), e["end_s"].as_f64().unwrap())
+}
+
+#[test]
+fn the_same_person_throughout_raises_no_identity_change() {
+    for file in [
+        "interview.mp4",
+        "face_same_person.mp4",
+        "face_small.mp4",
+        "face_occluded.mp4",
+        "clip_vp8_opus.webm",
+    ] {
+        let p = scored(file, &[]);
+        for kind in [
+            "identity_change",
+            "face_absent",
+            "multiple_faces",
+            "reference_face_mismatch",
+        ] {
+            assert!(
+                events_of(&p, kind).is_empty(),
+                "{file}: unexpected {kind}: {:#?}",
+                p["events"]
+            );
+        }
+        assert!(
+            p["coverage"]["face_present_ratio"].as_f64().unwrap() >= 0.9,
+            "{file}"
+        );
+        assert_eq!(p["score"]["components"]["face"], 100.0, "{file}");
+        assert!(
+            p["pipeline"]["analysers"]
+                .as_array()
+                .unwrap()
+                .contains(&"face_consistency".into())
+        );
+    }
+}
+
+#[test]
+fn a_cut_to_another_person_is_an_identity_change_where_it_happens() {
+    let p = scored("face_identity_cut.mp4", &[]);
+    let ev = events_of(&p, "identity_change");
+    assert_eq!(ev.len(), 1, "{:#?}", p["events"]);
+    let (s, e) = span(ev[0]);
+    assert!((s - 12.0).abs() <= 3.0, "starts at {s}, truth 12 s");
+    assert!(e >= 20.0, "lasts to the end, got {e}");
+    assert!(ev[0]["evidence"]["mean_distance"].as_f64().unwrap() > 0.6);
+    assert!(
+        ev[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("different person")
+    );
+    assert!(p["score"]["integrity"].as_f64().unwrap() < 80.0);
+    assert_ne!(p["score"]["risk_tier"], "low");
+}
+
+#[test]
+fn leaving_the_frame_is_face_absent_not_a_frozen_camera() {
+    let p = scored("face_leaves.mp4", &[]);
+    let ev = events_of(&p, "face_absent");
+    assert_eq!(ev.len(), 1, "{:#?}", p["events"]);
+    let (s, e) = span(ev[0]);
+    assert!(
+        s < 13.0 && e > 7.0 && (s - 7.0).abs() <= 1.5 && (e - 13.0).abs() <= 1.5,
+        "{s}–{e}, truth 7–13"
+    );
+    assert!(
+        events_of(&p, "video_freeze").is_empty(),
+        "an empty room is not a frozen candidate"
+    );
+    assert!(events_of(&p, "identity_change").is_empty());
+}
+
+#[test]
+fn a_second_person_joining_is_multiple_faces() {
+    let p = scored("face_second_person.mp4", &[]);
+    let ev = events_of(&p, "multiple_faces");
+    assert_eq!(ev.len(), 1, "{:#?}", p["events"]);
+    let (s, e) = span(ev[0]);
+    assert!(
+        (s - 8.0).abs() <= 1.5 && (e - 16.0).abs() <= 1.5,
+        "{s}–{e}, truth 8–16"
+    );
+    assert_eq!(ev[0]["evidence"]["max_faces"], 2);
+    assert!(events_of(&p, "identity_change").is_empty());
+}
+
+#[test]
+fn a_reference_photo_is_matched_or_flagged() {
+    let hopper = testdata("faces/grace_hopper.jpg");
+    let p = scored(
+        "interview.mp4",
+        &["--reference-face", hopper.to_str().unwrap()],
+    );
+    assert!(
+        events_of(&p, "reference_face_mismatch").is_empty(),
+        "{:#?}",
+        p["events"]
+    );
+    assert!(events_of(&p, "identity_change").is_empty());
+
+    let obama = testdata("faces/obama.jpg");
+    let p = scored(
+        "interview.mp4",
+        &["--reference-face", obama.to_str().unwrap()],
+    );
+    let ev = events_of(&p, "reference_face_mismatch");
+    assert_eq!(ev.len(), 1, "{:#?}", p["events"]);
+    assert!(ev[0]["evidence"]["median_distance"].as_f64().unwrap() > 0.6);
+}
+
+#[test]
+fn a_reference_photo_without_one_face_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let blank = home.path().join("blank.png");
+    let ok = std::process::Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "videotestsrc",
+            "num-buffers=1",
+            "pattern=smpte",
+            "!",
+            "pngenc",
+            "!",
+            "filesink",
+        ])
+        .arg(format!("location={}", blank.display()))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    vigil(home.path())
+        .args([
+            "score",
+            testdata("interview.mp4").to_str().unwrap(),
+            "--reference-face",
+        ])
+        .arg(&blank)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("blank.png"))
+        .stderr(predicates::str::contains("0 faces"));
+}
+
+/// No face embedding (128 numbers) or crop ever reaches the report.
+#[test]
+fn reports_carry_no_biometric_vectors() {
+    fn longest_numeric_array(v: &Value) -> usize {
+        match v {
+            Value::Array(a) => {
+                let own = if a.iter().all(Value::is_number) {
+                    a.len()
+                } else {
+                    0
+                };
+                a.iter()
+                    .map(longest_numeric_array)
+                    .max()
+                    .unwrap_or(0)
+                    .max(own)
+            }
+            Value::Object(o) => o.values().map(longest_numeric_array).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    let p = scored("face_identity_cut.mp4", &[]);
+    // Timeline series are per second (24 here); an embedding would be 128 long.
+    assert!(longest_numeric_array(&p) < 100);
+    let text = p.to_string();
+    assert!(!text.contains("embedding"));
 }

@@ -5,6 +5,7 @@
 //! conservative: a frozen or looping camera raises review, never rejection on its own, and
 //! nothing is `verified` unless identity (face and voice) was actually checked.
 
+use crate::analysis::face::FaceFinding;
 use crate::analysis::video::VideoFinding;
 use crate::report::{Components, Event, Score, round};
 use serde::{Deserialize, Serialize};
@@ -94,6 +95,12 @@ impl Policy {
         match kind {
             EventKind::VideoFreeze => 25.0,
             EventKind::VideoLoop => 45.0,
+            // Another person on camera, or not the person in the ID photo: the core fraud signals.
+            EventKind::IdentityChange | EventKind::ReferenceFaceMismatch => 60.0,
+            // Someone else in view can be innocent (a family member passing) but needs a look.
+            EventKind::MultipleFaces => 25.0,
+            // Leaving the camera briefly is common; only sustained absence costs, and little.
+            EventKind::FaceAbsent => 15.0,
             k if k.is_quality() => 0.0,
             _ => 30.0,
         }
@@ -169,6 +176,128 @@ pub fn video_events(findings: &[VideoFinding]) -> Vec<Event> {
         .collect()
 }
 
+/// Turns the face analyser's findings into events.
+pub fn face_events(findings: &[FaceFinding]) -> Vec<Event> {
+    findings
+        .iter()
+        .map(|f| match *f {
+            FaceFinding::Absent { start, end, frames } => {
+                let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
+                Event {
+                    kind: EventKind::FaceAbsent,
+                    start_s: round(s, 3),
+                    end_s: round(e, 3),
+                    confidence: round((0.6 + (e - s) / 60.0).min(0.95), 3),
+                    evidence: BTreeMap::from([("frames".into(), json!(frames))]),
+                    reason: format!(
+                        "No face was on camera from {} to {} ({frames} sampled frames).",
+                        fmt_s(s),
+                        fmt_s(e)
+                    ),
+                }
+            }
+            FaceFinding::Multiple {
+                start,
+                end,
+                frames,
+                max_faces,
+            } => {
+                let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
+                Event {
+                    kind: EventKind::MultipleFaces,
+                    start_s: round(s, 3),
+                    end_s: round(e, 3),
+                    confidence: round((0.6 + (e - s) / 30.0).min(0.95), 3),
+                    evidence: BTreeMap::from([
+                        ("frames".into(), json!(frames)),
+                        ("max_faces".into(), json!(max_faces)),
+                    ]),
+                    reason: format!(
+                        "{max_faces} faces were on camera from {} to {}: someone else was in view.",
+                        fmt_s(s),
+                        fmt_s(e)
+                    ),
+                }
+            }
+            FaceFinding::IdentityChange {
+                start,
+                end,
+                frames,
+                mean_distance,
+                before_distance,
+            } => {
+                let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
+                // dlib: different people are typically 0.7–0.9 apart; 0.6 is the decision line.
+                let confidence = round((0.5 + (mean_distance as f64 - 0.6) * 2.0).clamp(0.5, 0.97), 3);
+                Event {
+                    kind: EventKind::IdentityChange,
+                    start_s: round(s, 3),
+                    end_s: round(e, 3),
+                    confidence,
+                    evidence: BTreeMap::from([
+                        ("frames".into(), json!(frames)),
+                        ("mean_distance".into(), json!(round(mean_distance as f64, 3))),
+                        ("distance_before".into(), json!(round(before_distance as f64, 3))),
+                        ("same_person_below".into(), json!(0.6)),
+                    ]),
+                    reason: format!(
+                        "A different person appears on camera from {} to {}; the face's distance to the enrolled face rose from {:.2} to {:.2} (same person is below 0.60).",
+                        fmt_s(s),
+                        fmt_s(e),
+                        before_distance,
+                        mean_distance
+                    ),
+                }
+            }
+            FaceFinding::ReferenceMismatch {
+                start,
+                end,
+                frames,
+                median_distance,
+            } => {
+                let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
+                Event {
+                    kind: EventKind::ReferenceFaceMismatch,
+                    start_s: round(s, 3),
+                    end_s: round(e, 3),
+                    confidence: round((0.5 + (median_distance as f64 - 0.6) * 2.0).clamp(0.5, 0.97), 3),
+                    evidence: BTreeMap::from([
+                        ("frames".into(), json!(frames)),
+                        ("median_distance".into(), json!(round(median_distance as f64, 3))),
+                        ("same_person_below".into(), json!(0.6)),
+                    ]),
+                    reason: format!(
+                        "The person on camera does not match the reference photo (median face distance {median_distance:.2}; same person is below 0.60)."
+                    ),
+                }
+            }
+            FaceFinding::LowLight {
+                start,
+                end,
+                frames,
+                mean_luma,
+            } => {
+                let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
+                Event {
+                    kind: EventKind::LowLight,
+                    start_s: round(s, 3),
+                    end_s: round(e, 3),
+                    confidence: 1.0,
+                    evidence: BTreeMap::from([
+                        ("frames".into(), json!(frames)),
+                        ("mean_luma".into(), json!(round(mean_luma as f64, 1))),
+                    ]),
+                    reason: format!(
+                        "The picture was too dark from {} to {} (mean brightness {mean_luma:.0}/255): face checks there are less reliable.",
+                        fmt_s(s),
+                        fmt_s(e)
+                    ),
+                }
+            }
+        })
+        .collect()
+}
+
 /// A quality event that spans the whole session.
 pub fn missing_stream_event(kind: EventKind, duration_s: f64) -> Event {
     let what = if kind == EventKind::NoVideo {
@@ -208,6 +337,20 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
     let video = suff.has_video.then(|| {
         clamp(100.0 - cost(&|k| matches!(k, EventKind::VideoFreeze | EventKind::VideoLoop)))
     });
+    let face = suff.face_checked.then(|| {
+        clamp(
+            100.0
+                - cost(&|k| {
+                    matches!(
+                        k,
+                        EventKind::FaceAbsent
+                            | EventKind::MultipleFaces
+                            | EventKind::IdentityChange
+                            | EventKind::ReferenceFaceMismatch
+                    )
+                }),
+        )
+    });
     let integrity = clamp(100.0 - cost(&|_| true));
     let risk_tier = if integrity >= policy.low_tier_min {
         RiskTier::Low
@@ -225,7 +368,7 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
     }
     if suff.has_video && !suff.face_checked {
         reasons.push(
-            "Face identity was not checked (face analyser not available in this build)."
+            "Face identity could not be established: too few frames showed one clear face."
                 .to_string(),
         );
     }
@@ -250,7 +393,7 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
     Score {
         integrity,
         components: Components {
-            face: None,
+            face,
             voice: None,
             audio: None,
             video,

@@ -267,10 +267,12 @@ impl FaceModels {
         frame: &VideoFrame,
         mean_luma: f32,
     ) -> Result<FaceObservation, InferenceError> {
-        let mut dets = self.detect_with(frame, false)?;
-        if dets.is_empty() {
-            dets = self.detect_with(frame, true)?;
-        }
+        // Both detectors run: short range is sharp on webcam framing, full range finds the small
+        // or distant faces (a second person in the background) that short range misses. Their
+        // detections are merged by the same weighted NMS.
+        let mut all = self.detect_with(frame, false)?;
+        all.extend(self.detect_with(frame, true)?);
+        let mut dets = detect::weighted_nms(all, 0.3);
         // Largest face first; ties by position so the order is total.
         dets.sort_by(|a, b| {
             (b.w * b.h)
@@ -366,6 +368,9 @@ pub struct FaceParams {
     pub low_light_luma: f32,
     /// Darkness for at least this long. Default 5 s.
     pub min_low_light_s: f64,
+    /// Identity counts as checked only when a face was seen in at least this share of frames.
+    /// Default 0.5.
+    pub min_present_ratio: f64,
 }
 
 impl Default for FaceParams {
@@ -379,6 +384,7 @@ impl Default for FaceParams {
             min_multiple_s: 2.0,
             low_light_luma: 40.0,
             min_low_light_s: 5.0,
+            min_present_ratio: 0.5,
         }
     }
 }
@@ -548,7 +554,13 @@ impl FaceAnalyser {
         );
         self.findings.extend(closed);
 
-        let mut to_enrolled = None;
+        // The sample goes in first: enrolment may complete on this frame and fill in distances.
+        self.samples.push(FaceSample {
+            pts: o.pts,
+            faces: n,
+            distance: None,
+            mouth_open: o.mouth_open,
+        });
         if let Some(e) = o.embedding {
             if let Some(r) = &self.reference {
                 self.ref_distances.push(distance(r, &e));
@@ -558,7 +570,9 @@ impl FaceAnalyser {
             match self.enrolled {
                 Some(enrolled) => {
                     let d = distance(&enrolled, &e);
-                    to_enrolled = Some(d);
+                    if let Some(s) = self.samples.last_mut() {
+                        s.distance = Some(d);
+                    }
                     self.check_identity(o.pts, d);
                 }
                 None => {
@@ -577,12 +591,6 @@ impl FaceAnalyser {
                 }
             }
         }
-        self.samples.push(FaceSample {
-            pts: o.pts,
-            faces: n,
-            distance: to_enrolled,
-            mouth_open: o.mouth_open,
-        });
     }
 
     fn enrol_from_buffer(&mut self) {
