@@ -108,7 +108,7 @@ impl FaceModels {
     }
 
     /// Detects faces with one BlazeFace variant; boxes come back in frame pixels.
-    fn detect_with(
+    pub fn detect_with(
         &mut self,
         frame: &VideoFrame,
         full: bool,
@@ -178,7 +178,7 @@ impl FaceModels {
 
     /// FaceMesh on a crop of 1.5× the box, rotated to level the eyes; landmarks in frame pixels
     /// and the face-presence probability.
-    fn landmarks(
+    pub fn landmarks(
         &mut self,
         frame: &VideoFrame,
         d: &Detection,
@@ -227,7 +227,7 @@ impl FaceModels {
     }
 
     /// 128-d dlib embedding of the face given by its FaceMesh landmarks.
-    fn embed(
+    pub fn embed(
         &mut self,
         frame: &VideoFrame,
         lms: &[(f32, f32)],
@@ -478,6 +478,9 @@ pub struct FaceAnalyser {
     mismatch: Option<Run>,
     dark: Option<Run>,
     last_match_distance: f32,
+    /// Whether any frame matched the enrolled face yet. With a reference photo, a session that
+    /// never matches it is one `reference_face_mismatch`, not also an `identity_change`.
+    matched_once: bool,
     ref_distances: Vec<f32>,
     ref_span: Option<(Pts, Pts)>,
     findings: Vec<FaceFinding>,
@@ -500,6 +503,7 @@ impl FaceAnalyser {
             mismatch: None,
             dark: None,
             last_match_distance: 0.0,
+            matched_once: false,
             ref_distances: Vec::new(),
             ref_span: None,
             findings: Vec::new(),
@@ -617,6 +621,7 @@ impl FaceAnalyser {
         } else {
             self.close_mismatch();
             self.last_match_distance = d;
+            self.matched_once = true;
         }
     }
 
@@ -624,6 +629,7 @@ impl FaceAnalyser {
         if let Some(r) = self.mismatch.take()
             && r.span(self.interval_s) >= self.params.min_identity_change_s
             && r.frames >= 2
+            && self.matched_once
         {
             self.findings.push(FaceFinding::IdentityChange {
                 start: r.start,
