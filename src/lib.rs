@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod dsp;
 pub mod inference;
 pub mod ingest;
 pub mod media;
