@@ -53,6 +53,10 @@ pub struct ScoreArgs {
     /// with it and it becomes the enrolled identity.
     #[arg(long, value_name = "IMAGE")]
     pub reference_face: Option<String>,
+    /// A recording of the candidate's voice (≥ 8 s of speech): the session's voice is compared
+    /// with it and it becomes the enrolled voice.
+    #[arg(long, value_name = "AUDIO")]
+    pub reference_voice: Option<String>,
     /// Video sampling: an interval in seconds (`1s`), `keyframes` (fast) or `all`.
     #[arg(long, default_value = "1s")]
     pub sampling: Sampling,
@@ -105,7 +109,9 @@ impl From<PipelineError> for Failure {
         let code = match &e {
             PipelineError::Ingest(IngestError::Init(_) | IngestError::MissingElement { .. }) => 2,
             PipelineError::Ingest(_) | PipelineError::Hash { .. } => 3,
-            PipelineError::Inference(_) | PipelineError::Reference { .. } => 2,
+            PipelineError::Inference(_)
+            | PipelineError::Reference { .. }
+            | PipelineError::ReferenceVoice { .. } => 2,
         };
         Failure::new(code, e)
     }
@@ -159,6 +165,12 @@ fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
         session,
         reference_face: a
             .reference_face
+            .as_deref()
+            .map(MediaInput::parse)
+            .transpose()
+            .map_err(|e| Failure::new(2, e))?,
+        reference_voice: a
+            .reference_voice
             .as_deref()
             .map(MediaInput::parse)
             .transpose()

@@ -9,7 +9,8 @@
 use crate::analysis::audio::{AudioAnalyser, AudioSummary, VadParams};
 use crate::analysis::face::{self, FaceAnalyser, FaceParams, FaceSample, PerWorker};
 use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoFinding, VideoParams};
-use crate::inference::{InferenceError, SILERO_VAD};
+use crate::analysis::voice::{self, VoiceAnalyser, VoiceParams, VoiceSample};
+use crate::inference::{InferenceError, SILERO_VAD, VOICE_ENCODER};
 use crate::ingest::{self, IngestConfig, IngestError, Item, MediaInput, Sampling};
 use crate::media::{AUDIO_RATE, Pts, VideoFrame};
 use crate::report::{
@@ -32,6 +33,8 @@ pub enum PipelineError {
     Hash { input: String, reason: String },
     #[error("reference photo {input}: {reason}")]
     Reference { input: String, reason: String },
+    #[error("reference voice {input}: {reason}")]
+    ReferenceVoice { input: String, reason: String },
 }
 
 /// Everything `score` needs besides the media.
@@ -45,6 +48,55 @@ pub struct ScoreOptions {
     pub face: FaceParams,
     /// A photo of the candidate (e.g. from ID verification) to compare the session against.
     pub reference_face: Option<MediaInput>,
+    pub voice: VoiceParams,
+    /// A recording of the candidate's voice to compare the session against.
+    pub reference_voice: Option<MediaInput>,
+}
+
+/// Minimum speech in a reference recording: five 1.6 s windows.
+const MIN_REFERENCE_WINDOWS: u64 = 5;
+
+/// Utterance embedding of the speech in a reference recording (any audio or video GStreamer
+/// decodes): VAD, Resemblyzer windows, normalised mean.
+pub fn reference_voice_embedding(
+    input: &MediaInput,
+    opts: &ScoreOptions,
+) -> Result<[f32; voice::EMBED_DIM], PipelineError> {
+    let mut audio = AudioAnalyser::new(
+        opts.vad.clone(),
+        VoiceAnalyser::new(opts.voice.clone(), None)?,
+    )?;
+    let mut failure = None;
+    ingest::run(input, &IngestConfig::default(), |item| {
+        if let Item::Audio(a) = item {
+            audio.push(a.pts, &a.samples);
+            if let Err(e) = audio.process() {
+                let msg = e.to_string();
+                failure.get_or_insert(e);
+                return Err(msg);
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| match failure.take() {
+        Some(f) => PipelineError::Inference(f),
+        None => PipelineError::Ingest(e),
+    })?;
+    let summary = audio.finish()?;
+    let reason = |r: String| PipelineError::ReferenceVoice {
+        input: input.display_name(),
+        reason: r,
+    };
+    if summary.voice.windows < MIN_REFERENCE_WINDOWS {
+        return Err(reason(format!(
+            "has {:.1} s of speech; at least 8 s of the candidate speaking is needed",
+            summary.speech_s
+        )));
+    }
+    summary
+        .voice
+        .mean_embedding
+        .ok_or_else(|| reason("contains no speech".into()))
 }
 
 /// Embeds the single face in a reference photo (any image or video GStreamer decodes; the
@@ -80,7 +132,15 @@ pub fn reference_embedding(input: &MediaInput) -> Result<[f32; 128], PipelineErr
 /// Analyses `input` and builds the (unsigned) report.
 pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, PipelineError> {
     // Load models before decoding anything: a broken install fails in milliseconds.
-    let mut audio = AudioAnalyser::new(opts.vad.clone())?;
+    let voice_reference = opts
+        .reference_voice
+        .as_ref()
+        .map(|r| reference_voice_embedding(r, opts))
+        .transpose()?;
+    let mut audio = AudioAnalyser::new(
+        opts.vad.clone(),
+        VoiceAnalyser::new(opts.voice.clone(), voice_reference)?,
+    )?;
     let interval_s = match opts.ingest.sampling {
         Sampling::Interval { every_s } => every_s,
         Sampling::Keyframes => 2.0,
@@ -206,6 +266,10 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         .collect();
     let mut events = scoring::video_events(&findings);
     events.extend(scoring::face_events(&face_findings));
+    events.extend(scoring::voice_events(
+        &audio_summary.voice.findings,
+        &opts.voice,
+    ));
     if !has_video {
         events.push(scoring::missing_stream_event(
             EventKind::NoVideo,
@@ -232,7 +296,9 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             has_audio,
             face_checked: face_enrolled
                 && face_present_ratio.is_some_and(|r| r >= opts.face.min_present_ratio),
-            voice_checked: false,
+            voice_checked: has_audio
+                && audio_summary.voice.enrolled
+                && audio_summary.speech_s >= MIN_SPEECH_FOR_VOICE_S,
         },
     );
 
@@ -250,7 +316,9 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
     }
     if has_audio {
         analysers.push("voice_activity".to_string());
+        analysers.push("voice_consistency".to_string());
         models.push(SILERO_VAD.reference());
+        models.push(VOICE_ENCODER.reference());
     }
     models.sort();
 
@@ -298,6 +366,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             &per_frame,
             &face_samples,
             has_audio.then_some(&audio_summary),
+            &audio_summary.voice.samples,
         ),
     })
 }
@@ -308,6 +377,7 @@ fn timeline(
     per_frame: &[(Pts, f32, f32)],
     faces: &[FaceSample],
     audio: Option<&AudioSummary>,
+    voice: &[VoiceSample],
 ) -> Timeline {
     let mut series: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     let video_secs = per_frame
@@ -369,11 +439,31 @@ fn timeline(
                 .collect()),
         );
     }
+    if let Some(a) = audio {
+        let secs = a.per_second.len() + a.start.as_secs_f64().floor() as usize;
+        let mut sim: Vec<(f64, u32)> = vec![(0.0, 0); secs.max(1)];
+        for v in voice {
+            if let Some(x) = v.similarity {
+                let s = (v.centre.as_secs_f64().floor() as usize).min(sim.len() - 1);
+                sim[s].0 += x as f64;
+                sim[s].1 += 1;
+            }
+        }
+        series.insert(
+            "voice_similarity".into(),
+            sim.into_iter()
+                .map(|(s, n)| (n > 0).then(|| round(s / n as f64, 3)))
+                .collect(),
+        );
+    }
     Timeline {
         step_s: 1.0,
         series,
     }
 }
+
+/// Voice identity counts as checked only with at least this much speech.
+const MIN_SPEECH_FOR_VOICE_S: f64 = 5.0;
 
 fn hash_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
     let mut f = std::fs::File::open(path)?;

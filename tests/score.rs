@@ -13,8 +13,27 @@ fn check_common(p: &Value) {
     let integrity = score["integrity"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&integrity));
     assert!(["low", "medium", "high"].contains(&score["risk_tier"].as_str().unwrap()));
-    // Identity is not checked by the spine's analysers: never `verified`.
-    assert_ne!(score["verification_status"], "verified");
+    // `verified` only with identity checked by face and voice, no integrity event, low risk.
+    if score["verification_status"] == "verified" {
+        assert!(
+            score["components"]["face"].is_number() && score["components"]["voice"].is_number()
+        );
+        assert_eq!(score["risk_tier"], "low");
+        let quality = [
+            "audio_dropout",
+            "clipping",
+            "low_light",
+            "no_audio",
+            "no_video",
+        ];
+        assert!(
+            p["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| quality.contains(&e["kind"].as_str().unwrap()))
+        );
+    }
     // Events are sorted by start time.
     let starts: Vec<f64> = p["events"]
         .as_array()

@@ -4,6 +4,7 @@
 //! the last 64 samples as context, so it runs sequentially over the stream (in parallel with the
 //! video work, not within itself). Memory is the per-second summary only.
 
+use crate::analysis::voice::{VoiceAnalyser, VoiceOutcome};
 use crate::inference::{self, InferenceError, SILERO_VAD};
 use crate::media::{AUDIO_RATE, Pts};
 use ndarray::{Array0, Array2, Array3};
@@ -107,13 +108,13 @@ impl SecondStats {
 }
 
 /// What the audio analyser found.
-#[derive(Debug, Clone)]
 pub struct AudioSummary {
     /// Time of the first sample.
     pub start: Pts,
     pub samples: u64,
     pub per_second: Vec<SecondStats>,
     pub speech_s: f64,
+    pub voice: VoiceOutcome,
 }
 
 /// Sequential audio state; feed chunks in stream order.
@@ -127,11 +128,13 @@ pub struct AudioAnalyser {
     in_speech: bool,
     speech_steps: u64,
     per_second: Vec<SecondStats>,
+    voice: VoiceAnalyser,
 }
 
 impl AudioAnalyser {
-    pub fn new(params: VadParams) -> Result<Self, InferenceError> {
+    pub fn new(params: VadParams, voice: VoiceAnalyser) -> Result<Self, InferenceError> {
         Ok(AudioAnalyser {
+            voice,
             vad: Vad::new()?,
             params,
             start: None,
@@ -154,7 +157,10 @@ impl AudioAnalyser {
 
     /// Appends samples (levels are updated at once, VAD runs on [`Self::process`]).
     pub fn push(&mut self, pts: Pts, samples: &[f32]) {
-        self.start.get_or_insert(pts);
+        if self.start.is_none() {
+            self.start = Some(pts);
+            self.voice.set_stream_start(pts);
+        }
         for &x in samples {
             let idx = self.samples;
             let st = self.second(idx);
@@ -171,10 +177,7 @@ impl AudioAnalyser {
         let steps = self.pending.len() / VAD_STEP;
         for i in 0..steps {
             let (a, b) = (i * VAD_STEP, (i + 1) * VAD_STEP);
-            let p = {
-                let chunk: [f32; VAD_STEP] = self.pending[a..b].try_into().expect("exact step");
-                self.vad.step(&chunk)?
-            };
+            let p = self.vad.step(&self.pending[a..b])?;
             if self.in_speech {
                 self.in_speech = p >= self.params.off;
             } else {
@@ -187,6 +190,9 @@ impl AudioAnalyser {
             st.prob_n += 1;
             st.speech_steps += speech as u32;
             self.speech_steps += speech as u64;
+            if speech {
+                self.voice.push_speech(&self.pending[a..b], idx)?;
+            }
             self.vad_samples += VAD_STEP as u64;
         }
         self.pending.drain(..steps * VAD_STEP);
@@ -200,7 +206,9 @@ impl AudioAnalyser {
 
     pub fn finish(mut self) -> Result<AudioSummary, InferenceError> {
         self.process()?;
+        let voice = self.voice.finish()?;
         Ok(AudioSummary {
+            voice,
             start: self.start.unwrap_or_default(),
             samples: self.samples,
             per_second: self.per_second,

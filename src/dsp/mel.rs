@@ -81,19 +81,6 @@ impl MelFilterbank {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_slaney_scale_round_trips_and_bends_at_1_khz() {
-        for hz in [0.0, 300.0, 999.0, 1000.0, 4000.0, 8000.0] {
-            assert!((mel_to_hz(hz_to_mel(hz)) - hz).abs() < 1e-6);
-        }
-        assert!((hz_to_mel(1000.0) - 15.0).abs() < 1e-12);
-    }
-}
-
 /// Resemblyzer's front end for a whole signal: 16 kHz, n_fft 400, hop 160, 40 Slaney mels of the
 /// centred power STFT (librosa `melspectrogram` defaults). One row per frame.
 pub fn melspectrogram(samples: &[f32]) -> Vec<[f32; 40]> {
@@ -108,4 +95,17 @@ pub fn melspectrogram(samples: &[f32]) -> Vec<[f32; 40]> {
     stft.push(samples, &mut on_frame);
     stft.finish(&mut on_frame);
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slaney_scale_round_trips_and_bends_at_1_khz() {
+        for hz in [0.0, 300.0, 999.0, 1000.0, 4000.0, 8000.0] {
+            assert!((mel_to_hz(hz_to_mel(hz)) - hz).abs() < 1e-6);
+        }
+        assert!((hz_to_mel(1000.0) - 15.0).abs() < 1e-12);
+    }
 }

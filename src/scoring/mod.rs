@@ -7,6 +7,7 @@
 
 use crate::analysis::face::FaceFinding;
 use crate::analysis::video::VideoFinding;
+use crate::analysis::voice::{VoiceFinding, VoiceParams};
 use crate::report::{Components, Event, Score, round};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -101,6 +102,10 @@ impl Policy {
             EventKind::MultipleFaces => 25.0,
             // Leaving the camera briefly is common; only sustained absence costs, and little.
             EventKind::FaceAbsent => 15.0,
+            // Voice evidence is weaker than face evidence (narrow-band audio separates speakers
+            // poorly), so voice findings cost less and need the face to agree for a high tier.
+            EventKind::SpeakerChange | EventKind::ReferenceVoiceMismatch => 40.0,
+            EventKind::SecondSpeaker => 30.0,
             k if k.is_quality() => 0.0,
             _ => 30.0,
         }
@@ -298,6 +303,96 @@ pub fn face_events(findings: &[FaceFinding]) -> Vec<Event> {
         .collect()
 }
 
+/// Turns the voice analyser's findings into events. Confidence grows with how far below the
+/// same-voice threshold the similarity is and with the duration.
+pub fn voice_events(findings: &[VoiceFinding], params: &VoiceParams) -> Vec<Event> {
+    let thr = params.same_voice as f64;
+    let conf = |sim: f32, dur: f64| {
+        let margin = ((thr - sim as f64) / 0.3).clamp(0.0, 1.0);
+        round((0.45 + 0.35 * margin + (dur / 60.0).min(0.15)).min(0.95), 3)
+    };
+    findings
+        .iter()
+        .map(|f| match *f {
+            VoiceFinding::SpeakerChange {
+                start,
+                end,
+                windows,
+                mean_similarity,
+            } => {
+                let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
+                Event {
+                    kind: EventKind::SpeakerChange,
+                    start_s: round(s, 3),
+                    end_s: round(e, 3),
+                    confidence: conf(mean_similarity, e - s),
+                    evidence: BTreeMap::from([
+                        ("windows".into(), json!(windows)),
+                        ("mean_similarity".into(), json!(round(mean_similarity as f64, 3))),
+                        ("same_voice_above".into(), json!(round(thr, 3))),
+                    ]),
+                    reason: format!(
+                        "A different voice speaks from {} to the end ({}); its similarity to the candidate's enrolled voice is {:.2} (same voice is above {:.2}).",
+                        fmt_s(s),
+                        fmt_s(e),
+                        mean_similarity,
+                        thr
+                    ),
+                }
+            }
+            VoiceFinding::SecondSpeaker {
+                start,
+                end,
+                runs,
+                windows,
+                mean_similarity,
+            } => {
+                let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
+                Event {
+                    kind: EventKind::SecondSpeaker,
+                    start_s: round(s, 3),
+                    end_s: round(e, 3),
+                    confidence: conf(mean_similarity, (windows as f64) * 0.77),
+                    evidence: BTreeMap::from([
+                        ("runs".into(), json!(runs)),
+                        ("windows".into(), json!(windows)),
+                        ("mean_similarity".into(), json!(round(mean_similarity as f64, 3))),
+                        ("same_voice_above".into(), json!(round(thr, 3))),
+                    ]),
+                    reason: format!(
+                        "Another voice speaks in {runs} stretch(es) between {} and {}, alternating with the candidate's (similarity {:.2}).",
+                        fmt_s(s),
+                        fmt_s(e),
+                        mean_similarity
+                    ),
+                }
+            }
+            VoiceFinding::ReferenceMismatch {
+                start,
+                end,
+                windows,
+                median_similarity,
+            } => {
+                let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
+                Event {
+                    kind: EventKind::ReferenceVoiceMismatch,
+                    start_s: round(s, 3),
+                    end_s: round(e, 3),
+                    confidence: conf(median_similarity, e - s),
+                    evidence: BTreeMap::from([
+                        ("windows".into(), json!(windows)),
+                        ("median_similarity".into(), json!(round(median_similarity as f64, 3))),
+                        ("same_voice_above".into(), json!(round(thr, 3))),
+                    ]),
+                    reason: format!(
+                        "The voice in the session does not match the reference recording (median similarity {median_similarity:.2}; same voice is above {thr:.2})."
+                    ),
+                }
+            }
+        })
+        .collect()
+}
+
 /// A quality event that spans the whole session.
 pub fn missing_stream_event(kind: EventKind, duration_s: f64) -> Event {
     let what = if kind == EventKind::NoVideo {
@@ -351,6 +446,19 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
                 }),
         )
     });
+    let voice = suff.voice_checked.then(|| {
+        clamp(
+            100.0
+                - cost(&|k| {
+                    matches!(
+                        k,
+                        EventKind::SpeakerChange
+                            | EventKind::SecondSpeaker
+                            | EventKind::ReferenceVoiceMismatch
+                    )
+                }),
+        )
+    });
     let integrity = clamp(100.0 - cost(&|_| true));
     let risk_tier = if integrity >= policy.low_tier_min {
         RiskTier::Low
@@ -374,9 +482,14 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
     }
     if suff.has_audio && !suff.voice_checked {
         reasons.push(
-            "Voice identity was not checked (voice analyser not available in this build)."
-                .to_string(),
+            "Voice identity could not be established: too little speech (under 5 s).".to_string(),
         );
+    }
+    let flagged = events.iter().filter(|e| !e.kind.is_quality()).count();
+    if flagged > 0 {
+        reasons.push(format!(
+            "{flagged} integrity event(s) need a person to look at the evidence."
+        ));
     }
     if risk_tier != RiskTier::Low {
         reasons.push(format!(
@@ -394,7 +507,7 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
         integrity,
         components: Components {
             face,
-            voice: None,
+            voice,
             audio: None,
             video,
         },

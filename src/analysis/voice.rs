@@ -1,0 +1,525 @@
+//! Voice consistency: the same voice, the candidate's own, all session.
+//!
+//! Speech (the VAD's speech steps, silence dropped) streams through the shared STFT and the
+//! Resemblyzer mel front end; every 77 mel frames a 160-frame partial window (1.6 s) is embedded by
+//! the GE2E speaker encoder (batched), exactly as Resemblyzer slices an utterance. Each window's
+//! cosine similarity to the enrolled voice (the first seconds of speech, or `--reference-voice`)
+//! drives sustained-span findings: a different voice that stays (`speaker_change`), other voices
+//! interleaved with the candidate's (`second_speaker`), and a session that does not match the
+//! reference recording (`reference_voice_mismatch`).
+//!
+//! Memory: one STFT window, the last 160 mel frames, a batch of windows and per-run summaries.
+//! Embeddings are never logged, written or reported.
+
+use crate::dsp::mel::MelFilterbank;
+use crate::dsp::stft::Stft;
+use crate::inference::{self, InferenceError, VOICE_ENCODER};
+use crate::media::{AUDIO_RATE, Pts};
+use ort::session::Session;
+use ort::value::TensorRef;
+use std::collections::VecDeque;
+
+pub const EMBED_DIM: usize = 256;
+const N_MELS: usize = 40;
+const WINDOW_FRAMES: usize = 160;
+const WINDOW_STEP: usize = 77;
+const HOP: usize = 160;
+const BATCH: usize = 8;
+/// Resemblyzer raises quiet audio to −30 dBFS (never lowers it).
+const TARGET_DBFS: f64 = -30.0;
+
+/// Session thresholds (policy values).
+#[derive(Debug, Clone)]
+pub struct VoiceParams {
+    /// Similarity to the enrolled voice, averaged over 3 consecutive windows (≈ 3.1 s of speech),
+    /// under which the speech is someone else's. Default 0.60: on the labelled recordings the
+    /// same real voice stays ≥ 0.63 after averaging (single windows dip to 0.59 for an expressive
+    /// actor), different clean voices sit at 0.35–0.55. Narrow-band telephone speech separates
+    /// far less (different speakers 0.69–0.8) and is mostly not flagged.
+    pub same_voice: f32,
+    /// Windows averaged to enrol the candidate's voice (3 ≈ 3.1 s of speech).
+    pub enrol_windows: usize,
+    /// A different voice that stays to the end for at least this long. Default 5 s.
+    pub min_change_s: f64,
+    /// Other voices interleaved with the candidate's for at least this long in total. Default 3 s.
+    pub min_second_s: f64,
+    /// A run of other-voice windows counts from this many windows (2 ≈ 2.4 s of speech).
+    pub min_run_windows: u64,
+}
+
+impl Default for VoiceParams {
+    fn default() -> Self {
+        VoiceParams {
+            same_voice: 0.60,
+            enrol_windows: 3,
+            min_change_s: 5.0,
+            min_second_s: 3.0,
+            min_run_windows: 2,
+        }
+    }
+}
+
+/// A sustained span found by the session logic.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoiceFinding {
+    SpeakerChange {
+        start: Pts,
+        end: Pts,
+        windows: u64,
+        mean_similarity: f32,
+    },
+    SecondSpeaker {
+        start: Pts,
+        end: Pts,
+        runs: u64,
+        windows: u64,
+        mean_similarity: f32,
+    },
+    ReferenceMismatch {
+        start: Pts,
+        end: Pts,
+        windows: u64,
+        median_similarity: f32,
+    },
+}
+
+/// Per-window summary kept for the timeline (no embedding).
+#[derive(Debug, Clone, Copy)]
+pub struct VoiceSample {
+    pub centre: Pts,
+    pub similarity: Option<f32>,
+}
+
+struct Window {
+    start: Pts,
+    end: Pts,
+    mels: Vec<f32>,
+}
+
+struct Run {
+    start: Pts,
+    end: Pts,
+    windows: u64,
+    sim_sum: f32,
+}
+
+/// Resemblyzer GE2E encoder session.
+pub struct VoiceEncoder {
+    session: Session,
+    input: Vec<f32>,
+}
+
+impl VoiceEncoder {
+    pub fn load() -> Result<Self, InferenceError> {
+        Ok(VoiceEncoder {
+            session: inference::load(&VOICE_ENCODER)?,
+            input: Vec::new(),
+        })
+    }
+
+    /// Embeds `n` windows of 160×40 mels laid out back to back; returns L2-normalised embeddings.
+    pub fn embed(&mut self, mels: &[&[f32]]) -> Result<Vec<[f32; EMBED_DIM]>, InferenceError> {
+        let fail = |e: ort::Error| InferenceError::Run {
+            model: VOICE_ENCODER.name.into(),
+            reason: e.to_string(),
+        };
+        self.input.clear();
+        for m in mels {
+            self.input.extend_from_slice(m);
+        }
+        let input =
+            TensorRef::from_array_view(([mels.len(), WINDOW_FRAMES, N_MELS], &self.input[..]))
+                .map_err(fail)?;
+        let out = self
+            .session
+            .run(ort::inputs!["mels" => input])
+            .map_err(fail)?;
+        let (_, e) = out["embeds"].try_extract_tensor::<f32>().map_err(fail)?;
+        Ok(e.chunks_exact(EMBED_DIM)
+            .map(|c| {
+                let mut v = [0f32; EMBED_DIM];
+                v.copy_from_slice(c);
+                normalise(&mut v);
+                v
+            })
+            .collect())
+    }
+}
+
+fn normalise(v: &mut [f32; EMBED_DIM]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+fn cosine(a: &[f32; EMBED_DIM], b: &[f32; EMBED_DIM]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Streams speech into windows and embeddings; sequential, fed in stream order.
+pub struct VoiceAnalyser {
+    params: VoiceParams,
+    encoder: VoiceEncoder,
+    stft: Stft,
+    fb: MelFilterbank,
+    /// Last 160 mel frames and the energy (Σx²) of each frame's hop of speech samples.
+    mels: VecDeque<[f32; N_MELS]>,
+    hop_energy: VecDeque<f64>,
+    hop_acc: f64,
+    frames_total: usize,
+    /// Samples of speech received (position in the speech-only stream).
+    speech_pos: u64,
+    /// (speech-stream offset, original sample index) where each contiguous speech segment began.
+    segments: VecDeque<(u64, u64)>,
+    stream_start: Pts,
+    batch: Vec<Window>,
+    reference: Option<[f32; EMBED_DIM]>,
+    enrolled: Option<[f32; EMBED_DIM]>,
+    enrol_buf: Vec<[f32; EMBED_DIM]>,
+    pending: Vec<(Pts, Pts, [f32; EMBED_DIM])>,
+    /// Raw similarities waiting for their right-hand neighbour: each window is judged on the mean
+    /// of itself and its neighbours (one window of lag).
+    recent: VecDeque<(Pts, Pts, f32)>,
+    run: Option<Run>,
+    closed_runs: Vec<Run>,
+    /// Whether any window matched the enrolled voice yet. With a reference recording, a session
+    /// that never matches it is one `reference_voice_mismatch`, not also a `speaker_change`.
+    matched_once: bool,
+    ref_sims: Vec<f32>,
+    ref_span: Option<(Pts, Pts)>,
+    pub samples: Vec<VoiceSample>,
+    windows: u64,
+    /// Sum of every window's embedding (for a reference recording's utterance embedding).
+    sum: [f32; EMBED_DIM],
+}
+
+/// What the voice analyser concluded. `mean_embedding` stays in memory (it is how a reference
+/// recording is turned into an identity); it is never reported or stored.
+pub struct VoiceOutcome {
+    pub findings: Vec<VoiceFinding>,
+    pub samples: Vec<VoiceSample>,
+    pub enrolled: bool,
+    pub windows: u64,
+    pub mean_embedding: Option<[f32; EMBED_DIM]>,
+}
+
+impl VoiceAnalyser {
+    pub fn new(
+        params: VoiceParams,
+        reference: Option<[f32; EMBED_DIM]>,
+    ) -> Result<Self, InferenceError> {
+        Ok(VoiceAnalyser {
+            params,
+            encoder: VoiceEncoder::load()?,
+            stft: Stft::new(400, HOP),
+            fb: MelFilterbank::new(AUDIO_RATE, 400, N_MELS),
+            mels: VecDeque::with_capacity(WINDOW_FRAMES + 1),
+            hop_energy: VecDeque::with_capacity(WINDOW_FRAMES + 1),
+            hop_acc: 0.0,
+            frames_total: 0,
+            speech_pos: 0,
+            segments: VecDeque::new(),
+            stream_start: Pts(0),
+            batch: Vec::new(),
+            reference,
+            enrolled: None,
+            enrol_buf: Vec::new(),
+            pending: Vec::new(),
+            recent: VecDeque::with_capacity(3),
+            run: None,
+            closed_runs: Vec::new(),
+            matched_once: false,
+            ref_sims: Vec::new(),
+            ref_span: None,
+            samples: Vec::new(),
+            windows: 0,
+            sum: [0.0; EMBED_DIM],
+        })
+    }
+
+    /// Time of the first audio sample (the original-stream origin).
+    pub fn set_stream_start(&mut self, pts: Pts) {
+        self.stream_start = pts;
+    }
+
+    /// Original-stream time of a speech-stream position.
+    fn time_of(&self, speech_off: u64) -> Pts {
+        let (seg_off, orig) = self
+            .segments
+            .iter()
+            .rev()
+            .find(|(o, _)| *o <= speech_off)
+            .copied()
+            .unwrap_or((0, 0));
+        let idx = orig + (speech_off - seg_off);
+        Pts(self.stream_start.0 + idx * 1_000_000_000 / AUDIO_RATE as u64)
+    }
+
+    /// Feeds speech samples that start at `orig_index` (sample index in the original stream).
+    pub fn push_speech(&mut self, samples: &[f32], orig_index: u64) -> Result<(), InferenceError> {
+        let contiguous = self
+            .segments
+            .back()
+            .is_some_and(|&(off, orig)| orig + (self.speech_pos - off) == orig_index);
+        if !contiguous {
+            self.segments.push_back((self.speech_pos, orig_index));
+        }
+        let mut frames: Vec<[f32; N_MELS]> = Vec::new();
+        let fb = &self.fb;
+        for &x in samples {
+            self.hop_acc += (x as f64) * (x as f64);
+            self.speech_pos += 1;
+            if self.speech_pos.is_multiple_of(HOP as u64) {
+                self.hop_energy.push_back(self.hop_acc);
+                self.hop_acc = 0.0;
+            }
+            self.stft.push(&[x], |p| {
+                let mut row = [0f32; N_MELS];
+                fb.apply(p, &mut row);
+                frames.push(row);
+            });
+        }
+        for row in frames {
+            self.push_frame(row)?;
+        }
+        Ok(())
+    }
+
+    fn push_frame(&mut self, row: [f32; N_MELS]) -> Result<(), InferenceError> {
+        self.mels.push_back(row);
+        self.frames_total += 1;
+        if self.mels.len() > WINDOW_FRAMES {
+            self.mels.pop_front();
+        }
+        while self.hop_energy.len() > WINDOW_FRAMES {
+            self.hop_energy.pop_front();
+        }
+        if self.frames_total >= WINDOW_FRAMES
+            && (self.frames_total - WINDOW_FRAMES).is_multiple_of(WINDOW_STEP)
+        {
+            let k = (self.frames_total - WINDOW_FRAMES) as u64;
+            // Volume normalisation after the fact: mel power scales with gain².
+            let energy: f64 = self.hop_energy.iter().sum();
+            let n = (self.hop_energy.len().max(1) * HOP) as f64;
+            let dbfs = 10.0 * (energy / n).max(1e-12).log10();
+            let gain2 = if dbfs < TARGET_DBFS {
+                10f64.powf((TARGET_DBFS - dbfs) / 10.0) as f32
+            } else {
+                1.0
+            };
+            let mut mels = Vec::with_capacity(WINDOW_FRAMES * N_MELS);
+            for r in &self.mels {
+                mels.extend(r.iter().map(|v| v * gain2));
+            }
+            let a = k * HOP as u64;
+            let b = (k + WINDOW_FRAMES as u64) * HOP as u64 - 1;
+            let (start, end) = (
+                self.time_of(a),
+                self.time_of(b.min(self.speech_pos.saturating_sub(1))),
+            );
+            self.batch.push(Window { start, end, mels });
+            // Mapping entries far behind the oldest live window can go.
+            let keep_from = a.saturating_sub((WINDOW_FRAMES * HOP) as u64);
+            while self.segments.len() > 1 && self.segments[1].0 <= keep_from {
+                self.segments.pop_front();
+            }
+            if self.batch.len() >= BATCH {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), InferenceError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let views: Vec<&[f32]> = batch.iter().map(|w| &w.mels[..]).collect();
+        let embeds = self.encoder.embed(&views)?;
+        for (w, e) in batch.iter().zip(embeds) {
+            self.on_window(w.start, w.end, e);
+        }
+        Ok(())
+    }
+
+    fn on_window(&mut self, start: Pts, end: Pts, e: [f32; EMBED_DIM]) {
+        self.windows += 1;
+        self.sum.iter_mut().zip(&e).for_each(|(a, b)| *a += b);
+        if let Some(r) = &self.reference {
+            self.ref_sims.push(cosine(r, &e));
+            let span = self.ref_span.get_or_insert((start, end));
+            span.1 = end;
+        }
+        match self.enrolled {
+            Some(c) => self.smooth(start, end, cosine(&c, &e)),
+            None => {
+                self.enrol_buf.push(e);
+                self.pending.push((start, end, e));
+                if self.enrol_buf.len() >= self.params.enrol_windows {
+                    self.enrol();
+                }
+            }
+        }
+    }
+
+    fn enrol(&mut self) {
+        let centroid = self.reference.unwrap_or_else(|| {
+            let mut m = [0f32; EMBED_DIM];
+            for e in &self.enrol_buf {
+                m.iter_mut().zip(e).for_each(|(a, b)| *a += b);
+            }
+            normalise(&mut m);
+            m
+        });
+        self.enrolled = Some(centroid);
+        for (s, t, e) in std::mem::take(&mut self.pending) {
+            self.smooth(s, t, cosine(&centroid, &e));
+        }
+    }
+
+    /// Queues a window's raw similarity and judges the window before it on the centred mean.
+    fn smooth(&mut self, start: Pts, end: Pts, sim: f32) {
+        self.recent.push_back((start, end, sim));
+        if self.recent.len() > 3 {
+            self.recent.pop_front();
+        }
+        match self.recent.len() {
+            // First window: judged once its right neighbour arrives (or at finish).
+            1 => {}
+            2 if self.samples.is_empty() => {
+                let (s, t, _) = self.recent[0];
+                let m = (self.recent[0].2 + self.recent[1].2) / 2.0;
+                self.judge(s, t, self.recent[0].2, m);
+            }
+            _ => {
+                let n = self.recent.len();
+                let (s, t, raw) = self.recent[n - 2];
+                let m = self.recent.iter().map(|r| r.2).sum::<f32>() / n as f32;
+                self.judge(s, t, raw, m);
+            }
+        }
+    }
+
+    /// Judges the last queued window (no right neighbour) at the end of the stream.
+    fn flush_smoothing(&mut self) {
+        let n = self.recent.len();
+        if n == 0 {
+            return;
+        }
+        let (s, t, raw) = self.recent[n - 1];
+        let from = n.saturating_sub(2);
+        let m = self.recent.iter().skip(from).map(|r| r.2).sum::<f32>() / (n - from) as f32;
+        self.judge(s, t, raw, m);
+        self.recent.clear();
+    }
+
+    fn judge(&mut self, start: Pts, end: Pts, raw: f32, sim: f32) {
+        let centre = Pts((start.0 + end.0) / 2);
+        self.samples.push(VoiceSample {
+            centre,
+            similarity: Some(raw),
+        });
+        if sim < self.params.same_voice {
+            if !self.matched_once {
+                return;
+            }
+            match &mut self.run {
+                Some(r) => {
+                    r.end = end;
+                    r.windows += 1;
+                    r.sim_sum += sim;
+                }
+                None => {
+                    self.run = Some(Run {
+                        start,
+                        end,
+                        windows: 1,
+                        sim_sum: sim,
+                    })
+                }
+            }
+        } else {
+            self.matched_once = true;
+            if let Some(r) = self.run.take()
+                && r.windows >= self.params.min_run_windows
+            {
+                self.closed_runs.push(r);
+            }
+        }
+    }
+
+    /// True once the candidate's voice was enrolled.
+    pub fn enrolled(&self) -> bool {
+        self.enrolled.is_some()
+    }
+
+    pub fn finish(mut self) -> Result<VoiceOutcome, InferenceError> {
+        self.flush()?;
+        if self.enrolled.is_none() && !self.enrol_buf.is_empty() {
+            self.enrol();
+        }
+        self.flush_smoothing();
+        let p = self.params.clone();
+        let mut findings = Vec::new();
+        if let Some(r) = self.run.take()
+            && r.windows >= p.min_run_windows
+        {
+            let dur = r.end.as_secs_f64() - r.start.as_secs_f64();
+            if dur >= p.min_change_s {
+                findings.push(VoiceFinding::SpeakerChange {
+                    start: r.start,
+                    end: r.end,
+                    windows: r.windows,
+                    mean_similarity: r.sim_sum / r.windows as f32,
+                });
+            } else {
+                self.closed_runs.push(r);
+            }
+        }
+        let total: f64 = self
+            .closed_runs
+            .iter()
+            .map(|r| r.end.as_secs_f64() - r.start.as_secs_f64())
+            .sum();
+        if !self.closed_runs.is_empty() && total >= p.min_second_s {
+            let windows: u64 = self.closed_runs.iter().map(|r| r.windows).sum();
+            let sim: f32 = self.closed_runs.iter().map(|r| r.sim_sum).sum();
+            findings.push(VoiceFinding::SecondSpeaker {
+                start: self.closed_runs[0].start,
+                end: self.closed_runs[self.closed_runs.len() - 1].end,
+                runs: self.closed_runs.len() as u64,
+                windows,
+                mean_similarity: sim / windows as f32,
+            });
+        }
+        if self.reference.is_some() && !self.ref_sims.is_empty() {
+            let mut s = self.ref_sims.clone();
+            s.sort_by(f32::total_cmp);
+            let median = s[s.len() / 2];
+            if median < p.same_voice
+                && let Some((start, end)) = self.ref_span
+            {
+                findings.push(VoiceFinding::ReferenceMismatch {
+                    start,
+                    end,
+                    windows: s.len() as u64,
+                    median_similarity: median,
+                });
+            }
+        }
+        let mean_embedding = (self.windows > 0).then(|| {
+            let mut m = self.sum;
+            normalise(&mut m);
+            m
+        });
+        Ok(VoiceOutcome {
+            findings,
+            samples: self.samples,
+            enrolled: self.enrolled.is_some(),
+            windows: self.windows,
+            mean_embedding,
+        })
+    }
+}
