@@ -102,17 +102,7 @@ pub fn reference_voice_embedding(
 /// Embeds the single face in a reference photo (any image or video GStreamer decodes; the
 /// first frame is used).
 pub fn reference_embedding(input: &MediaInput) -> Result<[f32; 128], PipelineError> {
-    let mut frame = None;
-    let cfg = IngestConfig {
-        sampling: Sampling::All,
-        ..IngestConfig::default()
-    };
-    ingest::run(input, &cfg, |item| {
-        if let Item::Video(f) = item {
-            frame.get_or_insert(f);
-        }
-        Ok(())
-    })?;
+    let frame = ingest::first_video_frame(input)?;
     let reason = |r: String| PipelineError::Reference {
         input: input.display_name(),
         reason: r,

@@ -2,29 +2,16 @@
 //! same-person separation.
 
 use vigil::analysis::face::{FaceModels, FaceObservation, distance};
-use vigil::ingest::{self, IngestConfig, Item, MediaInput, Sampling};
+use vigil::ingest::{self, MediaInput};
 use vigil::media::VideoFrame;
 
 fn photo(name: &str) -> VideoFrame {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/faces")
         .join(name);
-    let mut frame = None;
-    ingest::run(
-        &MediaInput::File(path),
-        &IngestConfig {
-            sampling: Sampling::All,
-            ..IngestConfig::default()
-        },
-        |item| {
-            if let Item::Video(f) = item {
-                frame.get_or_insert(f);
-            }
-            Ok(())
-        },
-    )
-    .unwrap();
-    frame.expect("the photo decodes to a frame")
+    ingest::first_video_frame(&MediaInput::File(path))
+        .unwrap()
+        .expect("the photo decodes to a frame")
 }
 
 fn observe(models: &mut FaceModels, name: &str) -> FaceObservation {
@@ -78,16 +65,6 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-
-fn scored(file: &str, extra: &[&str]) -> Value {
-    let home = tempfile::tempdir().unwrap();
-    let out = home.path().join("r.json");
-    score(home.path(), testdata(file).to_str().unwrap(), &out, extra).1
-}
-
-fn span(e: &Value) -> (f64, f64) {
-    (e["start_s"].as_f64().unwrap(), e["end_s"].as_f64().unwrap())
-}
 
 #[test]
 fn the_same_person_throughout_raises_no_identity_change() {
@@ -226,21 +203,16 @@ fn a_reference_photo_is_matched_or_flagged() {
 fn a_reference_photo_without_one_face_is_refused() {
     let home = tempfile::tempdir().unwrap();
     let blank = home.path().join("blank.png");
-    let ok = std::process::Command::new("gst-launch-1.0")
-        .args([
-            "-q",
+    gst_make(
+        &blank,
+        &[
             "videotestsrc",
             "num-buffers=1",
             "pattern=smpte",
             "!",
             "pngenc",
-            "!",
-            "filesink",
-        ])
-        .arg(format!("location={}", blank.display()))
-        .status()
-        .unwrap();
-    assert!(ok.success());
+        ],
+    );
     vigil(home.path())
         .args([
             "score",

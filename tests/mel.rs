@@ -4,7 +4,7 @@
 use serde_json::Value;
 use std::path::Path;
 use vigil::dsp::mel::melspectrogram;
-use vigil::ingest::{self, IngestConfig, Item, MediaInput};
+use vigil::ingest::{self, MediaInput};
 
 /// Largest difference allowed, relative to the largest value of the spectrogram: librosa runs the
 /// FFT in float32 too, so agreement is to float32 rounding of sums over 400 samples.
@@ -60,14 +60,7 @@ fn tones_match_librosa() {
 #[test]
 fn real_speech_decoded_by_gstreamer_matches_librosa() {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/reference/speech_0p5s.wav");
-    let mut samples = Vec::new();
-    ingest::run(&MediaInput::File(p), &IngestConfig::default(), |item| {
-        if let Item::Audio(a) = item {
-            samples.extend(a.samples);
-        }
-        Ok(())
-    })
-    .unwrap();
+    let samples = ingest::decode_audio(&MediaInput::File(p)).unwrap();
     assert_eq!(samples.len(), 8000);
     compare("speech", &melspectrogram(&samples));
 }

@@ -159,6 +159,8 @@ pub fn load(spec: &ModelSpec) -> Result<Session, InferenceError> {
         .map_err(|e| fail(e.to_string()))?
         .with_optimization_level(GraphOptimizationLevel::All)
         .map_err(|e| fail(e.to_string()))?
+        .with_memory_pattern(false)
+        .map_err(|e| fail(e.to_string()))?
         .commit_from_file(&path)
         .map_err(|e| fail(e.to_string()))?;
     check_io(&path, "input", spec.inputs, session.inputs())?;

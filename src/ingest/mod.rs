@@ -314,6 +314,35 @@ where
     })
 }
 
+/// The first decoded picture of an image or video (all frames decoded until then; for reference
+/// photos and tests).
+pub fn first_video_frame(input: &MediaInput) -> Result<Option<VideoFrame>, IngestError> {
+    let mut frame = None;
+    let cfg = IngestConfig {
+        sampling: Sampling::All,
+        ..IngestConfig::default()
+    };
+    run(input, &cfg, |item| {
+        if let Item::Video(f) = item {
+            frame.get_or_insert(f);
+        }
+        Ok(())
+    })?;
+    Ok(frame)
+}
+
+/// All of an input's audio as 16 kHz mono samples (for short clips: tests and benches).
+pub fn decode_audio(input: &MediaInput) -> Result<Vec<f32>, IngestError> {
+    let mut samples = Vec::new();
+    run(input, &IngestConfig::default(), |item| {
+        if let Item::Audio(a) = item {
+            samples.extend(a.samples);
+        }
+        Ok(())
+    })?;
+    Ok(samples)
+}
+
 fn make(factory: &str, input: &str) -> Result<gst::Element, IngestError> {
     gst::ElementFactory::make(factory)
         .build()

@@ -51,6 +51,33 @@ impl EventKind {
     }
 }
 
+/// The analyser (and report component score) an integrity event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    Face,
+    Voice,
+    Audio,
+    Video,
+}
+
+impl EventKind {
+    /// Which component score the event lowers; `None` for quality kinds.
+    pub fn component(self) -> Option<Component> {
+        use EventKind::*;
+        match self {
+            FaceAbsent | MultipleFaces | IdentityChange | ReferenceFaceMismatch => {
+                Some(Component::Face)
+            }
+            SpeakerChange | SecondSpeaker | ReferenceVoiceMismatch | LipSyncMismatch => {
+                Some(Component::Voice)
+            }
+            SyntheticVoice | ReplaySuspected | AudioSplice => Some(Component::Audio),
+            VideoFreeze | VideoLoop => Some(Component::Video),
+            AudioDropout | Clipping | LowLight | NoAudio | NoVideo => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskTier {
@@ -429,36 +456,12 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
             .sum()
     };
     let clamp = |x: f64| round(x.clamp(0.0, 100.0), 1);
-    let video = suff.has_video.then(|| {
-        clamp(100.0 - cost(&|k| matches!(k, EventKind::VideoFreeze | EventKind::VideoLoop)))
-    });
-    let face = suff.face_checked.then(|| {
-        clamp(
-            100.0
-                - cost(&|k| {
-                    matches!(
-                        k,
-                        EventKind::FaceAbsent
-                            | EventKind::MultipleFaces
-                            | EventKind::IdentityChange
-                            | EventKind::ReferenceFaceMismatch
-                    )
-                }),
-        )
-    });
-    let voice = suff.voice_checked.then(|| {
-        clamp(
-            100.0
-                - cost(&|k| {
-                    matches!(
-                        k,
-                        EventKind::SpeakerChange
-                            | EventKind::SecondSpeaker
-                            | EventKind::ReferenceVoiceMismatch
-                    )
-                }),
-        )
-    });
+    let component = |checked: bool, c: Component| {
+        checked.then(|| clamp(100.0 - cost(&|k| k.component() == Some(c))))
+    };
+    let video = component(suff.has_video, Component::Video);
+    let face = component(suff.face_checked, Component::Face);
+    let voice = component(suff.voice_checked, Component::Voice);
     let integrity = clamp(100.0 - cost(&|_| true));
     let risk_tier = if integrity >= policy.low_tier_min {
         RiskTier::Low

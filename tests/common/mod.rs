@@ -57,6 +57,34 @@ pub fn read_report(path: &Path) -> (Value, Value) {
     (env, serde_json::from_slice(&payload).unwrap())
 }
 
+/// Scores a committed fixture in a fresh key directory and returns the payload.
+pub fn scored(file: &str, extra: &[&str]) -> Value {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("r.json");
+    score(home.path(), testdata(file).to_str().unwrap(), &out, extra).1
+}
+
+/// An event's (start_s, end_s).
+pub fn span(e: &Value) -> (f64, f64) {
+    (e["start_s"].as_f64().unwrap(), e["end_s"].as_f64().unwrap())
+}
+
+/// Runs `gst-launch-1.0 -q <elements> ! filesink location=<out>` to make a test input.
+pub fn gst_make(out: &Path, elements: &[&str]) {
+    let ok = std::process::Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(elements)
+        .args(["!", "filesink"])
+        .arg(format!("location={}", out.display()))
+        .status()
+        .expect("gst-launch-1.0 runs (scripts/setup installs it)");
+    assert!(
+        ok.success(),
+        "gst-launch-1.0 could not make {}",
+        out.display()
+    );
+}
+
 pub fn events_of<'a>(payload: &'a Value, kind: &str) -> Vec<&'a Value> {
     payload["events"]
         .as_array()
