@@ -370,15 +370,18 @@ fn timeline(
     voice: &[VoiceSample],
 ) -> Timeline {
     let mut series: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
+    // Sized from the latest timestamp (frames are not guaranteed to be in time order), and
+    // every index below is clamped.
     let video_secs = per_frame
-        .last()
+        .iter()
         .map(|(p, _, _)| p.as_secs_f64().floor() as usize + 1)
+        .max()
         .unwrap_or(0);
     if video_secs > 0 {
         let mut motion: Vec<(f64, u32)> = vec![(0.0, 0); video_secs];
         let mut luma: Vec<(f64, u32)> = vec![(0.0, 0); video_secs];
         for (p, m, l) in per_frame {
-            let s = p.as_secs_f64().floor() as usize;
+            let s = (p.as_secs_f64().floor() as usize).min(video_secs - 1);
             if m.is_finite() {
                 motion[s].0 += *m as f64;
                 motion[s].1 += 1;

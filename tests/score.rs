@@ -384,3 +384,47 @@ fn the_default_key_is_created_once_and_reused() {
 }
 
 use predicates::prelude::PredicateBooleanExt;
+
+#[test]
+fn an_mpeg_ts_stream_reports_time_from_its_start() {
+    // MPEG-TS timestamps do not start at zero; the report counts seconds from the start.
+    let home = tempfile::tempdir().unwrap();
+    let ts = home.path().join("clip.ts");
+    let ok = std::process::Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "-e",
+            "videotestsrc",
+            "pattern=ball",
+            "num-buffers=150",
+            "!",
+        ])
+        .args([
+            "video/x-raw,width=320,height=240,framerate=25/1",
+            "!",
+            "x264enc",
+            "!",
+            "h264parse",
+        ])
+        .args(["!", "queue", "!", "mpegtsmux", "name=m", "!", "filesink"])
+        .arg(format!("location={}", ts.display()))
+        .args([
+            "audiotestsrc",
+            "num-buffers=280",
+            "!",
+            "audioconvert",
+            "!",
+            "avenc_aac",
+        ])
+        .args(["!", "aacparse", "!", "queue", "!", "m."])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = home.path().join("ts.json");
+    let (_, p) = score(home.path(), ts.to_str().unwrap(), &out, &[]);
+    assert_eq!(p["media"]["container"], "mpegts");
+    let d = p["media"]["duration_s"].as_f64().unwrap();
+    assert!((5.5..8.0).contains(&d), "duration {d}");
+    let motion = p["timeline"]["series"]["video_motion"].as_array().unwrap();
+    assert!(motion.len() <= 8, "timeline of {} seconds", motion.len());
+}

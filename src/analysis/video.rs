@@ -17,6 +17,8 @@ use std::collections::VecDeque;
 const THUMB_W: usize = 64;
 const THUMB_H: usize = 36;
 const SPARSE_STEP: usize = 4;
+/// Upper bound on thumbnails kept for the loop search (≈ 11 MiB), whatever the timestamps do.
+const MAX_RECENT: usize = 1200;
 
 /// Thresholds for the video detectors (policy values; defaults documented per field).
 #[derive(Debug, Clone)]
@@ -182,8 +184,8 @@ pub struct VideoAnalyser {
 }
 
 impl VideoAnalyser {
-    /// `interval_s` is the nominal sampling interval, used to tell consecutive sampled frames
-    /// apart from gaps.
+    /// `interval_s` is the nominal sampling interval until the real spacing of frames is seen; it
+    /// tells consecutive sampled frames apart from gaps.
     pub fn new(params: VideoParams, interval_s: f64) -> Self {
         VideoAnalyser {
             params,
@@ -204,6 +206,13 @@ impl VideoAnalyser {
             .map(|p| mad_u8(&p.sparse, &sig.sparse))
             .unwrap_or(f32::NAN);
         self.per_frame.push((sig.pts, motion, sig.mean_luma));
+        // The real spacing of sampled frames (keyframe spacing, stream fps) rather than the
+        // nominal one.
+        if let Some(p) = &self.prev
+            && sig.pts > p.pts
+        {
+            self.interval_s = sig.pts.as_secs_f64() - p.pts.as_secs_f64();
+        }
 
         // Freeze: a run of consecutive frames each (nearly) identical to the one before.
         if motion.is_finite() && motion <= self.params.freeze_mad {
@@ -272,6 +281,10 @@ impl VideoAnalyser {
             .front()
             .is_some_and(|r| sig.pts.0.saturating_sub(r.pts.0) > window.0)
         {
+            self.recent.pop_front();
+        }
+        // And by count: timestamps that do not advance must not grow the ring.
+        while self.recent.len() >= MAX_RECENT {
             self.recent.pop_front();
         }
         self.recent.push_back(Recent {

@@ -39,9 +39,10 @@ pub struct VoiceParams {
     pub same_voice: f32,
     /// Windows averaged to enrol the candidate's voice (3 ≈ 3.1 s of speech).
     pub enrol_windows: usize,
-    /// A different voice that stays to the end for at least this long. Default 5 s.
+    /// A different voice that stays to the end for at least this much speech. Default 5 s.
     pub min_change_s: f64,
-    /// Other voices interleaved with the candidate's for at least this long in total. Default 3 s.
+    /// Other voices interleaved with the candidate's for at least this much speech in total.
+    /// Default 3 s.
     pub min_second_s: f64,
     /// A run of other-voice windows counts from this many windows (2 ≈ 2.4 s of speech).
     pub min_run_windows: u64,
@@ -101,6 +102,15 @@ struct Run {
     end: Pts,
     windows: u64,
     sim_sum: f32,
+}
+
+impl Run {
+    /// Seconds of speech the run's windows cover (pauses between them do not count).
+    fn speech_s(&self) -> f64 {
+        let step = (WINDOW_STEP * HOP) as f64 / AUDIO_RATE as f64;
+        let window = (WINDOW_FRAMES * HOP) as f64 / AUDIO_RATE as f64;
+        (self.windows.saturating_sub(1)) as f64 * step + window
+    }
 }
 
 /// Resemblyzer GE2E encoder session.
@@ -466,8 +476,7 @@ impl VoiceAnalyser {
         if let Some(r) = self.run.take()
             && r.windows >= p.min_run_windows
         {
-            let dur = r.end.as_secs_f64() - r.start.as_secs_f64();
-            if dur >= p.min_change_s {
+            if r.speech_s() >= p.min_change_s {
                 findings.push(VoiceFinding::SpeakerChange {
                     start: r.start,
                     end: r.end,
@@ -478,11 +487,7 @@ impl VoiceAnalyser {
                 self.closed_runs.push(r);
             }
         }
-        let total: f64 = self
-            .closed_runs
-            .iter()
-            .map(|r| r.end.as_secs_f64() - r.start.as_secs_f64())
-            .sum();
+        let total: f64 = self.closed_runs.iter().map(Run::speech_s).sum();
         if !self.closed_runs.is_empty() && total >= p.min_second_s {
             let windows: u64 = self.closed_runs.iter().map(|r| r.windows).sum();
             let sim: f32 = self.closed_runs.iter().map(|r| r.sim_sum).sum();

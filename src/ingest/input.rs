@@ -30,16 +30,12 @@ impl MediaInput {
         Ok(MediaInput::File(PathBuf::from(s)))
     }
 
-    /// How the input is named in messages: the path as given, or the URI without credentials.
+    /// How the input is named in messages and logs: the path as given, or the URI without
+    /// credentials, query or fragment (presigned URLs carry their signature in the query).
     pub fn display_name(&self) -> String {
         match self {
             MediaInput::File(p) => p.display().to_string(),
-            MediaInput::Uri(u) => {
-                let mut u = u.clone();
-                let _ = u.set_password(None);
-                let _ = u.set_username("");
-                u.to_string()
-            }
+            MediaInput::Uri(_) => self.report_name(),
         }
     }
 

@@ -225,12 +225,13 @@ where
     loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(item) => {
-                last_progress = Instant::now();
                 got_items = true;
                 on_item(item).map_err(|reason| IngestError::Consumer {
                     input: name.clone(),
                     reason,
                 })?;
+                // After the consumer's own work: only time spent waiting for GStreamer counts.
+                last_progress = Instant::now();
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {}
@@ -514,6 +515,11 @@ fn link_video(
                 return gst::PadProbeReturn::Ok;
             };
             let pts = pts.nseconds();
+            let due = next_due.load(Ordering::Relaxed);
+            // Timestamps that jump backwards (a reset stream) restart the sampling grid.
+            if pts + interval < due.saturating_sub(interval) {
+                next_due.store(0, Ordering::Relaxed);
+            }
             if pts + tolerance >= next_due.load(Ordering::Relaxed) {
                 next_due.store(
                     pts + interval.saturating_sub(tolerance).max(1),
@@ -527,11 +533,13 @@ fn link_video(
     }
 
     let mut index = 0u64;
+    let mut last_pts = 0u64;
     appsink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let frame = copy_i420(&sample, index).ok_or(gst::FlowError::Error)?;
+                let frame =
+                    copy_i420(&sample, index, &mut last_pts).ok_or(gst::FlowError::Error)?;
                 index += 1;
                 tx.send(Item::Video(frame))
                     .map_err(|_| gst::FlowError::Flushing)?;
@@ -547,13 +555,32 @@ fn link_video(
     Ok(())
 }
 
+/// Presentation time of a buffer as running time (0 = start of the stream's segment), so inputs
+/// whose timestamps do not start at zero (MPEG-TS, live sources) still report seconds from the
+/// start. Buffers without a timestamp take the previous one.
+fn running_time(sample: &gst::Sample, buffer: &gst::BufferRef, last: &mut u64) -> Pts {
+    let rt = buffer.pts().and_then(|pts| {
+        sample
+            .segment()
+            .and_then(|seg| seg.downcast_ref::<gst::ClockTime>())
+            .map_or(Some(pts), |seg| seg.to_running_time(pts))
+    });
+    if let Some(t) = rt {
+        *last = t.nseconds();
+    }
+    Pts(*last)
+}
+
 /// Copies the I420 planes out of a GStreamer buffer into tightly packed vectors (honouring any
 /// stride the decoder used).
-fn copy_i420(sample: &gst::Sample, index: u64) -> Option<VideoFrame> {
+fn copy_i420(sample: &gst::Sample, index: u64, last_pts: &mut u64) -> Option<VideoFrame> {
     let caps = sample.caps()?;
     let info = gst_video::VideoInfo::from_caps(caps).ok()?;
     let buffer = sample.buffer()?;
-    let pts = Pts(buffer.pts().map(|t| t.nseconds()).unwrap_or(0));
+    if info.width() == 0 || info.height() == 0 {
+        return None;
+    }
+    let pts = running_time(sample, buffer, last_pts);
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).ok()?;
     let (w, h) = (info.width() as usize, info.height() as usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
@@ -598,7 +625,9 @@ fn link_audio(pipeline: &gst::Pipeline, pad: &gst::Pad, tx: Sender<Item>) -> Res
         .drop(false)
         .build();
     let mut elems = Vec::new();
-    for n in ["queue", "audioconvert", "audioresample"] {
+    // audiorate fills timestamp gaps (Opus DTX, lost packets) with silence and drops overlaps,
+    // so counting samples from the first one keeps audio events aligned with the video.
+    for n in ["queue", "audioconvert", "audioresample", "audiorate"] {
         elems.push(
             gst::ElementFactory::make(n)
                 .build()
@@ -608,12 +637,13 @@ fn link_audio(pipeline: &gst::Pipeline, pad: &gst::Pad, tx: Sender<Item>) -> Res
     elems.push(appsink.clone().upcast());
     pipeline.add_many(&elems).map_err(|e| e.to_string())?;
     gst::Element::link_many(&elems).map_err(|e| e.to_string())?;
+    let mut last_pts = 0u64;
     appsink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                 let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
-                let pts = Pts(buffer.pts().map(|t| t.nseconds()).unwrap_or(0));
+                let pts = running_time(&sample, buffer, &mut last_pts);
                 let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
                 let samples: Vec<f32> = map
                     .chunks_exact(4)
@@ -671,7 +701,9 @@ fn classify_error(
     missing: Option<String>,
 ) -> IngestError {
     let input = name.to_string();
-    tracing::debug!(input = %name, details = ?details, "GStreamer error: {err}");
+    // GStreamer's debug text can quote the full URI (credentials, signed query): not logged.
+    drop(details);
+    tracing::debug!(input = %name, "GStreamer error: {err}");
     if let Some(what) = missing {
         return IngestError::MissingPlugin { input, what };
     }
@@ -730,6 +762,7 @@ fn codec_name(decoder: &str) -> String {
 fn container_name(demuxer: &str) -> String {
     match demuxer {
         "qtdemux" => "mp4",
+        "tsdemux" => "mpegts",
         "matroskademux" => "matroska",
         "oggdemux" => "ogg",
         "wavparse" => "wav",

@@ -97,10 +97,11 @@ pub fn generate(path: &Path, force: bool) -> Result<SigningKey, KeyError> {
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("pem.tmp");
+    // A leftover temporary file would keep its old permissions: start from scratch.
+    let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
     f.write_all(bytes)?;

@@ -81,7 +81,7 @@ impl Affine {
 #[inline]
 pub fn sample_rgb(frame: &VideoFrame, x: f32, y: f32) -> [f32; 3] {
     let (w, h) = (frame.width as usize, frame.height as usize);
-    if !(x > -1.0 && y > -1.0 && x < w as f32 && y < h as f32) {
+    if w == 0 || h == 0 || !(x > -1.0 && y > -1.0 && x < w as f32 && y < h as f32) {
         return [0.0; 3];
     }
     let luma = bilinear(&frame.y, w, h, x, y);

@@ -24,6 +24,7 @@ use crate::inference::{
 use crate::media::{Pts, VideoFrame};
 use ort::session::Session;
 use ort::value::TensorRef;
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 /// Models the face analyser uses (for the report's `pipeline.models`).
@@ -51,6 +52,8 @@ const DLIB_TEMPLATE: [(f32, f32); 5] = [
 const CHIP_LANDMARKS: [usize; 5] = [263, 362, 33, 133, 2];
 const CHIP: usize = 150;
 const CHIP_PADDING: f32 = 0.25;
+/// Frames kept for re-checking while no face has been enrolled yet.
+const MAX_PENDING: usize = 300;
 const DLIB_MEAN_RGB: [f32; 3] = [122.782, 117.001, 104.298];
 
 /// One face found in a frame.
@@ -471,8 +474,9 @@ pub struct FaceAnalyser {
     reference: Option<[f32; 128]>,
     enrolled: Option<[f32; 128]>,
     enrol_buf: Vec<[f32; 128]>,
-    /// Frames seen before enrolment completed, re-checked once it does.
-    pending: Vec<(Pts, [f32; 128])>,
+    /// Frames seen before enrolment completed (sample index, embedding), re-checked once it
+    /// does; capped, so a session that never shows one clear face cannot pile up embeddings.
+    pending: VecDeque<(usize, Pts, [f32; 128])>,
     absent: Option<Run>,
     multiple: Option<Run>,
     mismatch: Option<Run>,
@@ -495,9 +499,10 @@ impl FaceAnalyser {
             params,
             interval_s,
             reference,
-            enrolled: None,
+            // A reference photo is the identity from the first frame on.
+            enrolled: reference,
             enrol_buf: Vec::new(),
-            pending: Vec::new(),
+            pending: VecDeque::new(),
             absent: None,
             multiple: None,
             mismatch: None,
@@ -514,6 +519,11 @@ impl FaceAnalyser {
     }
 
     pub fn push(&mut self, o: FaceObservation) {
+        if let Some(last) = self.samples.last()
+            && o.pts > last.pts
+        {
+            self.interval_s = o.pts.as_secs_f64() - last.pts.as_secs_f64();
+        }
         self.frames += 1;
         let n = o.faces.len();
         if n > 0 {
@@ -588,7 +598,10 @@ impl FaceAnalyser {
                     if primary_ok {
                         self.enrol_buf.push(e);
                     }
-                    self.pending.push((o.pts, e));
+                    if self.pending.len() >= MAX_PENDING {
+                        self.pending.pop_front();
+                    }
+                    self.pending.push_back((self.samples.len() - 1, o.pts, e));
                     if self.enrol_buf.len() >= p.enrol_frames {
                         self.enrol_from_buffer();
                     }
@@ -603,11 +616,9 @@ impl FaceAnalyser {
             .reference
             .unwrap_or_else(|| mean_embedding(&self.enrol_buf));
         self.enrolled = Some(enrolled);
-        for (pts, e) in std::mem::take(&mut self.pending) {
+        for (i, pts, e) in std::mem::take(&mut self.pending) {
             let d = distance(&enrolled, &e);
-            if let Some(s) = self.samples.iter_mut().find(|s| s.pts == pts) {
-                s.distance = Some(d);
-            }
+            self.samples[i].distance = Some(d);
             self.check_identity(pts, d);
         }
     }
