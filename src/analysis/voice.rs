@@ -275,8 +275,6 @@ impl VoiceAnalyser {
         if !contiguous {
             self.segments.push_back((self.speech_pos, orig_index));
         }
-        let mut frames: Vec<[f32; N_MELS]> = Vec::new();
-        let fb = &self.fb;
         for &x in samples {
             self.hop_acc += (x as f64) * (x as f64);
             self.speech_pos += 1;
@@ -284,14 +282,20 @@ impl VoiceAnalyser {
                 self.hop_energy.push_back(self.hop_acc);
                 self.hop_acc = 0.0;
             }
-            self.stft.push(&[x], |p| {
-                let mut row = [0f32; N_MELS];
-                fb.apply(p, &mut row);
-                frames.push(row);
-            });
-        }
-        for row in frames {
-            self.push_frame(row)?;
+            // One sample completes at most one frame; handle it before the next sample so the
+            // window's loudness is measured over the same stretch as its mels.
+            let mut produced = None;
+            {
+                let fb = &self.fb;
+                self.stft.push(&[x], |p| {
+                    let mut row = [0f32; N_MELS];
+                    fb.apply(p, &mut row);
+                    produced = Some(row);
+                });
+            }
+            if let Some(row) = produced {
+                self.push_frame(row)?;
+            }
         }
         Ok(())
     }
