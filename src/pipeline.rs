@@ -8,6 +8,7 @@
 
 use crate::analysis::audio::{AudioAnalyser, AudioSummary, VadParams};
 use crate::analysis::face::{self, FaceAnalyser, FaceParams, FaceSample, PerWorker};
+use crate::analysis::lipsync::{self, LipSyncParams};
 use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoFinding, VideoParams};
 use crate::analysis::voice::{self, VoiceAnalyser, VoiceParams, VoiceSample};
 use crate::inference::{InferenceError, SILERO_VAD, VOICE_ENCODER};
@@ -49,6 +50,7 @@ pub struct ScoreOptions {
     /// A photo of the candidate (e.g. from ID verification) to compare the session against.
     pub reference_face: Option<MediaInput>,
     pub voice: VoiceParams,
+    pub lipsync: LipSyncParams,
     /// A recording of the candidate's voice to compare the session against.
     pub reference_voice: Option<MediaInput>,
 }
@@ -260,6 +262,18 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         &audio_summary.voice.findings,
         &opts.voice,
     ));
+    if has_video && has_audio {
+        let audio_start = audio_summary.start;
+        let speaking = |t: Pts| {
+            let s = (t.0.saturating_sub(audio_start.0) / 1_000_000_000) as usize;
+            audio_summary
+                .per_second
+                .get(s)
+                .is_some_and(|x| x.is_speech())
+        };
+        let lips = lipsync::detect(&face_samples, speaking, &opts.lipsync);
+        events.extend(scoring::lipsync_events(&lips, &opts.lipsync));
+    }
     if !has_video {
         events.push(scoring::missing_stream_event(
             EventKind::NoVideo,
@@ -303,6 +317,9 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         analysers.push("face_consistency".to_string());
         analysers.push("video_integrity".to_string());
         models.extend(face::model_refs());
+    }
+    if has_video && has_audio {
+        analysers.push("lip_sync".to_string());
     }
     if has_audio {
         analysers.push("voice_activity".to_string());

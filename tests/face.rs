@@ -253,3 +253,33 @@ fn reports_carry_no_biometric_vectors() {
     let text = p.to_string();
     assert!(!text.contains("embedding"));
 }
+
+#[test]
+fn speech_over_a_closed_still_mouth_is_a_lip_sync_mismatch() {
+    // The mouth moves with the voice until 8 s, then stays closed while the voice goes on.
+    let p = scored("lipsync_mismatch.mp4", &[]);
+    let ev = events_of(&p, "lip_sync_mismatch");
+    assert_eq!(ev.len(), 1, "{:#?}", p["events"]);
+    let (s, e) = span(ev[0]);
+    assert!((s - 8.0).abs() <= 2.0 && e >= 17.0, "{s}–{e}, truth 8–20");
+    assert!(ev[0]["evidence"]["max_mouth_open"].as_f64().unwrap() < 0.06);
+    assert!(events_of(&p, "identity_change").is_empty());
+    assert_ne!(p["score"]["verification_status"], "verified");
+}
+
+#[test]
+fn a_speaking_mouth_or_no_face_raises_no_lip_sync_mismatch() {
+    for file in [
+        "interview.mp4",
+        "face_same_person.mp4",
+        "face_leaves.mp4",
+        "face_small.mp4",
+    ] {
+        let p = scored(file, &[]);
+        assert!(
+            events_of(&p, "lip_sync_mismatch").is_empty(),
+            "{file}: {:#?}",
+            p["events"]
+        );
+    }
+}

@@ -105,6 +105,10 @@ impl SecondStats {
     pub fn peak(&self) -> f32 {
         self.peak
     }
+    /// Mostly speech: at least half of the second's VAD steps were in speech.
+    pub fn is_speech(&self) -> bool {
+        self.prob_n > 0 && self.speech_steps * 2 >= self.prob_n
+    }
 }
 
 /// What the audio analyser found.

@@ -2,10 +2,12 @@
 //!
 //! - [`video`]: frozen and looping camera detection from sampled frames.
 //! - [`face`]: face presence, extra faces, identity consistency, low light.
+//! - [`lipsync`]: speech while the on-camera mouth stays closed.
 //! - [`voice`]: speaker embeddings over speech, voice consistency.
 //! - [`audio`]: per-second audio levels and streaming voice activity (Silero VAD).
 
 pub mod audio;
 pub mod face;
+pub mod lipsync;
 pub mod video;
 pub mod voice;

@@ -6,6 +6,7 @@
 //! nothing is `verified` unless identity (face and voice) was actually checked.
 
 use crate::analysis::face::FaceFinding;
+use crate::analysis::lipsync::{LipSyncFinding, LipSyncParams};
 use crate::analysis::video::VideoFinding;
 use crate::analysis::voice::{VoiceFinding, VoiceParams};
 use crate::report::{Components, Event, Score, round};
@@ -133,6 +134,8 @@ impl Policy {
             // poorly), so voice findings cost less and need the face to agree for a high tier.
             EventKind::SpeakerChange | EventKind::ReferenceVoiceMismatch => 40.0,
             EventKind::SecondSpeaker => 30.0,
+            // Someone else's speech from the candidate's "mouth": strong, but the measure is coarse.
+            EventKind::LipSyncMismatch => 35.0,
             k if k.is_quality() => 0.0,
             _ => 30.0,
         }
@@ -415,6 +418,33 @@ pub fn voice_events(findings: &[VoiceFinding], params: &VoiceParams) -> Vec<Even
                         "The voice in the session does not match the reference recording (median similarity {median_similarity:.2}; same voice is above {thr:.2})."
                     ),
                 }
+            }
+        })
+        .collect()
+}
+
+/// Turns lip-sync findings into events.
+pub fn lipsync_events(findings: &[LipSyncFinding], p: &LipSyncParams) -> Vec<Event> {
+    findings
+        .iter()
+        .map(|f| {
+            let (s, e) = (f.start.as_secs_f64(), f.end.as_secs_f64());
+            Event {
+                kind: EventKind::LipSyncMismatch,
+                start_s: round(s, 3),
+                end_s: round(e, 3),
+                confidence: round((0.5 + (e - s) / 40.0).min(0.9), 3),
+                evidence: BTreeMap::from([
+                    ("closed_mouth_frames".into(), json!(f.frames)),
+                    ("max_mouth_open".into(), json!(round(f.max_mouth as f64, 3))),
+                    ("closed_below".into(), json!(round(p.closed_max as f64, 3))),
+                ]),
+                reason: format!(
+                    "Someone is speaking from {} to {} while the candidate's mouth stays closed on camera ({} frames): the voice may not be the candidate's.",
+                    fmt_s(s),
+                    fmt_s(e),
+                    f.frames
+                ),
             }
         })
         .collect()

@@ -1,0 +1,133 @@
+//! Lip-sync: sustained speech while the on-camera face's mouth stays closed and still — the
+//! candidate mouthing nothing while a recording or someone off camera answers.
+//!
+//! Inputs are the face analyser's per-frame mouth openness (FaceMesh |lm13 − lm14| / |lm78 −
+//! lm308|: ≈ 0.02 closed, 0.1–0.5 open) and the VAD's speech per second. At the default sampling
+//! (one frame per second) a correlation of mouth motion with the speech envelope is not
+//! measurable, so the test is the robust half of it: during speech a speaker's mouth is open in a
+//! good share of the frames; a mouth that is closed in every sampled frame over several seconds of
+//! speech is not the speaker's. Frames without a face or without speech neither extend nor break
+//! a span (`face_absent` covers the first).
+//!
+//! Assumes the media is the candidate's own stream (a meeting bot's per-participant track): in a
+//! mixed recording the interviewer's speech would coincide with the candidate listening.
+
+use crate::analysis::face::FaceSample;
+use crate::media::Pts;
+
+/// Thresholds (policy values).
+#[derive(Debug, Clone)]
+pub struct LipSyncParams {
+    /// Mouth openness under which the mouth counts as closed. Default 0.06.
+    pub closed_max: f32,
+    /// A closed-mouth span during speech must last at least this long. Default 6 s.
+    pub min_span_s: f64,
+    /// …and contain at least this many closed-mouth frames during speech. Default 5.
+    pub min_frames: u64,
+    /// A span ends when no qualifying frame came for this long (face away, silence). Default 3 s.
+    pub max_gap_s: f64,
+}
+
+impl Default for LipSyncParams {
+    fn default() -> Self {
+        LipSyncParams {
+            closed_max: 0.06,
+            min_span_s: 6.0,
+            min_frames: 5,
+            max_gap_s: 3.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LipSyncFinding {
+    pub start: Pts,
+    pub end: Pts,
+    /// Closed-mouth frames during speech in the span.
+    pub frames: u64,
+    /// Largest mouth openness seen in the span.
+    pub max_mouth: f32,
+}
+
+/// Finds spans of speech with a closed, still mouth. `speaking(pts)` says whether the audio at
+/// that time is mostly speech.
+pub fn detect(
+    faces: &[FaceSample],
+    speaking: impl Fn(Pts) -> bool,
+    p: &LipSyncParams,
+) -> Vec<LipSyncFinding> {
+    let mut out = Vec::new();
+    let mut run: Option<LipSyncFinding> = None;
+    let close = |run: &mut Option<LipSyncFinding>, out: &mut Vec<LipSyncFinding>| {
+        if let Some(r) = run.take()
+            && r.frames >= p.min_frames
+            && r.end.as_secs_f64() - r.start.as_secs_f64() >= p.min_span_s - 1e-9
+        {
+            out.push(r);
+        }
+    };
+    for f in faces {
+        let Some(m) = f.mouth_open else { continue };
+        if f.faces == 0 || !speaking(f.pts) {
+            continue;
+        }
+        if run
+            .as_ref()
+            .is_some_and(|r| f.pts.as_secs_f64() - r.end.as_secs_f64() > p.max_gap_s)
+        {
+            close(&mut run, &mut out);
+        }
+        if m < p.closed_max {
+            match &mut run {
+                Some(r) => {
+                    r.end = f.pts;
+                    r.frames += 1;
+                    r.max_mouth = r.max_mouth.max(m);
+                }
+                None => {
+                    run = Some(LipSyncFinding {
+                        start: f.pts,
+                        end: f.pts,
+                        frames: 1,
+                        max_mouth: m,
+                    })
+                }
+            }
+        } else {
+            close(&mut run, &mut out);
+        }
+    }
+    close(&mut run, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(t: u64, mouth: f32) -> FaceSample {
+        FaceSample {
+            pts: Pts(t * 1_000_000_000),
+            faces: 1,
+            distance: None,
+            mouth_open: Some(mouth),
+        }
+    }
+
+    #[test]
+    fn a_closed_mouth_through_speech_is_flagged_a_moving_one_is_not() {
+        let p = LipSyncParams::default();
+        let moving: Vec<_> = (0..20)
+            .map(|t| sample(t, if t % 2 == 0 { 0.02 } else { 0.2 }))
+            .collect();
+        assert!(detect(&moving, |_| true, &p).is_empty());
+        let closed: Vec<_> = (0..20)
+            .map(|t| sample(t, if t < 8 { 0.2 } else { 0.02 }))
+            .collect();
+        let f = detect(&closed, |_| true, &p);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].start, Pts(8_000_000_000));
+        // No speech: a closed mouth is just listening.
+        assert!(detect(&closed, |_| false, &p).is_empty());
+    }
+}
