@@ -13,7 +13,7 @@ use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoFinding, VideoP
 use crate::analysis::voice::{self, VoiceAnalyser, VoiceParams, VoiceSample};
 use crate::inference::{InferenceError, SILERO_VAD, VOICE_ENCODER};
 use crate::ingest::{self, IngestConfig, IngestError, Item, MediaInput, Sampling};
-use crate::media::{AUDIO_RATE, Pts, VideoFrame};
+use crate::media::{AUDIO_RATE, AudioChunk, Pts, VideoFrame};
 use crate::report::{
     Coverage, MediaSection, PipelineSection, PolicyRef, Report, SCHEMA, SessionInfo, Timeline,
     round,
@@ -157,26 +157,36 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
     let mut first_error: Option<InferenceError> = None;
     let mut frames = 0u64;
 
+    // The audio analyser (a recurrent VAD and the voice encoder, sequential by nature) runs on its
+    // own thread behind a bounded channel, so it overlaps with the video work on the rayon pool
+    // instead of waiting for it; a full channel back-pressures the decoder like any other queue.
+    let (audio_tx, audio_rx) = crossbeam_channel::bounded::<AudioChunk>(AUDIO_QUEUE);
+    let audio_thread = std::thread::Builder::new()
+        .name("vigil-audio".into())
+        .spawn(move || -> Result<AudioSummary, InferenceError> {
+            for chunk in audio_rx {
+                audio.push(chunk.pts, &chunk.samples);
+                if audio.pending() >= AUDIO_RATE as usize {
+                    audio.process()?;
+                }
+            }
+            audio.finish()
+        })
+        .expect("spawning the audio analysis thread");
+
     let flush = |batch: &mut Vec<VideoFrame>,
-                 audio: &mut AudioAnalyser,
                  video: &mut VideoAnalyser,
                  faces: &mut FaceAnalyser|
      -> Result<(), InferenceError> {
-        let (per_frame, vad) = rayon::join(
-            || {
-                batch
-                    .par_iter()
-                    .map(|f| {
-                        let sig = FrameSignature::of(f);
-                        let obs = face_models.observe(f, sig.mean_luma);
-                        obs.map(|o| (sig, o))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            },
-            || audio.process(),
-        );
-        vad?;
-        for (sig, obs) in per_frame? {
+        let per_frame = batch
+            .par_iter()
+            .map(|f| {
+                let sig = FrameSignature::of(f);
+                let obs = face_models.observe(f, sig.mean_luma);
+                obs.map(|o| (sig, o))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (sig, obs) in per_frame {
             video.push(sig);
             faces.push(obs);
         }
@@ -184,39 +194,36 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         Ok(())
     };
 
-    let summary = ingest::run(input, &opts.ingest, |item| {
-        let result = match item {
-            Item::Video(f) => {
-                frames += 1;
-                batch.push(f);
-                if batch.len() >= batch_size {
-                    flush(&mut batch, &mut audio, &mut video, &mut faces)
-                } else {
-                    Ok(())
-                }
+    let summary = ingest::run(input, &opts.ingest, |item| match item {
+        Item::Video(f) => {
+            frames += 1;
+            batch.push(f);
+            if batch.len() >= batch_size {
+                flush(&mut batch, &mut video, &mut faces).map_err(|e| {
+                    let msg = e.to_string();
+                    first_error.get_or_insert(e);
+                    msg
+                })
+            } else {
+                Ok(())
             }
-            Item::Audio(a) => {
-                audio.push(a.pts, &a.samples);
-                // Audio-only input: nothing else triggers processing.
-                if audio.pending() >= AUDIO_RATE as usize * 4 {
-                    audio.process()
-                } else {
-                    Ok(())
-                }
-            }
-        };
-        result.map_err(|e| {
-            let msg = e.to_string();
-            first_error.get_or_insert(e);
-            msg
-        })
+        }
+        // A closed channel means the audio thread stopped on an error, collected below.
+        Item::Audio(a) => audio_tx
+            .send(a)
+            .map_err(|_| "audio analysis stopped".to_string()),
     });
-    let summary = match (summary, first_error) {
-        (_, Some(e)) => return Err(e.into()),
-        (s, None) => s?,
+    drop(audio_tx);
+    let audio_result = audio_thread
+        .join()
+        .expect("the audio analysis thread does not panic");
+    let summary = match (summary, first_error, audio_result) {
+        (_, Some(e), _) => return Err(e.into()),
+        (_, None, Err(e)) => return Err(e.into()),
+        (s, None, Ok(a)) => (s?, a),
     };
-    flush(&mut batch, &mut audio, &mut video, &mut faces)?;
-    let audio_summary = audio.finish()?;
+    let (summary, audio_summary) = summary;
+    flush(&mut batch, &mut video, &mut faces)?;
     let (findings, per_frame) = video.finish();
     let face_present_ratio = faces.present_ratio();
     let (face_findings, face_samples, face_enrolled) = faces.finish();
@@ -471,6 +478,9 @@ fn timeline(
         series,
     }
 }
+
+/// Audio chunks queued for the audio thread (GStreamer chunks are ≈ 20–100 ms).
+const AUDIO_QUEUE: usize = 64;
 
 /// Voice identity counts as checked only with at least this much speech.
 const MIN_SPEECH_FOR_VOICE_S: f64 = 5.0;
