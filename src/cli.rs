@@ -108,7 +108,9 @@ impl From<PipelineError> for Failure {
     fn from(e: PipelineError) -> Self {
         let code = match &e {
             PipelineError::Ingest(IngestError::Init(_) | IngestError::MissingElement { .. }) => 2,
-            PipelineError::Ingest(_) | PipelineError::Hash { .. } => 3,
+            PipelineError::Ingest(_)
+            | PipelineError::Hash { .. }
+            | PipelineError::ReferenceMedia { .. } => 3,
             PipelineError::Inference(_)
             | PipelineError::Reference { .. }
             | PipelineError::ReferenceVoice { .. } => 2,

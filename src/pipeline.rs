@@ -36,6 +36,13 @@ pub enum PipelineError {
     Reference { input: String, reason: String },
     #[error("reference voice {input}: {reason}")]
     ReferenceVoice { input: String, reason: String },
+    /// A reference photo or recording that cannot be read (exit 3, like the session media).
+    #[error("reference {role}: {source}")]
+    ReferenceMedia {
+        role: &'static str,
+        #[source]
+        source: IngestError,
+    },
 }
 
 /// Everything `score` needs besides the media.
@@ -82,7 +89,10 @@ pub fn reference_voice_embedding(
     })
     .map_err(|e| match failure.take() {
         Some(f) => PipelineError::Inference(f),
-        None => PipelineError::Ingest(e),
+        None => PipelineError::ReferenceMedia {
+            role: "voice",
+            source: e,
+        },
     })?;
     let summary = audio.finish()?;
     let reason = |r: String| PipelineError::ReferenceVoice {
@@ -104,7 +114,11 @@ pub fn reference_voice_embedding(
 /// Embeds the single face in a reference photo (any image or video GStreamer decodes; the
 /// first frame is used).
 pub fn reference_embedding(input: &MediaInput) -> Result<[f32; 128], PipelineError> {
-    let frame = ingest::first_video_frame(input)?;
+    let frame =
+        ingest::first_video_frame(input).map_err(|source| PipelineError::ReferenceMedia {
+            role: "photo",
+            source,
+        })?;
     let reason = |r: String| PipelineError::Reference {
         input: input.display_name(),
         reason: r,

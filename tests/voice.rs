@@ -146,6 +146,35 @@ fn a_reference_recording_without_enough_speech_is_refused() {
 }
 
 #[test]
+fn unreadable_reference_media_is_named_with_its_role() {
+    let home = tempfile::tempdir().unwrap();
+    vigil(home.path())
+        .args([
+            "score",
+            testdata("interview.mp4").to_str().unwrap(),
+            "--reference-voice",
+            "/no/such/voice.wav",
+        ])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains(
+            "reference voice: /no/such/voice.wav: no such file",
+        ));
+    vigil(home.path())
+        .args([
+            "score",
+            testdata("interview.mp4").to_str().unwrap(),
+            "--reference-face",
+            "/no/such/photo.jpg",
+        ])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains(
+            "reference photo: /no/such/photo.jpg: no such file",
+        ));
+}
+
+#[test]
 fn noise_and_silence_give_no_voice_findings() {
     let home = tempfile::tempdir().unwrap();
     let noise = home.path().join("noise.wav");
