@@ -142,6 +142,27 @@ impl Policy {
     }
 }
 
+/// An event over [s, e] seconds with its evidence (keys sorted) and reason.
+fn span_event<const N: usize>(
+    kind: EventKind,
+    (s, e): (f64, f64),
+    confidence: f64,
+    evidence: [(&str, serde_json::Value); N],
+    reason: String,
+) -> Event {
+    Event {
+        kind,
+        start_s: round(s, 3),
+        end_s: round(e, 3),
+        confidence,
+        evidence: evidence
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        reason,
+    }
+}
+
 fn fmt_s(s: f64) -> String {
     format!("{} s", round(s, 1))
 }
@@ -162,23 +183,22 @@ pub fn video_events(findings: &[VideoFinding]) -> Vec<Event> {
                 // Longer and more exactly repeated pictures are stronger evidence.
                 let exact = if max_mad < 0.05 { 1.0 } else { 0.85 };
                 let confidence = round(((0.5 + dur / 30.0).min(0.95)) * exact, 3);
-                Event {
-                    kind: EventKind::VideoFreeze,
-                    start_s: round(s, 3),
-                    end_s: round(e, 3),
+                span_event(
+                    EventKind::VideoFreeze,
+                    (s, e),
                     confidence,
-                    evidence: BTreeMap::from([
-                        ("frames".into(), json!(frames)),
-                        ("max_mean_abs_diff".into(), json!(round(max_mad as f64, 3))),
-                        ("duration_s".into(), json!(round(dur, 3))),
-                    ]),
-                    reason: format!(
+                    [
+                        ("frames", json!(frames)),
+                        ("max_mean_abs_diff", json!(round(max_mad as f64, 3))),
+                        ("duration_s", json!(round(dur, 3))),
+                    ],
+                    format!(
                         "The camera picture did not change from {} to {} ({} consecutive sampled frames were identical): a frozen feed or a still image.",
                         fmt_s(s),
                         fmt_s(e),
                         frames
                     ),
-                }
+                )
             }
             VideoFinding::Loop {
                 start,
@@ -189,23 +209,22 @@ pub fn video_events(findings: &[VideoFinding]) -> Vec<Event> {
             } => {
                 let (s, e, src) = (start.as_secs_f64(), end.as_secs_f64(), source_start.as_secs_f64());
                 let confidence = round((0.6 + (e - s) / 40.0).min(0.9), 3);
-                Event {
-                    kind: EventKind::VideoLoop,
-                    start_s: round(s, 3),
-                    end_s: round(e, 3),
+                span_event(
+                    EventKind::VideoLoop,
+                    (s, e),
                     confidence,
-                    evidence: BTreeMap::from([
-                        ("frames".into(), json!(frames)),
-                        ("repeats_from_s".into(), json!(round(src, 3))),
-                        ("mean_thumbnail_abs_diff".into(), json!(round(mean_mad as f64, 3))),
-                    ]),
-                    reason: format!(
+                    [
+                        ("frames", json!(frames)),
+                        ("repeats_from_s", json!(round(src, 3))),
+                        ("mean_thumbnail_abs_diff", json!(round(mean_mad as f64, 3))),
+                    ],
+                    format!(
                         "The video from {} to {} repeats, frame for frame, what was shown from {}: the camera feed may be a replayed recording.",
                         fmt_s(s),
                         fmt_s(e),
                         fmt_s(src)
                     ),
-                }
+                )
             }
         })
         .collect()
@@ -218,18 +237,17 @@ pub fn face_events(findings: &[FaceFinding]) -> Vec<Event> {
         .map(|f| match *f {
             FaceFinding::Absent { start, end, frames } => {
                 let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
-                Event {
-                    kind: EventKind::FaceAbsent,
-                    start_s: round(s, 3),
-                    end_s: round(e, 3),
-                    confidence: round((0.6 + (e - s) / 60.0).min(0.95), 3),
-                    evidence: BTreeMap::from([("frames".into(), json!(frames))]),
-                    reason: format!(
+                span_event(
+                    EventKind::FaceAbsent,
+                    (s, e),
+                    round((0.6 + (e - s) / 60.0).min(0.95), 3),
+                    [("frames", json!(frames))],
+                    format!(
                         "No face was on camera from {} to {} ({frames} sampled frames).",
                         fmt_s(s),
                         fmt_s(e)
                     ),
-                }
+                )
             }
             FaceFinding::Multiple {
                 start,
@@ -238,21 +256,20 @@ pub fn face_events(findings: &[FaceFinding]) -> Vec<Event> {
                 max_faces,
             } => {
                 let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
-                Event {
-                    kind: EventKind::MultipleFaces,
-                    start_s: round(s, 3),
-                    end_s: round(e, 3),
-                    confidence: round((0.6 + (e - s) / 30.0).min(0.95), 3),
-                    evidence: BTreeMap::from([
-                        ("frames".into(), json!(frames)),
-                        ("max_faces".into(), json!(max_faces)),
-                    ]),
-                    reason: format!(
+                span_event(
+                    EventKind::MultipleFaces,
+                    (s, e),
+                    round((0.6 + (e - s) / 30.0).min(0.95), 3),
+                    [
+                        ("frames", json!(frames)),
+                        ("max_faces", json!(max_faces)),
+                    ],
+                    format!(
                         "{max_faces} faces were on camera from {} to {}: someone else was in view.",
                         fmt_s(s),
                         fmt_s(e)
                     ),
-                }
+                )
             }
             FaceFinding::IdentityChange {
                 start,
@@ -264,25 +281,24 @@ pub fn face_events(findings: &[FaceFinding]) -> Vec<Event> {
                 let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
                 // dlib: different people are typically 0.7–0.9 apart; 0.6 is the decision line.
                 let confidence = round((0.5 + (mean_distance as f64 - 0.6) * 2.0).clamp(0.5, 0.97), 3);
-                Event {
-                    kind: EventKind::IdentityChange,
-                    start_s: round(s, 3),
-                    end_s: round(e, 3),
+                span_event(
+                    EventKind::IdentityChange,
+                    (s, e),
                     confidence,
-                    evidence: BTreeMap::from([
-                        ("frames".into(), json!(frames)),
-                        ("mean_distance".into(), json!(round(mean_distance as f64, 3))),
-                        ("distance_before".into(), json!(round(before_distance as f64, 3))),
-                        ("same_person_below".into(), json!(0.6)),
-                    ]),
-                    reason: format!(
+                    [
+                        ("frames", json!(frames)),
+                        ("mean_distance", json!(round(mean_distance as f64, 3))),
+                        ("distance_before", json!(round(before_distance as f64, 3))),
+                        ("same_person_below", json!(0.6)),
+                    ],
+                    format!(
                         "A different person appears on camera from {} to {}; the face's distance to the enrolled face rose from {:.2} to {:.2} (same person is below 0.60).",
                         fmt_s(s),
                         fmt_s(e),
                         before_distance,
                         mean_distance
                     ),
-                }
+                )
             }
             FaceFinding::ReferenceMismatch {
                 start,
@@ -291,20 +307,19 @@ pub fn face_events(findings: &[FaceFinding]) -> Vec<Event> {
                 median_distance,
             } => {
                 let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
-                Event {
-                    kind: EventKind::ReferenceFaceMismatch,
-                    start_s: round(s, 3),
-                    end_s: round(e, 3),
-                    confidence: round((0.5 + (median_distance as f64 - 0.6) * 2.0).clamp(0.5, 0.97), 3),
-                    evidence: BTreeMap::from([
-                        ("frames".into(), json!(frames)),
-                        ("median_distance".into(), json!(round(median_distance as f64, 3))),
-                        ("same_person_below".into(), json!(0.6)),
-                    ]),
-                    reason: format!(
+                span_event(
+                    EventKind::ReferenceFaceMismatch,
+                    (s, e),
+                    round((0.5 + (median_distance as f64 - 0.6) * 2.0).clamp(0.5, 0.97), 3),
+                    [
+                        ("frames", json!(frames)),
+                        ("median_distance", json!(round(median_distance as f64, 3))),
+                        ("same_person_below", json!(0.6)),
+                    ],
+                    format!(
                         "The person on camera does not match the reference photo (median face distance {median_distance:.2}; same person is below 0.60)."
                     ),
-                }
+                )
             }
             FaceFinding::LowLight {
                 start,
@@ -313,21 +328,20 @@ pub fn face_events(findings: &[FaceFinding]) -> Vec<Event> {
                 mean_luma,
             } => {
                 let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
-                Event {
-                    kind: EventKind::LowLight,
-                    start_s: round(s, 3),
-                    end_s: round(e, 3),
-                    confidence: 1.0,
-                    evidence: BTreeMap::from([
-                        ("frames".into(), json!(frames)),
-                        ("mean_luma".into(), json!(round(mean_luma as f64, 1))),
-                    ]),
-                    reason: format!(
+                span_event(
+                    EventKind::LowLight,
+                    (s, e),
+                    1.0,
+                    [
+                        ("frames", json!(frames)),
+                        ("mean_luma", json!(round(mean_luma as f64, 1))),
+                    ],
+                    format!(
                         "The picture was too dark from {} to {} (mean brightness {mean_luma:.0}/255): face checks there are less reliable.",
                         fmt_s(s),
                         fmt_s(e)
                     ),
-                }
+                )
             }
         })
         .collect()
@@ -351,24 +365,23 @@ pub fn voice_events(findings: &[VoiceFinding], params: &VoiceParams) -> Vec<Even
                 mean_similarity,
             } => {
                 let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
-                Event {
-                    kind: EventKind::SpeakerChange,
-                    start_s: round(s, 3),
-                    end_s: round(e, 3),
-                    confidence: conf(mean_similarity, e - s),
-                    evidence: BTreeMap::from([
-                        ("windows".into(), json!(windows)),
-                        ("mean_similarity".into(), json!(round(mean_similarity as f64, 3))),
-                        ("same_voice_above".into(), json!(round(thr, 3))),
-                    ]),
-                    reason: format!(
+                span_event(
+                    EventKind::SpeakerChange,
+                    (s, e),
+                    conf(mean_similarity, e - s),
+                    [
+                        ("windows", json!(windows)),
+                        ("mean_similarity", json!(round(mean_similarity as f64, 3))),
+                        ("same_voice_above", json!(round(thr, 3))),
+                    ],
+                    format!(
                         "A different voice speaks from {} to the end ({}); its similarity to the candidate's enrolled voice is {:.2} (same voice is above {:.2}).",
                         fmt_s(s),
                         fmt_s(e),
                         mean_similarity,
                         thr
                     ),
-                }
+                )
             }
             VoiceFinding::SecondSpeaker {
                 start,
@@ -378,24 +391,23 @@ pub fn voice_events(findings: &[VoiceFinding], params: &VoiceParams) -> Vec<Even
                 mean_similarity,
             } => {
                 let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
-                Event {
-                    kind: EventKind::SecondSpeaker,
-                    start_s: round(s, 3),
-                    end_s: round(e, 3),
-                    confidence: conf(mean_similarity, (windows as f64) * 0.77),
-                    evidence: BTreeMap::from([
-                        ("runs".into(), json!(runs)),
-                        ("windows".into(), json!(windows)),
-                        ("mean_similarity".into(), json!(round(mean_similarity as f64, 3))),
-                        ("same_voice_above".into(), json!(round(thr, 3))),
-                    ]),
-                    reason: format!(
+                span_event(
+                    EventKind::SecondSpeaker,
+                    (s, e),
+                    conf(mean_similarity, (windows as f64) * 0.77),
+                    [
+                        ("runs", json!(runs)),
+                        ("windows", json!(windows)),
+                        ("mean_similarity", json!(round(mean_similarity as f64, 3))),
+                        ("same_voice_above", json!(round(thr, 3))),
+                    ],
+                    format!(
                         "Another voice speaks in {runs} stretch(es) between {} and {}, alternating with the candidate's (similarity {:.2}).",
                         fmt_s(s),
                         fmt_s(e),
                         mean_similarity
                     ),
-                }
+                )
             }
             VoiceFinding::ReferenceMismatch {
                 start,
@@ -404,20 +416,19 @@ pub fn voice_events(findings: &[VoiceFinding], params: &VoiceParams) -> Vec<Even
                 median_similarity,
             } => {
                 let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
-                Event {
-                    kind: EventKind::ReferenceVoiceMismatch,
-                    start_s: round(s, 3),
-                    end_s: round(e, 3),
-                    confidence: conf(median_similarity, e - s),
-                    evidence: BTreeMap::from([
-                        ("windows".into(), json!(windows)),
-                        ("median_similarity".into(), json!(round(median_similarity as f64, 3))),
-                        ("same_voice_above".into(), json!(round(thr, 3))),
-                    ]),
-                    reason: format!(
+                span_event(
+                    EventKind::ReferenceVoiceMismatch,
+                    (s, e),
+                    conf(median_similarity, e - s),
+                    [
+                        ("windows", json!(windows)),
+                        ("median_similarity", json!(round(median_similarity as f64, 3))),
+                        ("same_voice_above", json!(round(thr, 3))),
+                    ],
+                    format!(
                         "The voice in the session does not match the reference recording (median similarity {median_similarity:.2}; same voice is above {thr:.2})."
                     ),
-                }
+                )
             }
         })
         .collect()
@@ -429,23 +440,22 @@ pub fn lipsync_events(findings: &[LipSyncFinding], p: &LipSyncParams) -> Vec<Eve
         .iter()
         .map(|f| {
             let (s, e) = (f.start.as_secs_f64(), f.end.as_secs_f64());
-            Event {
-                kind: EventKind::LipSyncMismatch,
-                start_s: round(s, 3),
-                end_s: round(e, 3),
-                confidence: round((0.5 + (e - s) / 40.0).min(0.9), 3),
-                evidence: BTreeMap::from([
-                    ("closed_mouth_frames".into(), json!(f.frames)),
-                    ("max_mouth_open".into(), json!(round(f.max_mouth as f64, 3))),
-                    ("closed_below".into(), json!(round(p.closed_max as f64, 3))),
-                ]),
-                reason: format!(
+            span_event(
+                EventKind::LipSyncMismatch,
+                (s, e),
+                round((0.5 + (e - s) / 40.0).min(0.9), 3),
+                [
+                    ("closed_mouth_frames", json!(f.frames)),
+                    ("max_mouth_open", json!(round(f.max_mouth as f64, 3))),
+                    ("closed_below", json!(round(p.closed_max as f64, 3))),
+                ],
+                format!(
                     "Someone is speaking from {} to {} while the candidate's mouth stays closed on camera ({} frames): the voice may not be the candidate's.",
                     fmt_s(s),
                     fmt_s(e),
                     f.frames
                 ),
-            }
+            )
         })
         .collect()
 }
