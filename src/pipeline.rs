@@ -6,7 +6,7 @@
 //! the audio received so far via `rayon::join`. Results are keyed by timestamp and reduced in
 //! frame order, so the payload does not depend on the thread count.
 
-use crate::analysis::audio::{AudioAnalyser, AudioSummary, VadParams};
+use crate::analysis::audio::{AudioAnalyser, AudioSummary, ENVELOPE_HOP, VadParams};
 use crate::analysis::face::{self, FaceAnalyser, FaceParams, FaceSample, PerWorker};
 use crate::analysis::lipsync::{self, LipSyncParams};
 use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoFinding, VideoParams};
@@ -292,7 +292,12 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
                 .get(s)
                 .is_some_and(|x| x.is_speech())
         };
-        let lips = lipsync::detect(&face_samples, speaking, &opts.lipsync);
+        let lips = lipsync::detect(
+            &face_samples,
+            speaking,
+            loudness(&audio_summary),
+            &opts.lipsync,
+        );
         events.extend(scoring::lipsync_events(&lips, &opts.lipsync));
     }
     if !has_video {
@@ -470,6 +475,25 @@ fn timeline(
                 .collect()),
         );
     }
+    if let Some(a) = audio
+        && video_secs > 0
+    {
+        // Mouth–voice correlation over the 10 s around each second (null without enough pairs).
+        let loud = loudness(a);
+        let r: Vec<Option<f64>> = (0..video_secs)
+            .map(|sec| {
+                let (from, to) = (sec.saturating_sub(5) as u64, sec as u64 + 5);
+                lipsync::correlation(
+                    faces,
+                    &loud,
+                    Pts(from * 1_000_000_000),
+                    Pts(to * 1_000_000_000),
+                )
+                .map(|r| round(r as f64, 3))
+            })
+            .collect();
+        series.insert("mouth_voice_correlation".into(), r);
+    }
     if let Some(a) = audio {
         let secs = a.per_second.len() + a.start.as_secs_f64().floor() as usize;
         let mut sim: Vec<(f64, u32)> = vec![(0.0, 0); secs.max(1)];
@@ -490,6 +514,14 @@ fn timeline(
     Timeline {
         step_s: 1.0,
         series,
+    }
+}
+
+/// Speech loudness (100 ms RMS) at a time, for lip-sync.
+fn loudness(a: &AudioSummary) -> impl Fn(Pts) -> Option<f32> + '_ {
+    move |t: Pts| {
+        let i = t.0.saturating_sub(a.start.0) / (ENVELOPE_HOP * 1_000_000_000 / AUDIO_RATE as u64);
+        a.envelope.get(i as usize).copied()
     }
 }
 

@@ -263,8 +263,29 @@ fn speech_over_a_closed_still_mouth_is_a_lip_sync_mismatch() {
     let (s, e) = span(ev[0]);
     assert!((s - 8.0).abs() <= 2.0 && e >= 17.0, "{s}–{e}, truth 8–20");
     assert!(ev[0]["evidence"]["max_mouth_open"].as_f64().unwrap() < 0.06);
+    assert!(
+        ev[0]["evidence"]["mouth_voice_correlation"]
+            .as_f64()
+            .unwrap()
+            .abs()
+            < 0.3
+    );
     assert!(events_of(&p, "identity_change").is_empty());
     assert_ne!(p["score"]["verification_status"], "verified");
+}
+
+#[test]
+fn a_mouth_that_moves_with_the_voice_correlates_with_it() {
+    let p = scored("interview.mp4", &[]);
+    let r: Vec<f64> = p["timeline"]["series"]["mouth_voice_correlation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    assert!(r.len() >= 15);
+    let mean = r.iter().sum::<f64>() / r.len() as f64;
+    assert!(mean > 0.3, "mean mouth–voice correlation {mean}");
 }
 
 #[test]

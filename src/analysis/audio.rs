@@ -12,6 +12,8 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 pub const VAD_STEP: usize = 512;
+/// Samples per envelope value (100 ms at 16 kHz).
+pub const ENVELOPE_HOP: u64 = 1600;
 const VAD_CONTEXT: usize = 64;
 
 /// Streaming Silero VAD: feed 512-sample steps in order.
@@ -115,6 +117,8 @@ impl SecondStats {
 pub struct AudioSummary {
     /// Time of the first sample.
     pub start: Pts,
+    /// RMS loudness per 100 ms (the speech envelope lip-sync compares with the mouth).
+    pub envelope: Vec<f32>,
     pub samples: u64,
     pub per_second: Vec<SecondStats>,
     pub speech_s: f64,
@@ -132,6 +136,8 @@ pub struct AudioAnalyser {
     in_speech: bool,
     speech_steps: u64,
     per_second: Vec<SecondStats>,
+    envelope: Vec<f32>,
+    env_acc: f64,
     voice: VoiceAnalyser,
 }
 
@@ -139,6 +145,8 @@ impl AudioAnalyser {
     pub fn new(params: VadParams, voice: VoiceAnalyser) -> Result<Self, InferenceError> {
         Ok(AudioAnalyser {
             voice,
+            envelope: Vec::new(),
+            env_acc: 0.0,
             vad: Vad::new()?,
             params,
             start: None,
@@ -171,7 +179,13 @@ impl AudioAnalyser {
             st.sum_sq += (x as f64) * (x as f64);
             st.n += 1;
             st.peak = st.peak.max(x.abs());
+            self.env_acc += (x as f64) * (x as f64);
             self.samples += 1;
+            if self.samples.is_multiple_of(ENVELOPE_HOP) {
+                self.envelope
+                    .push((self.env_acc / ENVELOPE_HOP as f64).sqrt() as f32);
+                self.env_acc = 0.0;
+            }
         }
         self.pending.extend_from_slice(samples);
     }
@@ -213,6 +227,7 @@ impl AudioAnalyser {
         let voice = self.voice.finish()?;
         Ok(AudioSummary {
             voice,
+            envelope: self.envelope,
             start: self.start.unwrap_or_default(),
             samples: self.samples,
             per_second: self.per_second,

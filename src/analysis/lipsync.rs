@@ -43,10 +43,48 @@ impl Default for LipSyncParams {
 pub struct LipSyncFinding {
     pub start: Pts,
     pub end: Pts,
+    /// Pearson correlation of mouth openness with speech loudness over the span's frames (0 when
+    /// the mouth does not move at all): evidence only, see [`correlation`].
     /// Closed-mouth frames during speech in the span.
     pub frames: u64,
     /// Largest mouth openness seen in the span.
     pub max_mouth: f32,
+    pub correlation: f32,
+}
+
+/// Pearson correlation of mouth openness and speech loudness over the face samples in
+/// [start, end] that have both. At one frame per second this is a coarse measure (a handful of
+/// pairs per window) that cannot be calibrated on the material here, so it is reported as
+/// evidence and as a timeline series, not used to decide; a mouth that never moves gives 0.
+pub fn correlation(
+    faces: &[FaceSample],
+    loudness: &impl Fn(Pts) -> Option<f32>,
+    start: Pts,
+    end: Pts,
+) -> Option<f32> {
+    let pairs: Vec<(f64, f64)> = faces
+        .iter()
+        .filter(|f| f.pts >= start && f.pts <= end && f.faces > 0)
+        .filter_map(|f| Some((f.mouth_open? as f64, loudness(f.pts)? as f64)))
+        .collect();
+    if pairs.len() < 4 {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let (mx, my) = (
+        pairs.iter().map(|p| p.0).sum::<f64>() / n,
+        pairs.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in &pairs {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
+        syy += (y - my) * (y - my);
+    }
+    if sxx < 1e-8 || syy < 1e-12 {
+        return Some(0.0);
+    }
+    Some((sxy / (sxx * syy).sqrt()) as f32)
 }
 
 /// Finds spans of speech with a closed, still mouth. `speaking(pts)` says whether the audio at
@@ -54,15 +92,17 @@ pub struct LipSyncFinding {
 pub fn detect(
     faces: &[FaceSample],
     speaking: impl Fn(Pts) -> bool,
+    loudness: impl Fn(Pts) -> Option<f32>,
     p: &LipSyncParams,
 ) -> Vec<LipSyncFinding> {
     let mut out = Vec::new();
     let mut run: Option<LipSyncFinding> = None;
     let close = |run: &mut Option<LipSyncFinding>, out: &mut Vec<LipSyncFinding>| {
-        if let Some(r) = run.take()
+        if let Some(mut r) = run.take()
             && r.frames >= p.min_frames
             && r.end.as_secs_f64() - r.start.as_secs_f64() >= p.min_span_s - 1e-9
         {
+            r.correlation = correlation(faces, &loudness, r.start, r.end).unwrap_or(0.0);
             out.push(r);
         }
     };
@@ -90,6 +130,7 @@ pub fn detect(
                         end: f.pts,
                         frames: 1,
                         max_mouth: m,
+                        correlation: 0.0,
                     })
                 }
             }
@@ -115,19 +156,33 @@ mod tests {
     }
 
     #[test]
+    fn a_mouth_that_follows_the_voice_correlates() {
+        let faces: Vec<_> = (0..10)
+            .map(|t| sample(t, 0.02 + 0.02 * (t % 3) as f32))
+            .collect();
+        let loud = |t: Pts| Some(0.1 * ((t.0 / 1_000_000_000) % 3) as f32);
+        let r = correlation(&faces, &loud, Pts(0), Pts(10_000_000_000)).unwrap();
+        assert!(r > 0.99, "{r}");
+        let against = |t: Pts| Some(0.3 - 0.1 * ((t.0 / 1_000_000_000) % 3) as f32);
+        assert!(correlation(&faces, &against, Pts(0), Pts(10_000_000_000)).unwrap() < -0.99);
+    }
+
+    #[test]
     fn a_closed_mouth_through_speech_is_flagged_a_moving_one_is_not() {
         let p = LipSyncParams::default();
         let moving: Vec<_> = (0..20)
             .map(|t| sample(t, if t % 2 == 0 { 0.02 } else { 0.2 }))
             .collect();
-        assert!(detect(&moving, |_| true, &p).is_empty());
+        assert!(detect(&moving, |_| true, |_| Some(0.1), &p).is_empty());
         let closed: Vec<_> = (0..20)
             .map(|t| sample(t, if t < 8 { 0.2 } else { 0.02 }))
             .collect();
-        let f = detect(&closed, |_| true, &p);
+        let f = detect(&closed, |_| true, |_| Some(0.1), &p);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].start, Pts(8_000_000_000));
+        // A mouth that never moves has no correlation with the voice.
+        assert_eq!(f[0].correlation, 0.0);
         // No speech: a closed mouth is just listening.
-        assert!(detect(&closed, |_| false, &p).is_empty());
+        assert!(detect(&closed, |_| false, |_| Some(0.1), &p).is_empty());
     }
 }

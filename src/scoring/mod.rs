@@ -446,6 +446,7 @@ pub fn lipsync_events(findings: &[LipSyncFinding], p: &LipSyncParams) -> Vec<Eve
                 round((0.5 + (e - s) / 40.0).min(0.9), 3),
                 [
                     ("closed_mouth_frames", json!(f.frames)),
+                    ("mouth_voice_correlation", json!(round(f.correlation as f64, 3))),
                     ("max_mouth_open", json!(round(f.max_mouth as f64, 3))),
                     ("closed_below", json!(round(p.closed_max as f64, 3))),
                 ],
