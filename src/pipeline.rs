@@ -77,13 +77,12 @@ pub fn reference_voice_embedding(
     )?;
     let mut failure = None;
     ingest::run(input, &IngestConfig::default(), |item| {
-        if let Item::Audio(a) = item {
-            audio.push(a.pts, &a.samples);
-            if let Err(e) = audio.process() {
-                let msg = e.to_string();
-                failure.get_or_insert(e);
-                return Err(msg);
-            }
+        if let Item::Audio(a) = item
+            && let Err(e) = audio.feed(a.pts, &a.samples)
+        {
+            let msg = e.to_string();
+            failure.get_or_insert(e);
+            return Err(msg);
         }
         Ok(())
     })
@@ -179,10 +178,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         .name("vigil-audio".into())
         .spawn(move || -> Result<AudioSummary, InferenceError> {
             for chunk in audio_rx {
-                audio.push(chunk.pts, &chunk.samples);
-                if audio.pending() >= AUDIO_RATE as usize {
-                    audio.process()?;
-                }
+                audio.feed(chunk.pts, &chunk.samples)?;
             }
             audio.finish()
         })

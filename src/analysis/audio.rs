@@ -190,6 +190,16 @@ impl AudioAnalyser {
         self.pending.extend_from_slice(samples);
     }
 
+    /// Appends a chunk and runs the VAD (and the voice analyser behind it) once a second of
+    /// audio is waiting. Results do not depend on how the stream is chunked.
+    pub fn feed(&mut self, pts: Pts, samples: &[f32]) -> Result<(), InferenceError> {
+        self.push(pts, samples);
+        if self.pending.len() >= AUDIO_RATE as usize {
+            self.process()?;
+        }
+        Ok(())
+    }
+
     /// Runs the VAD over every complete 512-sample step buffered so far.
     pub fn process(&mut self) -> Result<(), InferenceError> {
         let steps = self.pending.len() / VAD_STEP;
@@ -215,11 +225,6 @@ impl AudioAnalyser {
         }
         self.pending.drain(..steps * VAD_STEP);
         Ok(())
-    }
-
-    /// Samples waiting for the VAD.
-    pub fn pending(&self) -> usize {
-        self.pending.len()
     }
 
     pub fn finish(mut self) -> Result<AudioSummary, InferenceError> {
