@@ -6,6 +6,7 @@
 //! DSSE/Ed25519 envelope). [`pipeline`] wires them for `vigil score`; [`cli`] is the command line.
 
 pub mod analysis;
+pub mod ats;
 pub mod cli;
 pub mod dsp;
 pub mod inference;
@@ -14,3 +15,4 @@ pub mod media;
 pub mod pipeline;
 pub mod report;
 pub mod scoring;
+pub mod store;

@@ -1,8 +1,10 @@
-//! Command line: `vigil score | verify | keygen`.
+//! Command line: `vigil score | verify | keygen | ats …`.
 //!
 //! Exit codes (DESIGN.md § 3): 0 ok · 1 a check failed · 2 usage, configuration or installation
 //! error · 3 input media unreadable or unsupported. Errors go to stderr as one line naming the
 //! file and the cause; logs go to stderr through `tracing` (`RUST_LOG`).
+
+mod ats;
 
 use crate::ingest::{IngestConfig, IngestError, MediaInput, Sampling};
 use crate::pipeline::{self, PipelineError, ScoreOptions};
@@ -32,6 +34,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Create a signing key pair.
     Keygen(KeygenArgs),
+    /// Deliver signed reports to applicant tracking systems (outbox, worker, sandbox).
+    Ats(ats::AtsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -148,6 +152,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Score(a) => score(a),
         Command::Verify(a) => verify(a),
         Command::Keygen(a) => keygen(a),
+        Command::Ats(a) => ats::run(a),
     }
 }
 

@@ -1,0 +1,603 @@
+//! ATS configuration: the raw TOML (serde, `deny_unknown_fields`) parsed, then validated into
+//! typed settings with secrets resolved.
+//!
+//! Connect once: per tenant, at most one configuration per ATS (Greenhouse, Lever, a generic
+//! signed webhook). Secrets are read from the environment (`{ env = "NAME" }`), from a file
+//! (`{ file = "path" }`), or inline in the config file — inline and file secrets only when the
+//! file is not readable by group or others, like OpenSSH does for private keys. A [`Secret`]
+//! never prints its value (`Debug` and `Display` show `***`).
+//!
+//! ```toml
+//! [store]
+//! path = "vigil.db"                 # default: <data dir>/vigil/vigil.db
+//!
+//! [delivery]                        # every field optional; defaults shown
+//! max_attempts = 8
+//! backoff_base_ms = 2000
+//! backoff_cap_ms = 600000
+//! max_retry_after_s = 3600
+//! request_timeout_ms = 30000
+//! concurrency = 4
+//! lease_s = 300
+//!
+//! [[tenants]]
+//! id = "acme"
+//!
+//! [tenants.greenhouse]
+//! client_id = "abc"
+//! client_secret = { env = "VIGIL_GREENHOUSE_SECRET" }
+//! user_id = 4080                    # the token's `sub`: writes are audited as this user
+//! custom_fields = { integrity = "vigil_integrity", risk_tier = "vigil_risk_tier", verification_status = "vigil_status" }
+//!
+//! [tenants.lever]
+//! api_key = { env = "VIGIL_LEVER_KEY" }
+//! perform_as = "8d49b010-cc6a-4f40-ace5-e86061c677ed"
+//!
+//! [tenants.webhook]
+//! url = "https://hooks.example.com/vigil"
+//! secret = { env = "VIGIL_WEBHOOK_SECRET" }   # whsec_<base64>
+//! ```
+
+use super::retry::RetryPolicy;
+use base64::Engine;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// A secret value. Never printed, never serialised.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A secret byte string (an HMAC key). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    pub fn new(b: impl Into<Vec<u8>>) -> SecretBytes {
+        SecretBytes(b.into())
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBytes(***)")
+    }
+}
+
+/// Where a secret comes from, as written in the config file.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum SecretSource {
+    Env { env: String },
+    File { file: PathBuf },
+    Inline(String),
+}
+
+// ---------------------------------------------------------------- raw (as written) ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    delivery: RawDelivery,
+    #[serde(default)]
+    tenants: Vec<RawTenant>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    max_attempts: Option<u32>,
+    backoff_base_ms: Option<u64>,
+    backoff_cap_ms: Option<u64>,
+    max_retry_after_s: Option<u64>,
+    request_timeout_ms: Option<u64>,
+    concurrency: Option<usize>,
+    lease_s: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    id: String,
+    greenhouse: Option<RawGreenhouse>,
+    lever: Option<RawLever>,
+    webhook: Option<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGreenhouse {
+    /// Default `https://harvest.greenhouse.io`.
+    base_url: Option<String>,
+    /// Default `https://auth.greenhouse.io/token`.
+    token_url: Option<String>,
+    client_id: String,
+    client_secret: SecretSource,
+    user_id: u64,
+    /// `admin_only` (default), `private` or `public`.
+    visibility: Option<String>,
+    custom_fields: Option<RawCustomFields>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCustomFields {
+    integrity: Option<FieldRef>,
+    risk_tier: Option<FieldRef>,
+    verification_status: Option<FieldRef>,
+}
+
+/// A Greenhouse custom field: its numeric id or its `name_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum FieldRef {
+    Id(u64),
+    NameKey(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLever {
+    /// Default `https://api.lever.co` (sandbox: `https://api.sandbox.lever.co`).
+    base_url: Option<String>,
+    api_key: SecretSource,
+    perform_as: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: String,
+    secret: SecretSource,
+}
+
+// ---------------------------------------------------------------- validated ----
+
+#[derive(Debug, Clone)]
+pub struct AtsConfig {
+    pub store_path: PathBuf,
+    pub delivery: DeliverySettings,
+    pub tenants: Vec<Tenant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DeliverySettings {
+    pub retry: RetryPolicy,
+    pub request_timeout: Duration,
+    /// Deliveries in flight at once (per worker process).
+    pub concurrency: usize,
+    /// How long a claimed delivery stays leased; must exceed the worst-case attempt time.
+    pub lease: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: String,
+    pub greenhouse: Option<GreenhouseConfig>,
+    pub lever: Option<LeverConfig>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+impl Tenant {
+    /// Connector names configured for this tenant, in a fixed order.
+    pub fn connectors(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.greenhouse.is_some() {
+            v.push(super::GREENHOUSE);
+        }
+        if self.lever.is_some() {
+            v.push(super::LEVER);
+        }
+        if self.webhook.is_some() {
+            v.push(super::WEBHOOK);
+        }
+        v
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    AdminOnly,
+    Private,
+    Public,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::AdminOnly => "admin_only",
+            Visibility::Private => "private",
+            Visibility::Public => "public",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GreenhouseConfig {
+    pub base_url: url::Url,
+    pub token_url: url::Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub user_id: u64,
+    pub visibility: Visibility,
+    pub integrity_field: Option<FieldRef>,
+    pub risk_tier_field: Option<FieldRef>,
+    pub status_field: Option<FieldRef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LeverConfig {
+    pub base_url: url::Url,
+    pub api_key: Secret,
+    pub perform_as: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub url: url::Url,
+    /// The decoded HMAC key (the bytes after `whsec_`).
+    pub key: SecretBytes,
+}
+
+impl AtsConfig {
+    pub fn load(path: &Path) -> Result<AtsConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let private = is_private(path);
+        AtsConfig::parse(&text, path, private)
+    }
+
+    /// Parses and validates; `private` says whether the file is unreadable by group and others
+    /// (required for inline secrets).
+    pub fn parse(text: &str, path: &Path, private: bool) -> Result<AtsConfig, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        let secret = |what: &str, s: SecretSource| -> Result<Secret, ConfigError> {
+            match s {
+                SecretSource::Env { env } => std::env::var(&env).map(Secret).map_err(|_| {
+                    invalid(format!(
+                        "{what}: environment variable {env} is not set (or not UTF-8)"
+                    ))
+                }),
+                SecretSource::File { file } => {
+                    let file = base_dir.join(file);
+                    if !is_private(&file) {
+                        return Err(invalid(format!(
+                            "{what}: secret file {} must not be readable by group or others (chmod 600)",
+                            file.display()
+                        )));
+                    }
+                    std::fs::read_to_string(&file)
+                        .map(|s| Secret(s.trim().to_owned()))
+                        .map_err(|e| {
+                            invalid(format!("{what}: cannot read {}: {e}", file.display()))
+                        })
+                }
+                SecretSource::Inline(v) => {
+                    if private {
+                        Ok(Secret(v))
+                    } else {
+                        Err(invalid(format!(
+                            "{what}: an inline secret needs a config file not readable by group or others (chmod 600), or use {{ env = \"NAME\" }}"
+                        )))
+                    }
+                }
+            }
+        };
+        let parse_url = |what: &str, s: &str| -> Result<url::Url, ConfigError> {
+            let u = url::Url::parse(s).map_err(|e| invalid(format!("{what}: '{s}': {e}")))?;
+            if !matches!(u.scheme(), "http" | "https") {
+                return Err(invalid(format!("{what}: '{s}' is not an http(s) URL")));
+            }
+            Ok(u)
+        };
+
+        let d = raw.delivery;
+        let defaults = RetryPolicy::default();
+        let delivery = DeliverySettings {
+            retry: RetryPolicy {
+                max_attempts: d.max_attempts.unwrap_or(defaults.max_attempts),
+                base: d
+                    .backoff_base_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(defaults.base),
+                cap: d
+                    .backoff_cap_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(defaults.cap),
+                max_retry_after: d
+                    .max_retry_after_s
+                    .map(Duration::from_secs)
+                    .unwrap_or(defaults.max_retry_after),
+            },
+            request_timeout: Duration::from_millis(d.request_timeout_ms.unwrap_or(30_000)),
+            concurrency: d.concurrency.unwrap_or(4),
+            lease: Duration::from_secs(d.lease_s.unwrap_or(300)),
+        };
+        if delivery.retry.max_attempts == 0 || delivery.retry.max_attempts > 100 {
+            return Err(invalid("delivery.max_attempts must be 1..=100".into()));
+        }
+        if delivery.concurrency == 0 || delivery.concurrency > 256 {
+            return Err(invalid("delivery.concurrency must be 1..=256".into()));
+        }
+        if delivery.request_timeout.is_zero() {
+            return Err(invalid("delivery.request_timeout_ms must be > 0".into()));
+        }
+        // A lease shorter than a request could hand a live delivery to a second worker.
+        if delivery.lease < delivery.request_timeout * 4 {
+            return Err(invalid(format!(
+                "delivery.lease_s ({} s) must be at least 4 × request_timeout_ms (an attempt makes up to 4 requests)",
+                delivery.lease.as_secs()
+            )));
+        }
+
+        let mut seen = BTreeSet::new();
+        let mut tenants = Vec::new();
+        for t in raw.tenants {
+            if t.id.is_empty() || !seen.insert(t.id.clone()) {
+                return Err(invalid(format!(
+                    "tenant id '{}' is empty or repeated",
+                    t.id
+                )));
+            }
+            let greenhouse = match t.greenhouse {
+                None => None,
+                Some(g) => {
+                    let what = format!("tenants.{}.greenhouse", t.id);
+                    let visibility = match g.visibility.as_deref().unwrap_or("admin_only") {
+                        "admin_only" => Visibility::AdminOnly,
+                        "private" => Visibility::Private,
+                        "public" => Visibility::Public,
+                        v => {
+                            return Err(invalid(format!(
+                                "{what}.visibility: '{v}' is not admin_only, private or public"
+                            )));
+                        }
+                    };
+                    let cf = g.custom_fields.unwrap_or(RawCustomFields {
+                        integrity: None,
+                        risk_tier: None,
+                        verification_status: None,
+                    });
+                    Some(GreenhouseConfig {
+                        base_url: parse_url(
+                            &format!("{what}.base_url"),
+                            g.base_url
+                                .as_deref()
+                                .unwrap_or("https://harvest.greenhouse.io"),
+                        )?,
+                        token_url: parse_url(
+                            &format!("{what}.token_url"),
+                            g.token_url
+                                .as_deref()
+                                .unwrap_or("https://auth.greenhouse.io/token"),
+                        )?,
+                        client_id: g.client_id,
+                        client_secret: secret(&format!("{what}.client_secret"), g.client_secret)?,
+                        user_id: g.user_id,
+                        visibility,
+                        integrity_field: cf.integrity,
+                        risk_tier_field: cf.risk_tier,
+                        status_field: cf.verification_status,
+                    })
+                }
+            };
+            let lever = match t.lever {
+                None => None,
+                Some(l) => {
+                    let what = format!("tenants.{}.lever", t.id);
+                    if l.perform_as.trim().is_empty() {
+                        return Err(invalid(format!("{what}.perform_as is empty")));
+                    }
+                    Some(LeverConfig {
+                        base_url: parse_url(
+                            &format!("{what}.base_url"),
+                            l.base_url.as_deref().unwrap_or("https://api.lever.co"),
+                        )?,
+                        api_key: secret(&format!("{what}.api_key"), l.api_key)?,
+                        perform_as: l.perform_as,
+                    })
+                }
+            };
+            let webhook = match t.webhook {
+                None => None,
+                Some(w) => {
+                    let what = format!("tenants.{}.webhook", t.id);
+                    let s = secret(&format!("{what}.secret"), w.secret)?;
+                    Some(WebhookConfig {
+                        url: parse_url(&format!("{what}.url"), &w.url)?,
+                        key: decode_whsec(s.expose())
+                            .map_err(|m| invalid(format!("{what}.secret: {m}")))?,
+                    })
+                }
+            };
+            if greenhouse.is_none() && lever.is_none() && webhook.is_none() {
+                return Err(invalid(format!(
+                    "tenant '{}' has no greenhouse, lever or webhook connector",
+                    t.id
+                )));
+            }
+            tenants.push(Tenant {
+                id: t.id,
+                greenhouse,
+                lever,
+                webhook,
+            });
+        }
+        let store_path = match raw.store.path {
+            Some(p) => base_dir.join(p),
+            None => dirs::data_dir()
+                .ok_or_else(|| invalid("no data directory for the store: set [store] path".into()))?
+                .join("vigil")
+                .join("vigil.db"),
+        };
+        Ok(AtsConfig {
+            store_path,
+            delivery,
+            tenants,
+        })
+    }
+
+    pub fn tenant(&self, id: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+}
+
+/// Decodes a Standard Webhooks secret (`whsec_` + base64 of 24–64 random bytes).
+pub fn decode_whsec(s: &str) -> Result<SecretBytes, String> {
+    let b64 = s
+        .strip_prefix("whsec_")
+        .ok_or("must start with whsec_ (Standard Webhooks secret format)")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "the part after whsec_ is not base64".to_string())?;
+    if !(24..=64).contains(&bytes.len()) {
+        return Err(format!(
+            "decodes to {} bytes; Standard Webhooks secrets are 24–64 bytes",
+            bytes.len()
+        ));
+    }
+    Ok(SecretBytes(bytes))
+}
+
+/// True when the file's permissions give nothing to group or others (always true off Unix).
+fn is_private(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o077 == 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+        [store]
+        path = "state/vigil.db"
+        [delivery]
+        max_attempts = 5
+        [[tenants]]
+        id = "acme"
+        [tenants.greenhouse]
+        client_id = "cid"
+        client_secret = "inline-secret"
+        user_id = 7
+        custom_fields = { integrity = "vigil_integrity", risk_tier = 123 }
+        [tenants.webhook]
+        url = "http://127.0.0.1:9/hook"
+        secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    "#;
+
+    #[test]
+    fn parses_and_validates() {
+        let c = AtsConfig::parse(OK, Path::new("/etc/vigil/ats.toml"), true).unwrap();
+        assert_eq!(c.store_path, Path::new("/etc/vigil/state/vigil.db"));
+        assert_eq!(c.delivery.retry.max_attempts, 5);
+        let t = c.tenant("acme").unwrap();
+        assert_eq!(t.connectors(), vec!["greenhouse", "webhook"]);
+        let g = t.greenhouse.as_ref().unwrap();
+        assert_eq!(g.visibility, Visibility::AdminOnly);
+        assert_eq!(
+            g.integrity_field,
+            Some(FieldRef::NameKey("vigil_integrity".into()))
+        );
+        assert_eq!(g.risk_tier_field, Some(FieldRef::Id(123)));
+        assert_eq!(format!("{:?}", g.client_secret), "Secret(***)");
+        assert!(!format!("{c:?}").contains("inline-secret"));
+    }
+
+    #[test]
+    fn inline_secret_needs_a_private_file() {
+        let e = AtsConfig::parse(OK, Path::new("a.toml"), false).unwrap_err();
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_rejected() {
+        let typo = OK.replace("client_id", "clientid");
+        assert!(AtsConfig::parse(&typo, Path::new("a.toml"), true).is_err());
+        let vis = OK.replace("user_id = 7", "user_id = 7\nvisibility = \"everyone\"");
+        let e = AtsConfig::parse(&vis, Path::new("a.toml"), true).unwrap_err();
+        assert!(e.to_string().contains("visibility"), "{e}");
+        let env = OK.replace(
+            "client_secret = \"inline-secret\"",
+            "client_secret = { env = \"VIGIL_TEST_SURELY_UNSET_VAR\" }",
+        );
+        let e = AtsConfig::parse(&env, Path::new("a.toml"), true).unwrap_err();
+        assert!(e.to_string().contains("VIGIL_TEST_SURELY_UNSET_VAR"), "{e}");
+        let bad_whsec = OK.replace("whsec_MfKQ", "MfKQ");
+        assert!(AtsConfig::parse(&bad_whsec, Path::new("a.toml"), true).is_err());
+    }
+
+    #[test]
+    fn whsec_decodes_to_key_bytes() {
+        let k = decode_whsec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        assert_eq!(k.expose().len(), 24);
+        assert!(decode_whsec("whsec_c2hvcnQ=").is_err(), "too short");
+    }
+}

@@ -1,0 +1,226 @@
+//! Lever API v1: the API key as the Basic-auth user name (blank password), `perform_as` in
+//! the query string of every write.
+//!
+//! - `POST /v1/opportunities/{id}/files?perform_as=U` — multipart, part `file`, ≤ 30 MB →
+//!   `{data: {id, name, …}}`.
+//! - `GET /v1/opportunities/{id}/files?limit=100[&offset=T]` → `{data: […], hasNext, next}`.
+//! - `POST /v1/opportunities/{id}/notes?perform_as=U` — `{value, secret}` → `{data: {id}}`.
+//! - `GET /v1/opportunities/{id}/notes?limit=100[&offset=T]` for the duplicate check.
+//!
+//! Lever has no idempotency keys either: as with Greenhouse, completed steps are recorded and
+//! retries look for the report's file name (and the note that names the report id) first.
+
+use super::config::LeverConfig;
+use super::retry::SendError;
+use super::{Progress, Receipt, check, html_filename, json_body, report_filename, summary_text};
+use crate::store::NewReport;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Lever's documented upload limit.
+pub const MAX_FILE_BYTES: usize = 30 * 1024 * 1024;
+
+pub struct Lever {
+    cfg: LeverConfig,
+    http: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct One {
+    data: Item,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    data: Vec<Item>,
+    #[serde(default, rename = "hasNext")]
+    has_next: bool,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+impl Lever {
+    pub fn new(cfg: LeverConfig, http: reqwest::Client) -> Lever {
+        Lever { cfg, http }
+    }
+
+    fn url(&self, opportunity: &str, tail: &str, write: bool) -> url::Url {
+        let mut u = self.cfg.base_url.clone();
+        u.path_segments_mut().expect("http(s) URL").clear().extend([
+            "v1",
+            "opportunities",
+            opportunity,
+            tail,
+        ]);
+        if write {
+            u.query_pairs_mut()
+                .append_pair("perform_as", &self.cfg.perform_as);
+        }
+        u
+    }
+
+    fn auth(&self, b: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        b.basic_auth(self.cfg.api_key.expose(), Some(""))
+    }
+
+    /// Looks through the opportunity's files (`tail` = "files", matched by name) or notes
+    /// (`tail` = "notes", matched by a substring of the text) for an existing item.
+    async fn find(
+        &self,
+        call: &'static str,
+        opportunity: &str,
+        tail: &str,
+        matches: impl Fn(&Item) -> bool,
+    ) -> Result<Option<String>, SendError> {
+        let mut offset: Option<String> = None;
+        for _ in 0..1000 {
+            let mut u = self.url(opportunity, tail, false);
+            u.query_pairs_mut().append_pair("limit", "100");
+            if let Some(o) = &offset {
+                u.query_pairs_mut().append_pair("offset", o);
+            }
+            let resp = self
+                .auth(self.http.get(u))
+                .send()
+                .await
+                .map_err(|e| SendError::transport(call, &e))?;
+            let page: Page = json_body(call, check(call, resp).await?).await?;
+            if let Some(item) = page.data.iter().find(|i| matches(i)) {
+                return Ok(Some(item.id.clone()));
+            }
+            match (page.has_next, page.next) {
+                (true, Some(n)) => offset = Some(n),
+                _ => return Ok(None),
+            }
+        }
+        Err(SendError::Protocol {
+            call,
+            detail: "more than 1000 pages".into(),
+        })
+    }
+
+    async fn upload(
+        &self,
+        opportunity: &str,
+        filename: &str,
+        mime: &str,
+        bytes: &[u8],
+    ) -> Result<String, SendError> {
+        const CALL: &str = "lever upload file";
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(SendError::Config(format!(
+                "{filename} is {} bytes; Lever accepts at most {MAX_FILE_BYTES}",
+                bytes.len()
+            )));
+        }
+        let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+            .file_name(filename.to_owned())
+            .mime_str(mime)
+            .map_err(|e| SendError::Config(e.to_string()))?;
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let resp = self
+            .auth(self.http.post(self.url(opportunity, "files", true)))
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| SendError::transport(CALL, &e))?;
+        let one: One = json_body(CALL, check(CALL, resp).await?).await?;
+        Ok(one.data.id)
+    }
+
+    async fn ensure_file(
+        &self,
+        key: &str,
+        opportunity: &str,
+        (filename, mime, bytes): (&str, &str, &[u8]),
+        look_first: bool,
+        progress: &mut Progress,
+    ) -> Result<String, SendError> {
+        if let Some(id) = progress.get(key).and_then(|v| v.as_str()) {
+            return Ok(id.to_owned());
+        }
+        let existing = if look_first {
+            self.find("lever list files", opportunity, "files", |i| {
+                i.name.as_deref() == Some(filename)
+            })
+            .await?
+        } else {
+            None
+        };
+        let id = match existing {
+            Some(id) => id,
+            None => self.upload(opportunity, filename, mime, bytes).await?,
+        };
+        progress.insert(key.into(), id.clone().into());
+        Ok(id)
+    }
+
+    pub async fn deliver(
+        &self,
+        r: &NewReport,
+        attempt: u32,
+        progress: &mut Progress,
+    ) -> Result<Receipt, SendError> {
+        let opp = r.application_id.as_str();
+        let look_first = attempt > 1;
+        let id = self
+            .ensure_file(
+                "file_id",
+                opp,
+                (
+                    &report_filename(&r.report_id),
+                    "application/json",
+                    &r.envelope,
+                ),
+                look_first,
+                progress,
+            )
+            .await?;
+        if let Some(html) = &r.html {
+            self.ensure_file(
+                "html_file_id",
+                opp,
+                (&html_filename(&r.report_id), "text/html", html),
+                look_first,
+                progress,
+            )
+            .await?;
+        }
+        if progress.get("note_id").is_none() {
+            let text = summary_text(r);
+            let existing = if look_first {
+                self.find("lever list notes", opp, "notes", |i| {
+                    i.value.as_deref().is_some_and(|v| v.contains(&r.report_id))
+                })
+                .await?
+            } else {
+                None
+            };
+            let note = match existing {
+                Some(id) => id,
+                None => {
+                    const CALL: &str = "lever create note";
+                    let resp = self
+                        .auth(self.http.post(self.url(opp, "notes", true)))
+                        .json(&json!({ "value": text, "secret": false }))
+                        .send()
+                        .await
+                        .map_err(|e| SendError::transport(CALL, &e))?;
+                    let one: One = json_body(CALL, check(CALL, resp).await?).await?;
+                    one.data.id
+                }
+            };
+            progress.insert("note_id".into(), note.into());
+        }
+        Ok(Receipt { remote_ref: id })
+    }
+}

@@ -1,0 +1,235 @@
+//! The delivery worker: claims due outbox rows, runs each through its connector on the tokio
+//! runtime (network I/O only), and records the outcome durably before moving on.
+//!
+//! SQLite calls are blocking, so they run on `spawn_blocking` behind one `std::sync::Mutex`
+//! that is never held across an `.await`. Outcomes are explicit: delivered, retry at a time,
+//! or dead-lettered (logged at error level under the `vigil::alert` target and counted).
+
+use super::retry::{Class, RetryPolicy, SendError};
+use super::{Connector, Receipt};
+use crate::store::{Job, Store, StoreError, now_ms};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// How long to sleep when nothing is due and nothing is in flight (upper bound; the worker
+/// wakes earlier when the next row becomes due).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Return once no delivery is pending (dead letters do not keep it running).
+    UntilIdle,
+    /// Run until the shutdown future completes.
+    Forever,
+}
+
+/// What one worker run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub attempts: u64,
+    pub delivered: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a store task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+pub struct Worker {
+    store: Arc<Mutex<Store>>,
+    connectors: Arc<HashMap<(String, String), Connector>>,
+    retry: RetryPolicy,
+    concurrency: usize,
+    lease: Duration,
+}
+
+enum Outcome {
+    Delivered(Receipt),
+    Failed(SendError),
+}
+
+impl Worker {
+    pub fn new(
+        store: Store,
+        connectors: Vec<(String, Connector)>,
+        retry: RetryPolicy,
+        concurrency: usize,
+        lease: Duration,
+    ) -> Worker {
+        let map = connectors
+            .into_iter()
+            .map(|(tenant, c)| ((tenant, c.name().to_owned()), c))
+            .collect();
+        Worker {
+            store: Arc::new(Mutex::new(store)),
+            connectors: Arc::new(map),
+            retry,
+            concurrency: concurrency.max(1),
+            lease,
+        }
+    }
+
+    async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, WorkerError> {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || {
+            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut s)
+        })
+        .await??)
+    }
+
+    /// Runs deliveries until idle (or until `shutdown` completes in `Forever` mode). In-flight
+    /// attempts are finished, never abandoned, when shutting down.
+    pub async fn run(
+        &self,
+        mode: RunMode,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<RunStats, WorkerError> {
+        let mut stats = RunStats::default();
+        let mut inflight: JoinSet<(Job, i64, Outcome)> = JoinSet::new();
+        let mut rng = StdRng::from_entropy();
+        tokio::pin!(shutdown);
+        let mut stopping = false;
+        loop {
+            if !stopping && inflight.len() < self.concurrency {
+                let free = self.concurrency - inflight.len();
+                let lease = self.lease;
+                let jobs = self
+                    .with_store(move |s| s.claim_due(now_ms(), free, lease))
+                    .await?;
+                for job in jobs {
+                    stats.attempts += 1;
+                    let connectors = self.connectors.clone();
+                    inflight.spawn(async move {
+                        let mut job = job;
+                        let started = now_ms();
+                        let outcome = attempt(&connectors, &mut job).await;
+                        (job, started, outcome)
+                    });
+                }
+            }
+            if inflight.is_empty() {
+                if stopping {
+                    break;
+                }
+                let (pending, next_due) = self
+                    .with_store(|s| Ok((s.counts()?.pending, s.next_due()?)))
+                    .await?;
+                if mode == RunMode::UntilIdle && pending == 0 {
+                    break;
+                }
+                let wait = next_due
+                    .map(|t| Duration::from_millis((t - now_ms()).max(1) as u64))
+                    .unwrap_or(IDLE_POLL)
+                    .min(IDLE_POLL);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = &mut shutdown, if !stopping => stopping = true,
+                }
+                continue;
+            }
+            let done = tokio::select! {
+                d = inflight.join_next() => d,
+                _ = &mut shutdown, if !stopping => { stopping = true; continue; }
+            };
+            let Some(done) = done else { continue };
+            let (mut job, started, outcome) = done?;
+            let now = now_ms();
+            match outcome {
+                Outcome::Delivered(receipt) => {
+                    stats.delivered += 1;
+                    tracing::info!(
+                        delivery = job.delivery_id,
+                        report = %job.report.report_id,
+                        tenant = %job.report.tenant,
+                        application = %job.report.application_id,
+                        connector = %job.connector,
+                        attempt = job.attempt,
+                        remote_ref = %receipt.remote_ref,
+                        "delivered"
+                    );
+                    self.with_store(move |s| {
+                        s.save_progress(job.delivery_id, &job.progress)?;
+                        s.mark_delivered(&job, &receipt.remote_ref, started, now)
+                    })
+                    .await?;
+                }
+                Outcome::Failed(err) => {
+                    let class = err.classify();
+                    let delay = self.retry.next_delay(job.attempt, class, &mut rng);
+                    let text = err.to_string();
+                    match delay {
+                        Some(d) => {
+                            stats.retried += 1;
+                            tracing::warn!(
+                                delivery = job.delivery_id,
+                                report = %job.report.report_id,
+                                connector = %job.connector,
+                                attempt = job.attempt,
+                                retry_in_ms = d.as_millis() as u64,
+                                error = %text,
+                                "attempt failed; will retry"
+                            );
+                        }
+                        None => {
+                            stats.dead_lettered += 1;
+                            let why = if class == Class::Permanent {
+                                "permanent error"
+                            } else {
+                                "attempts exhausted"
+                            };
+                            tracing::error!(
+                                target: "vigil::alert",
+                                delivery = job.delivery_id,
+                                report = %job.report.report_id,
+                                tenant = %job.report.tenant,
+                                application = %job.report.application_id,
+                                connector = %job.connector,
+                                attempt = job.attempt,
+                                error = %text,
+                                "dead letter ({why}): requeue with `vigil ats retry {}`",
+                                job.delivery_id
+                            );
+                        }
+                    }
+                    let next = delay.map(|d| now + d.as_millis() as i64);
+                    let progress = std::mem::take(&mut job.progress);
+                    self.with_store(move |s| {
+                        s.save_progress(job.delivery_id, &progress)?;
+                        s.mark_failed(&job, &text, next, started, now)
+                    })
+                    .await?;
+                }
+            }
+        }
+        Ok(stats)
+    }
+}
+
+/// Runs one attempt; the connector records completed steps in `job.progress`, which the
+/// worker persists whatever the outcome.
+async fn attempt(connectors: &HashMap<(String, String), Connector>, job: &mut Job) -> Outcome {
+    let key = (job.report.tenant.clone(), job.connector.clone());
+    let Some(c) = connectors.get(&key) else {
+        return Outcome::Failed(SendError::Config(format!(
+            "tenant '{}' has no '{}' connector configured any more",
+            job.report.tenant, job.connector
+        )));
+    };
+    match c.deliver(&job.report, job.attempt, &mut job.progress).await {
+        Ok(receipt) => Outcome::Delivered(receipt),
+        Err(e) => Outcome::Failed(e),
+    }
+}

@@ -1,0 +1,423 @@
+//! `vigil ats enqueue | deliver | status | retry | sandbox`.
+
+use super::Failure;
+use crate::ats::config::AtsConfig;
+use crate::ats::sandbox::{self, Duplicates, FaultConfig, FaultKind, Sandbox, SandboxConfig};
+use crate::ats::worker::{RunMode, Worker};
+use crate::report::dsse::{self, Envelope};
+use crate::report::{Report, keys};
+use crate::store::{DeliveryState, NewReport, Registered, Store, now_ms};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct AtsArgs {
+    #[command(subcommand)]
+    pub command: AtsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AtsCommand {
+    /// Verify a signed report and queue it for every ATS connector of its tenant (one
+    /// transaction; queuing the same report again does nothing).
+    Enqueue(EnqueueArgs),
+    /// Run the delivery worker: send due deliveries, retry with backoff, dead-letter.
+    Deliver(DeliverArgs),
+    /// List deliveries and their state.
+    Status(StatusArgs),
+    /// Requeue dead-lettered deliveries with a fresh attempt budget.
+    Retry(RetryArgs),
+    /// Run the local sandbox ATS (Greenhouse v3, Lever v1, webhook receiver) with fault
+    /// injection, for demos and tests.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// ATS configuration (TOML; see `ats::config` docs / README § ATS).
+    #[arg(long, value_name = "FILE", env = "VIGIL_ATS_CONFIG")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnqueueArgs {
+    /// Signed report (DSSE envelope written by `vigil score`).
+    pub report: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Tenant whose connectors receive the report.
+    #[arg(long)]
+    pub tenant: String,
+    /// ATS application (Greenhouse) or opportunity (Lever) id [default: the report's
+    /// session.application_id].
+    #[arg(long)]
+    pub application: Option<String>,
+    /// Candidate id in the ATS [default: the report's session.candidate_external_id].
+    #[arg(long)]
+    pub candidate: Option<String>,
+    /// HTML rendering to attach next to the signed report.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Public key that must have signed the report [default: the default signing key's].
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeliverArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Exit once nothing is pending (otherwise run until SIGINT/SIGTERM).
+    #[arg(long)]
+    pub until_idle: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only deliveries in this state.
+    #[arg(long, value_parser = ["pending", "delivered", "dead"])]
+    pub state: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RetryArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Delivery ids (from `vigil ats status`).
+    pub ids: Vec<i64>,
+    /// Requeue every dead-lettered delivery.
+    #[arg(long, conflicts_with = "ids")]
+    pub all_dead: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (port 0 picks a free port; the URL is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: String,
+    /// Probability of a fault per API request.
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// Fault kinds to draw from (comma-separated) [default: all].
+    #[arg(long, value_delimiter = ',', value_parser = parse_fault)]
+    pub faults: Vec<FaultKind>,
+    /// Seed of the fault draws (same seed, same sequence).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// How long a `timeout` fault hangs, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub hang_ms: u64,
+    /// Delay of a `slow` fault, in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    pub slow_ms: u64,
+    /// `accept` (like Greenhouse and Lever: store and count) or `reject` duplicate files.
+    #[arg(long, default_value = "accept", value_parser = ["accept", "reject"])]
+    pub duplicates: String,
+    /// Lifetime of Greenhouse access tokens, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub token_ttl_s: u64,
+    /// File extensions the sandbox organisation blocks (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub block_ext: Vec<String>,
+}
+
+fn parse_fault(s: &str) -> Result<FaultKind, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        let names: Vec<String> = FaultKind::ALL
+            .iter()
+            .map(|k| {
+                serde_json::to_value(k)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        format!("unknown fault '{s}' (one of {})", names.join(", "))
+    })
+}
+
+pub fn run(a: AtsArgs) -> Result<ExitCode, Failure> {
+    match a.command {
+        AtsCommand::Enqueue(a) => enqueue(a),
+        AtsCommand::Deliver(a) => deliver(a),
+        AtsCommand::Status(a) => status(a),
+        AtsCommand::Retry(a) => retry(a),
+        AtsCommand::Sandbox(a) => run_sandbox(a),
+    }
+}
+
+fn load(c: &ConfigArg) -> Result<AtsConfig, Failure> {
+    AtsConfig::load(&c.config).map_err(|e| Failure::new(2, e))
+}
+
+fn open_store(cfg: &AtsConfig) -> Result<Store, Failure> {
+    Store::open(&cfg.store_path).map_err(|e| Failure::new(2, e))
+}
+
+fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
+    let cfg = load(&a.config)?;
+    let tenant = cfg.tenant(&a.tenant).ok_or_else(|| {
+        Failure::new(
+            2,
+            format!(
+                "{}: no tenant '{}' is configured",
+                a.config.config.display(),
+                a.tenant
+            ),
+        )
+    })?;
+    let bytes = std::fs::read(&a.report)
+        .map_err(|e| Failure::new(2, format!("{}: {e}", a.report.display())))?;
+    let pub_path = match &a.pubkey {
+        Some(p) => p.clone(),
+        None => keys::public_path_for(&keys::default_key_path().map_err(|e| Failure::new(2, e))?),
+    };
+    let key = keys::read_verifying_key(&pub_path).map_err(|e| Failure::new(2, e))?;
+    let invalid = |why: String| Failure::new(1, format!("{}: {why}", a.report.display()));
+    let env: Envelope =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not a DSSE envelope: {e}")))?;
+    let payload = dsse::verify(&env, &key).map_err(|e| invalid(e.to_string()))?;
+    let report = Report::from_payload(&payload).map_err(invalid)?;
+    let application = a
+        .application
+        .or(report.session.application_id.clone())
+        .ok_or_else(|| {
+            Failure::new(
+                2,
+                format!(
+                    "{}: the report has no session.application_id; pass --application",
+                    a.report.display()
+                ),
+            )
+        })?;
+    let html = match &a.html {
+        Some(p) => {
+            Some(std::fs::read(p).map_err(|e| Failure::new(2, format!("{}: {e}", p.display())))?)
+        }
+        None => None,
+    };
+    let new = NewReport {
+        report_id: report.report_id.clone(),
+        tenant: tenant.id.clone(),
+        application_id: application,
+        candidate_id: a.candidate.or(report.session.candidate_external_id.clone()),
+        integrity: report.score.integrity,
+        risk_tier: enum_str(&report.score.risk_tier),
+        verification_status: enum_str(&report.score.verification_status),
+        envelope: bytes,
+        html,
+    };
+    let mut store = open_store(&cfg)?;
+    let connectors = tenant.connectors();
+    match store
+        .register(&new, &connectors, now_ms())
+        .map_err(|e| Failure::new(2, e))?
+    {
+        Registered::Queued { deliveries } => println!(
+            "queued report {} for {} ({deliveries} deliveries: {})",
+            new.report_id,
+            tenant.id,
+            connectors.join(", ")
+        ),
+        Registered::AlreadyKnown => println!(
+            "report {} is already queued or delivered; nothing to do",
+            new.report_id
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn enum_str<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(2, format!("cannot start the async runtime: {e}")))
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn deliver(a: DeliverArgs) -> Result<ExitCode, Failure> {
+    let cfg = load(&a.config)?;
+    let store = open_store(&cfg)?;
+    let connectors = crate::ats::connectors(&cfg)
+        .map_err(|e| Failure::new(2, format!("cannot build the HTTP client: {e}")))?;
+    let d = cfg.delivery;
+    let worker = Worker::new(store, connectors, d.retry, d.concurrency, d.lease);
+    let mode = if a.until_idle {
+        RunMode::UntilIdle
+    } else {
+        RunMode::Forever
+    };
+    let stats = runtime()?
+        .block_on(worker.run(mode, shutdown_signal()))
+        .map_err(|e| Failure::new(2, e))?;
+    let counts = open_store(&cfg)?.counts().map_err(|e| Failure::new(2, e))?;
+    println!(
+        "attempts {} · delivered {} · retried {} · dead-lettered {} | outbox: {} pending, {} delivered, {} dead",
+        stats.attempts,
+        stats.delivered,
+        stats.retried,
+        stats.dead_lettered,
+        counts.pending,
+        counts.delivered,
+        counts.dead
+    );
+    if counts.dead > 0 {
+        eprintln!(
+            "vigil: {} dead-lettered deliveries: see `vigil ats status --state dead`, requeue with `vigil ats retry`",
+            counts.dead
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(a: StatusArgs) -> Result<ExitCode, Failure> {
+    let cfg = load(&a.config)?;
+    let store = open_store(&cfg)?;
+    let state = a.state.as_deref().map(|s| match s {
+        "delivered" => DeliveryState::Delivered,
+        "dead" => DeliveryState::Dead,
+        _ => DeliveryState::Pending,
+    });
+    let rows = store
+        .deliveries(state, a.limit)
+        .map_err(|e| Failure::new(2, e))?;
+    if a.json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id, "report_id": r.report_id, "tenant": r.tenant,
+                    "application_id": r.application_id, "connector": r.connector,
+                    "state": r.state.as_str(), "attempts": r.attempts,
+                    "last_error": r.last_error, "remote_ref": r.remote_ref,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+    } else {
+        println!(
+            "{:>6}  {:<10}  {:<10}  {:<32}  {:>8}  detail",
+            "id", "state", "connector", "report", "attempts"
+        );
+        for r in rows {
+            let detail = match r.state {
+                DeliveryState::Delivered => r.remote_ref.unwrap_or_default(),
+                _ => r.last_error.unwrap_or_default(),
+            };
+            println!(
+                "{:>6}  {:<10}  {:<10}  {:<32}  {:>8}  {}",
+                r.id,
+                r.state.as_str(),
+                r.connector,
+                r.report_id,
+                r.attempts,
+                detail
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn retry(a: RetryArgs) -> Result<ExitCode, Failure> {
+    let cfg = load(&a.config)?;
+    let mut store = open_store(&cfg)?;
+    let ids = if a.all_dead {
+        store.dead_ids().map_err(|e| Failure::new(2, e))?
+    } else if a.ids.is_empty() {
+        return Err(Failure::new(2, "give delivery ids or --all-dead"));
+    } else {
+        a.ids
+    };
+    for id in ids {
+        match store.requeue(id, now_ms()) {
+            Ok(DeliveryState::Delivered) => println!("delivery {id} is already delivered"),
+            Ok(_) => println!("delivery {id} requeued"),
+            Err(e) => return Err(Failure::new(2, e)),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_sandbox(a: SandboxArgs) -> Result<ExitCode, Failure> {
+    if !(0.0..=1.0).contains(&a.fault_rate) {
+        return Err(Failure::new(2, "--fault-rate must be within 0..1"));
+    }
+    let cfg = SandboxConfig {
+        faults: FaultConfig {
+            rate: a.fault_rate,
+            kinds: if a.faults.is_empty() {
+                FaultKind::ALL.to_vec()
+            } else {
+                a.faults
+            },
+            seed: a.seed,
+            hang_ms: a.hang_ms,
+            slow_ms: a.slow_ms,
+        },
+        duplicates: if a.duplicates == "reject" {
+            Duplicates::Reject
+        } else {
+            Duplicates::Accept
+        },
+        token_ttl: Duration::from_secs(a.token_ttl_s),
+        blocked_extensions: a.block_ext,
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&a.listen)
+            .await
+            .map_err(|e| Failure::new(2, format!("cannot listen on {}: {e}", a.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Failure::new(2, e.to_string()))?;
+        println!("sandbox ATS listening on http://{addr}");
+        println!(
+            "  greenhouse client {} / secret {} · lever key {} · webhook secret {}",
+            sandbox::GREENHOUSE_CLIENT_ID,
+            sandbox::GREENHOUSE_CLIENT_SECRET,
+            sandbox::LEVER_API_KEY,
+            sandbox::WEBHOOK_SECRET
+        );
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        sandbox::serve(Sandbox::new(cfg), listener, shutdown_signal())
+            .await
+            .map_err(|e| Failure::new(2, format!("sandbox server: {e}")))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

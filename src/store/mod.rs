@@ -1,0 +1,627 @@
+//! Durable state in one embedded SQLite database: signed reports and the ATS delivery outbox.
+//!
+//! Why SQLite: the outbox must survive a kill at any instruction, and SQLite in WAL mode with
+//! `synchronous=FULL` gives atomic, durable transactions without a server. Registering a report
+//! and creating its delivery rows is one transaction, so a report is either fully queued for
+//! every connector or not at all.
+//!
+//! Delivery rows are *leased*, not locked: a worker claims due rows by writing `lease_until`,
+//! and a worker killed mid-send simply lets the lease expire, after which the row is claimable
+//! again. The attempt counter is incremented at claim time, before anything is sent, so the
+//! connector knows on the next attempt that an earlier one may have reached the ATS and must
+//! look for its own report there before posting again (Greenhouse has no idempotency keys).
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Schema version stored in `PRAGMA user_version`; bump with a migration step.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE reports (
+    report_id           TEXT PRIMARY KEY,
+    tenant              TEXT NOT NULL,
+    application_id      TEXT NOT NULL,
+    candidate_id        TEXT,
+    integrity           REAL NOT NULL,
+    risk_tier           TEXT NOT NULL,
+    verification_status TEXT NOT NULL,
+    envelope            BLOB NOT NULL,
+    html                BLOB,
+    created_at_ms       INTEGER NOT NULL
+);
+CREATE INDEX reports_candidate ON reports(tenant, candidate_id);
+CREATE TABLE deliveries (
+    id              INTEGER PRIMARY KEY,
+    report_id       TEXT NOT NULL REFERENCES reports(report_id) ON DELETE CASCADE,
+    connector       TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    lease_until_ms  INTEGER,
+    last_error      TEXT,
+    remote_ref      TEXT,
+    progress        TEXT NOT NULL DEFAULT '{}',
+    created_at_ms   INTEGER NOT NULL,
+    delivered_at_ms INTEGER,
+    UNIQUE (report_id, connector)
+);
+CREATE INDEX deliveries_due ON deliveries(state, next_attempt_ms);
+CREATE TABLE delivery_attempts (
+    delivery_id INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+    attempt     INTEGER NOT NULL,
+    started_ms  INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    outcome     TEXT NOT NULL,
+    detail      TEXT,
+    PRIMARY KEY (delivery_id, attempt)
+);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database {path} has schema version {found}, newer than this vigil understands ({SCHEMA_VERSION}); upgrade vigil"
+    )]
+    TooNew { path: PathBuf, found: i64 },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("no delivery with id {0}")]
+    NoSuchDelivery(i64),
+}
+
+/// Milliseconds since the Unix epoch (the store's clock unit).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
+/// A report as the outbox needs it: ids, the summary fields written to the ATS, and the bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReport {
+    pub report_id: String,
+    pub tenant: String,
+    pub application_id: String,
+    pub candidate_id: Option<String>,
+    pub integrity: f64,
+    pub risk_tier: String,
+    pub verification_status: String,
+    /// The signed DSSE envelope, exactly as written by `vigil score`.
+    pub envelope: Vec<u8>,
+    /// Optional HTML rendering, attached next to the envelope when present.
+    pub html: Option<Vec<u8>>,
+}
+
+/// What `register` did: queued now, or already known (idempotent re-registration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    Queued { deliveries: usize },
+    AlreadyKnown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl DeliveryState {
+    fn parse(s: &str) -> DeliveryState {
+        match s {
+            "delivered" => DeliveryState::Delivered,
+            "dead" => DeliveryState::Dead,
+            _ => DeliveryState::Pending,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Dead => "dead",
+        }
+    }
+}
+
+/// One claimed delivery with everything a connector needs to send it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub delivery_id: i64,
+    pub connector: String,
+    /// 1 for the first attempt; > 1 means an earlier attempt may already have reached the ATS.
+    pub attempt: u32,
+    /// Connector-specific record of steps already completed (JSON object).
+    pub progress: serde_json::Map<String, serde_json::Value>,
+    pub report: NewReport,
+}
+
+/// A delivery row for status listings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub report_id: String,
+    pub tenant: String,
+    pub application_id: String,
+    pub connector: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub remote_ref: Option<String>,
+}
+
+/// Counts per delivery state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: u64,
+    pub delivered: u64,
+    pub dead: u64,
+}
+
+/// One connection to the database. Not `Sync`: give each thread its own `Store`.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, in WAL mode with full fsync.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(open_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_owned(),
+                found: version,
+            });
+        }
+        if version == 0 {
+            let tx = conn.unchecked_transaction().map_err(open_err)?;
+            tx.execute_batch(SCHEMA).map_err(open_err)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(open_err)?;
+            tx.commit().map_err(open_err)?;
+        }
+        Ok(Store { conn })
+    }
+
+    /// Stores the report and one pending delivery per connector, in one transaction.
+    /// Registering the same report id again changes nothing (and returns `AlreadyKnown`).
+    pub fn register(
+        &mut self,
+        report: &NewReport,
+        connectors: &[&str],
+        now: i64,
+    ) -> Result<Registered, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO reports (report_id, tenant, application_id, candidate_id,
+                integrity, risk_tier, verification_status, envelope, html, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                report.report_id,
+                report.tenant,
+                report.application_id,
+                report.candidate_id,
+                report.integrity,
+                report.risk_tier,
+                report.verification_status,
+                report.envelope,
+                report.html,
+                now
+            ],
+        )?;
+        if inserted == 0 {
+            return Ok(Registered::AlreadyKnown);
+        }
+        for c in connectors {
+            tx.execute(
+                "INSERT INTO deliveries (report_id, connector, state, next_attempt_ms, created_at_ms)
+                 VALUES (?1, ?2, 'pending', ?3, ?3)",
+                params![report.report_id, c, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Registered::Queued {
+            deliveries: connectors.len(),
+        })
+    }
+
+    /// Claims up to `limit` due deliveries for `lease`, incrementing their attempt counters.
+    /// Rows whose lease expired (a worker died mid-send) are due again.
+    pub fn claim_due(
+        &mut self,
+        now: i64,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Job>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let ids: Vec<i64> = {
+            let mut st = tx.prepare(
+                "SELECT id FROM deliveries
+                 WHERE state = 'pending' AND next_attempt_ms <= ?1
+                   AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
+                 ORDER BY next_attempt_ms, id LIMIT ?2",
+            )?;
+            st.query_map(params![now, limit as i64], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        let lease_until = now + lease.as_millis() as i64;
+        let mut jobs = Vec::with_capacity(ids.len());
+        for id in ids {
+            tx.execute(
+                "UPDATE deliveries SET lease_until_ms = ?2, attempts = attempts + 1 WHERE id = ?1",
+                params![id, lease_until],
+            )?;
+            jobs.push(tx.query_row(
+                "SELECT d.id, d.connector, d.attempts, d.progress, r.report_id, r.tenant,
+                        r.application_id, r.candidate_id, r.integrity, r.risk_tier,
+                        r.verification_status, r.envelope, r.html
+                 FROM deliveries d JOIN reports r USING (report_id) WHERE d.id = ?1",
+                [id],
+                |r| {
+                    let progress: String = r.get(3)?;
+                    Ok(Job {
+                        delivery_id: r.get(0)?,
+                        connector: r.get(1)?,
+                        attempt: r.get(2)?,
+                        progress: serde_json::from_str(&progress).unwrap_or_default(),
+                        report: NewReport {
+                            report_id: r.get(4)?,
+                            tenant: r.get(5)?,
+                            application_id: r.get(6)?,
+                            candidate_id: r.get(7)?,
+                            integrity: r.get(8)?,
+                            risk_tier: r.get(9)?,
+                            verification_status: r.get(10)?,
+                            envelope: r.get(11)?,
+                            html: r.get(12)?,
+                        },
+                    })
+                },
+            )?);
+        }
+        tx.commit()?;
+        Ok(jobs)
+    }
+
+    /// Records a completed step so a later attempt skips it (e.g. the attachment's remote id).
+    pub fn save_progress(
+        &mut self,
+        delivery_id: i64,
+        progress: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::Value::Object(progress.clone()).to_string();
+        self.conn.execute(
+            "UPDATE deliveries SET progress = ?2 WHERE id = ?1",
+            params![delivery_id, text],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a delivery done and logs the attempt.
+    pub fn mark_delivered(
+        &mut self,
+        job: &Job,
+        remote_ref: &str,
+        started: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE deliveries SET state = 'delivered', lease_until_ms = NULL, remote_ref = ?2,
+                delivered_at_ms = ?3, last_error = NULL WHERE id = ?1",
+            params![job.delivery_id, remote_ref, now],
+        )?;
+        log_attempt(&tx, job, started, now, "delivered", None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Schedules another attempt at `next`, or dead-letters the row when `dead` is set.
+    pub fn mark_failed(
+        &mut self,
+        job: &Job,
+        error: &str,
+        next: Option<i64>,
+        started: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        match next {
+            Some(at) => tx.execute(
+                "UPDATE deliveries SET lease_until_ms = NULL, next_attempt_ms = ?2, last_error = ?3
+                 WHERE id = ?1",
+                params![job.delivery_id, at, error],
+            )?,
+            None => tx.execute(
+                "UPDATE deliveries SET state = 'dead', lease_until_ms = NULL, last_error = ?2
+                 WHERE id = ?1",
+                params![job.delivery_id, error],
+            )?,
+        };
+        let outcome = if next.is_some() { "retry" } else { "dead" };
+        log_attempt(&tx, job, started, now, outcome, Some(error))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Requeues a dead-lettered (or pending) delivery with a fresh attempt budget.
+    pub fn requeue(&mut self, delivery_id: i64, now: i64) -> Result<DeliveryState, StoreError> {
+        let state: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT state FROM deliveries WHERE id = ?1",
+                [delivery_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let state = DeliveryState::parse(&state.ok_or(StoreError::NoSuchDelivery(delivery_id))?);
+        if state != DeliveryState::Delivered {
+            self.conn.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = ?2,
+                    lease_until_ms = NULL WHERE id = ?1",
+                params![delivery_id, now],
+            )?;
+        }
+        Ok(state)
+    }
+
+    /// Ids of every dead-lettered delivery.
+    pub fn dead_ids(&self) -> Result<Vec<i64>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id FROM deliveries WHERE state = 'dead' ORDER BY id")?;
+        let ids = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        let mut c = Counts::default();
+        let mut st = self
+            .conn
+            .prepare("SELECT state, COUNT(*) FROM deliveries GROUP BY state")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (s, n) = row?;
+            match DeliveryState::parse(&s) {
+                DeliveryState::Pending => c.pending = n as u64,
+                DeliveryState::Delivered => c.delivered = n as u64,
+                DeliveryState::Dead => c.dead = n as u64,
+            }
+        }
+        Ok(c)
+    }
+
+    /// Earliest time a pending delivery becomes due (or its lease expires), if any is pending.
+    pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT MIN(MAX(next_attempt_ms, COALESCE(lease_until_ms, 0)))
+             FROM deliveries WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Deliveries, newest first, optionally only one state.
+    pub fn deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT d.id, d.report_id, r.tenant, r.application_id, d.connector, d.state,
+                    d.attempts, d.last_error, d.remote_ref
+             FROM deliveries d JOIN reports r USING (report_id)
+             WHERE ?1 IS NULL OR d.state = ?1 ORDER BY d.id DESC LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![state.map(|s| s.as_str()), limit as i64], |r| {
+            Ok(DeliveryRow {
+                id: r.get(0)?,
+                report_id: r.get(1)?,
+                tenant: r.get(2)?,
+                application_id: r.get(3)?,
+                connector: r.get(4)?,
+                state: DeliveryState::parse(&r.get::<_, String>(5)?),
+                attempts: r.get(6)?,
+                last_error: r.get(7)?,
+                remote_ref: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Attempts per delivered row and time from registration to delivery, for BENCHMARKS.md.
+    pub fn attempt_stats(&self) -> Result<AttemptStats, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(attempts), 0), COALESCE(MAX(attempts), 0),
+                    COALESCE(MIN(created_at_ms), 0), COALESCE(MAX(delivered_at_ms), 0)
+             FROM deliveries WHERE state = 'delivered'",
+            [],
+            |r| {
+                Ok(AttemptStats {
+                    delivered: r.get::<_, i64>(0)? as u64,
+                    attempts: r.get::<_, i64>(1)? as u64,
+                    max_attempts: r.get::<_, i64>(2)? as u32,
+                    first_created_ms: r.get(3)?,
+                    last_delivered_ms: r.get(4)?,
+                })
+            },
+        )?)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttemptStats {
+    pub delivered: u64,
+    pub attempts: u64,
+    pub max_attempts: u32,
+    pub first_created_ms: i64,
+    pub last_delivered_ms: i64,
+}
+
+fn log_attempt(
+    tx: &rusqlite::Transaction<'_>,
+    job: &Job,
+    started: i64,
+    now: i64,
+    outcome: &str,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT OR REPLACE INTO delivery_attempts
+            (delivery_id, attempt, started_ms, duration_ms, outcome, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            job.delivery_id,
+            job.attempt,
+            started,
+            now - started,
+            outcome,
+            detail
+        ],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(id: &str) -> NewReport {
+        NewReport {
+            report_id: id.into(),
+            tenant: "acme".into(),
+            application_id: "42".into(),
+            candidate_id: Some("7".into()),
+            integrity: 97.5,
+            risk_tier: "low".into(),
+            verification_status: "verified".into(),
+            envelope: b"{}".to_vec(),
+            html: None,
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("v.db")).unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn register_is_idempotent_and_atomic() {
+        let (_d, mut s) = store();
+        let r = report("r1");
+        assert_eq!(
+            s.register(&r, &["greenhouse", "webhook"], 0).unwrap(),
+            Registered::Queued { deliveries: 2 }
+        );
+        assert_eq!(
+            s.register(&r, &["greenhouse", "webhook"], 5).unwrap(),
+            Registered::AlreadyKnown
+        );
+        assert_eq!(s.counts().unwrap().pending, 2);
+        // A duplicate connector name violates UNIQUE: the whole registration rolls back.
+        assert!(s.register(&report("r2"), &["lever", "lever"], 0).is_err());
+        assert_eq!(s.counts().unwrap().pending, 2);
+        assert_eq!(
+            s.register(&report("r2"), &["lever"], 0).unwrap(),
+            Registered::Queued { deliveries: 1 }
+        );
+    }
+
+    #[test]
+    fn leases_expire_and_attempts_count_at_claim() {
+        let (_d, mut s) = store();
+        s.register(&report("r1"), &["greenhouse"], 0).unwrap();
+        let lease = Duration::from_millis(1000);
+        let jobs = s.claim_due(10, 8, lease).unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].attempt, 1);
+        // Leased: nobody else gets it until the lease runs out.
+        assert!(s.claim_due(500, 8, lease).unwrap().is_empty());
+        let again = s.claim_due(1010, 8, lease).unwrap();
+        assert_eq!(again[0].attempt, 2, "a crashed attempt still counts");
+        s.mark_failed(&again[0], "HTTP 503", Some(5000), 1010, 1020)
+            .unwrap();
+        assert!(s.claim_due(4999, 8, lease).unwrap().is_empty());
+        let third = s.claim_due(5000, 8, lease).unwrap();
+        s.mark_delivered(&third[0], "att-1", 5000, 5001).unwrap();
+        assert_eq!(
+            s.counts().unwrap(),
+            Counts {
+                pending: 0,
+                delivered: 1,
+                dead: 0
+            }
+        );
+        assert!(s.claim_due(99_999, 8, lease).unwrap().is_empty());
+    }
+
+    #[test]
+    fn dead_letters_can_be_requeued() {
+        let (_d, mut s) = store();
+        s.register(&report("r1"), &["webhook"], 0).unwrap();
+        let j = s.claim_due(0, 1, Duration::from_secs(1)).unwrap();
+        s.mark_failed(&j[0], "HTTP 400", None, 0, 1).unwrap();
+        assert_eq!(s.dead_ids().unwrap(), vec![j[0].delivery_id]);
+        assert_eq!(s.requeue(j[0].delivery_id, 2).unwrap(), DeliveryState::Dead);
+        let again = s.claim_due(2, 1, Duration::from_secs(1)).unwrap();
+        assert_eq!(again[0].attempt, 1, "requeue grants a fresh attempt budget");
+        assert!(matches!(
+            s.requeue(999, 0),
+            Err(StoreError::NoSuchDelivery(999))
+        ));
+    }
+
+    #[test]
+    fn progress_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        {
+            let mut s = Store::open(&path).unwrap();
+            s.register(&report("r1"), &["greenhouse"], 0).unwrap();
+            let j = s.claim_due(0, 1, Duration::from_secs(1)).unwrap();
+            let mut p = serde_json::Map::new();
+            p.insert("attachment_id".into(), "99".into());
+            s.save_progress(j[0].delivery_id, &p).unwrap();
+        }
+        let mut s = Store::open(&path).unwrap();
+        let j = s.claim_due(5000, 1, Duration::from_secs(1)).unwrap();
+        assert_eq!(j[0].progress["attachment_id"], "99");
+        assert_eq!(j[0].attempt, 2);
+    }
+}
