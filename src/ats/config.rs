@@ -17,6 +17,7 @@
 //! backoff_cap_ms = 600000
 //! max_retry_after_s = 3600
 //! request_timeout_ms = 30000
+//! settle_ms = 30000                 # least wait after a timeout/reset/5xx (default: the timeout)
 //! concurrency = 4
 //! lease_s = 300
 //!
@@ -138,6 +139,7 @@ struct RawDelivery {
     backoff_cap_ms: Option<u64>,
     max_retry_after_s: Option<u64>,
     request_timeout_ms: Option<u64>,
+    settle_ms: Option<u64>,
     concurrency: Option<usize>,
     lease_s: Option<u64>,
 }
@@ -350,6 +352,7 @@ impl AtsConfig {
 
         let d = raw.delivery;
         let defaults = RetryPolicy::default();
+        let request_timeout = Duration::from_millis(d.request_timeout_ms.unwrap_or(30_000));
         let delivery = DeliverySettings {
             retry: RetryPolicy {
                 max_attempts: d.max_attempts.unwrap_or(defaults.max_attempts),
@@ -365,8 +368,12 @@ impl AtsConfig {
                     .max_retry_after_s
                     .map(Duration::from_secs)
                     .unwrap_or(defaults.max_retry_after),
+                settle: d
+                    .settle_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(request_timeout),
             },
-            request_timeout: Duration::from_millis(d.request_timeout_ms.unwrap_or(30_000)),
+            request_timeout,
             concurrency: d.concurrency.unwrap_or(4),
             lease: Duration::from_secs(d.lease_s.unwrap_or(300)),
         };

@@ -218,7 +218,7 @@ impl Greenhouse {
     pub async fn deliver(
         &self,
         r: &NewReport,
-        attempt: u32,
+        prior_attempts: u32,
         progress: &mut Progress,
     ) -> Result<Receipt, SendError> {
         let app: u64 = r.application_id.parse().map_err(|_| {
@@ -227,7 +227,7 @@ impl Greenhouse {
                 r.application_id
             ))
         })?;
-        let look_first = attempt > 1;
+        let look_first = prior_attempts > 0;
         let id = self
             .ensure_attachment(
                 "attachment_id",

@@ -167,11 +167,11 @@ impl Lever {
     pub async fn deliver(
         &self,
         r: &NewReport,
-        attempt: u32,
+        prior_attempts: u32,
         progress: &mut Progress,
     ) -> Result<Receipt, SendError> {
         let opp = r.application_id.as_str();
-        let look_first = attempt > 1;
+        let look_first = prior_attempts > 0;
         let id = self
             .ensure_file(
                 "file_id",

@@ -54,18 +54,18 @@ impl Connector {
         }
     }
 
-    /// Runs one delivery attempt. `attempt > 1` means an earlier attempt may have reached the
-    /// ATS. Completed steps are written to `progress` even when a later step fails.
+    /// Runs one delivery attempt. `prior_attempts > 0` means an earlier attempt may have
+    /// reached the ATS. Completed steps are written to `progress` even when a later step fails.
     pub async fn deliver(
         &self,
         report: &NewReport,
-        attempt: u32,
+        prior_attempts: u32,
         progress: &mut Progress,
     ) -> Result<Receipt, SendError> {
         match self {
-            Connector::Greenhouse(c) => c.deliver(report, attempt, progress).await,
-            Connector::Lever(c) => c.deliver(report, attempt, progress).await,
-            Connector::Webhook(c) => c.deliver(report, attempt, progress).await,
+            Connector::Greenhouse(c) => c.deliver(report, prior_attempts, progress).await,
+            Connector::Lever(c) => c.deliver(report, prior_attempts, progress).await,
+            Connector::Webhook(c) => c.deliver(report, prior_attempts, progress).await,
         }
     }
 }

@@ -93,6 +93,18 @@ impl SendError {
         }
     }
 
+    /// True when the request may have been applied even though no success came back:
+    /// timeouts, resets, 5xx and unreadable success bodies. The next attempt must then wait
+    /// for a write still in flight at the ATS to settle before it looks for it.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            SendError::Http { status, .. } => *status >= 500 && *status != 501,
+            SendError::Transport { kind, .. } => *kind != TransportKind::Connect,
+            SendError::Protocol { .. } => true,
+            SendError::Config(_) => false,
+        }
+    }
+
     /// Builds a transport error from reqwest's error, naming the kind.
     pub fn transport(call: &'static str, e: &reqwest::Error) -> SendError {
         let kind = if e.is_timeout() {
@@ -134,6 +146,11 @@ pub struct RetryPolicy {
     /// Longest `Retry-After` honoured; a longer one is clamped so a bad header cannot park a
     /// delivery for days.
     pub max_retry_after: Duration,
+    /// Least delay after a failure whose outcome is unknown ([`SendError::outcome_unknown`]):
+    /// a write the client gave up on may still be applied by the ATS a moment later, and the
+    /// look-before-post check of the next attempt must not run before it lands. Defaults to the
+    /// request timeout.
+    pub settle: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -143,11 +160,29 @@ impl Default for RetryPolicy {
             base: Duration::from_secs(2),
             cap: Duration::from_secs(600),
             max_retry_after: Duration::from_secs(3600),
+            settle: Duration::from_secs(30),
         }
     }
 }
 
 impl RetryPolicy {
+    /// Delay after attempt `attempt` failed with `err` (classified, with the settle floor for
+    /// unknown outcomes), or `None` to dead-letter.
+    pub fn delay_after(
+        &self,
+        attempt: u32,
+        err: &SendError,
+        rng: &mut impl Rng,
+    ) -> Option<Duration> {
+        let class = match err.classify() {
+            Class::Retry { not_before } if err.outcome_unknown() => Class::Retry {
+                not_before: Some(not_before.unwrap_or_default().max(self.settle)),
+            },
+            c => c,
+        };
+        self.next_delay(attempt, class, rng)
+    }
+
     /// Delay before attempt `attempt + 1` after attempt `attempt` (1-based) failed with `class`,
     /// or `None` when the delivery should be dead-lettered.
     pub fn next_delay(&self, attempt: u32, class: Class, rng: &mut impl Rng) -> Option<Duration> {
@@ -214,6 +249,7 @@ mod tests {
             base: Duration::from_millis(100),
             cap: Duration::from_millis(1000),
             max_retry_after: Duration::from_secs(60),
+            settle: Duration::ZERO,
         };
         let mut rng = StdRng::seed_from_u64(7);
         let retry = Class::Retry { not_before: None };
@@ -246,6 +282,32 @@ mod tests {
             not_before: Some(Duration::from_secs(86_400)),
         };
         assert!(p.next_delay(1, huge, &mut rng).unwrap() <= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn unknown_outcomes_wait_to_settle() {
+        let p = RetryPolicy {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(2),
+            settle: Duration::from_millis(500),
+            ..RetryPolicy::default()
+        };
+        let mut rng = StdRng::seed_from_u64(3);
+        let reset = SendError::Transport {
+            call: "t",
+            kind: TransportKind::Reset,
+            detail: "x".into(),
+        };
+        let refused = SendError::Transport {
+            call: "t",
+            kind: TransportKind::Connect,
+            detail: "x".into(),
+        };
+        assert!(p.delay_after(1, &reset, &mut rng).unwrap() >= Duration::from_millis(500));
+        assert!(p.delay_after(1, &http(504), &mut rng).unwrap() >= Duration::from_millis(500));
+        // Never sent, or refused before processing: no need to wait.
+        assert!(p.delay_after(1, &refused, &mut rng).unwrap() <= Duration::from_millis(2));
+        assert!(p.delay_after(1, &http(429), &mut rng).unwrap() <= Duration::from_millis(2));
     }
 
     #[test]

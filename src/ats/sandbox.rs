@@ -247,6 +247,11 @@ impl Sandbox {
         g.cfg.faults = f;
     }
 
+    /// Changes the blocked file extensions (e.g. to end a simulated policy block).
+    pub fn set_blocked_extensions(&self, ext: Vec<String>) {
+        self.lock().cfg.blocked_extensions = ext;
+    }
+
     /// The HTTP routes. API routes sit behind the fault layer; `/_sandbox/*` never faults.
     pub fn router(&self) -> Router {
         let api = Router::new()

@@ -97,7 +97,7 @@ impl Webhook {
     pub async fn deliver(
         &self,
         r: &NewReport,
-        _attempt: u32,
+        _prior_attempts: u32,
         _progress: &mut Progress,
     ) -> Result<Receipt, SendError> {
         const CALL: &str = "webhook post";

@@ -5,12 +5,12 @@
 //! that is never held across an `.await`. Outcomes are explicit: delivered, retry at a time,
 //! or dead-lettered (logged at error level under the `vigil::alert` target and counted).
 
-use super::retry::{Class, RetryPolicy, SendError};
+use super::retry::{Class, RetryPolicy, SendError, TransportKind};
 use super::{Connector, Receipt};
 use crate::store::{Job, Store, StoreError, now_ms};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -99,123 +99,165 @@ impl Worker {
     ) -> Result<RunStats, WorkerError> {
         let mut stats = RunStats::default();
         let mut inflight: JoinSet<(Job, i64, Outcome)> = JoinSet::new();
+        let mut in_flight_ids: HashSet<i64> = HashSet::new();
         let mut rng = StdRng::from_entropy();
         tokio::pin!(shutdown);
         let mut stopping = false;
         loop {
-            if !stopping && inflight.len() < self.concurrency {
+            // Record finished attempts before claiming more, so no lease runs out while an
+            // outcome waits in the join set.
+            while let Some(done) = inflight.try_join_next() {
+                let (job, started, outcome) = done?;
+                in_flight_ids.remove(&job.delivery_id);
+                self.record(job, started, outcome, &mut stats, &mut rng)
+                    .await?;
+            }
+            let has_room = !stopping && inflight.len() < self.concurrency;
+            if has_room {
                 let free = self.concurrency - inflight.len();
                 let lease = self.lease;
+                let exclude = in_flight_ids.clone();
                 let jobs = self
-                    .with_store(move |s| s.claim_due(now_ms(), free, lease))
+                    .with_store(move |s| s.claim_due(now_ms(), free, lease, &exclude))
                     .await?;
                 for job in jobs {
+                    in_flight_ids.insert(job.delivery_id);
                     stats.attempts += 1;
-                    let connectors = self.connectors.clone();
-                    inflight.spawn(async move {
-                        let mut job = job;
-                        let started = now_ms();
-                        let outcome = attempt(&connectors, &mut job).await;
-                        (job, started, outcome)
-                    });
+                    inflight.spawn(run_attempt(self.connectors.clone(), job, lease));
                 }
             }
             if inflight.is_empty() {
                 if stopping {
                     break;
                 }
-                let (pending, next_due) = self
-                    .with_store(|s| Ok((s.counts()?.pending, s.next_due()?)))
-                    .await?;
+                let pending = self.with_store(|s| Ok(s.counts()?.pending)).await?;
                 if mode == RunMode::UntilIdle && pending == 0 {
                     break;
                 }
-                let wait = next_due
+            }
+            let wait = if !stopping && inflight.len() < self.concurrency {
+                self.with_store(|s| s.next_due())
+                    .await?
                     .map(|t| Duration::from_millis((t - now_ms()).max(1) as u64))
                     .unwrap_or(IDLE_POLL)
-                    .min(IDLE_POLL);
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = &mut shutdown, if !stopping => stopping = true,
-                }
-                continue;
-            }
-            let done = tokio::select! {
-                d = inflight.join_next() => d,
-                _ = &mut shutdown, if !stopping => { stopping = true; continue; }
+                    .min(IDLE_POLL)
+            } else {
+                IDLE_POLL
             };
-            let Some(done) = done else { continue };
-            let (mut job, started, outcome) = done?;
-            let now = now_ms();
-            match outcome {
-                Outcome::Delivered(receipt) => {
-                    stats.delivered += 1;
-                    tracing::info!(
-                        delivery = job.delivery_id,
-                        report = %job.report.report_id,
-                        tenant = %job.report.tenant,
-                        application = %job.report.application_id,
-                        connector = %job.connector,
-                        attempt = job.attempt,
-                        remote_ref = %receipt.remote_ref,
-                        "delivered"
-                    );
-                    self.with_store(move |s| {
-                        s.save_progress(job.delivery_id, &job.progress)?;
-                        s.mark_delivered(&job, &receipt.remote_ref, started, now)
-                    })
-                    .await?;
+            tokio::select! {
+                Some(done) = inflight.join_next() => {
+                    let (job, started, outcome) = done?;
+                    in_flight_ids.remove(&job.delivery_id);
+                    self.record(job, started, outcome, &mut stats, &mut rng).await?;
                 }
-                Outcome::Failed(err) => {
-                    let class = err.classify();
-                    let delay = self.retry.next_delay(job.attempt, class, &mut rng);
-                    let text = err.to_string();
-                    match delay {
-                        Some(d) => {
-                            stats.retried += 1;
-                            tracing::warn!(
-                                delivery = job.delivery_id,
-                                report = %job.report.report_id,
-                                connector = %job.connector,
-                                attempt = job.attempt,
-                                retry_in_ms = d.as_millis() as u64,
-                                error = %text,
-                                "attempt failed; will retry"
-                            );
-                        }
-                        None => {
-                            stats.dead_lettered += 1;
-                            let why = if class == Class::Permanent {
-                                "permanent error"
-                            } else {
-                                "attempts exhausted"
-                            };
-                            tracing::error!(
-                                target: "vigil::alert",
-                                delivery = job.delivery_id,
-                                report = %job.report.report_id,
-                                tenant = %job.report.tenant,
-                                application = %job.report.application_id,
-                                connector = %job.connector,
-                                attempt = job.attempt,
-                                error = %text,
-                                "dead letter ({why}): requeue with `vigil ats retry {}`",
-                                job.delivery_id
-                            );
-                        }
-                    }
-                    let next = delay.map(|d| now + d.as_millis() as i64);
-                    let progress = std::mem::take(&mut job.progress);
-                    self.with_store(move |s| {
-                        s.save_progress(job.delivery_id, &progress)?;
-                        s.mark_failed(&job, &text, next, started, now)
-                    })
-                    .await?;
-                }
+                _ = tokio::time::sleep(wait) => {}
+                _ = &mut shutdown, if !stopping => stopping = true,
             }
         }
         Ok(stats)
     }
+
+    /// Persists one attempt's outcome (and the steps it completed).
+    async fn record(
+        &self,
+        mut job: Job,
+        started: i64,
+        outcome: Outcome,
+        stats: &mut RunStats,
+        rng: &mut StdRng,
+    ) -> Result<(), WorkerError> {
+        let now = now_ms();
+        match outcome {
+            Outcome::Delivered(receipt) => {
+                stats.delivered += 1;
+                tracing::info!(
+                    delivery = job.delivery_id,
+                    report = %job.report.report_id,
+                    tenant = %job.report.tenant,
+                    application = %job.report.application_id,
+                    connector = %job.connector,
+                    attempt = job.attempt,
+                    remote_ref = %receipt.remote_ref,
+                    "delivered"
+                );
+                self.with_store(move |s| {
+                    s.save_progress(job.delivery_id, &job.progress)?;
+                    s.mark_delivered(&job, &receipt.remote_ref, started, now)
+                })
+                .await?;
+            }
+            Outcome::Failed(err) => {
+                let class = err.classify();
+                let delay = self.retry.delay_after(job.attempt, &err, rng);
+                let text = err.to_string();
+                match delay {
+                    Some(d) => {
+                        stats.retried += 1;
+                        tracing::warn!(
+                            delivery = job.delivery_id,
+                            report = %job.report.report_id,
+                            connector = %job.connector,
+                            attempt = job.attempt,
+                            retry_in_ms = d.as_millis() as u64,
+                            error = %text,
+                            "attempt failed; will retry"
+                        );
+                    }
+                    None => {
+                        stats.dead_lettered += 1;
+                        let why = if class == Class::Permanent {
+                            "permanent error"
+                        } else {
+                            "attempts exhausted"
+                        };
+                        tracing::error!(
+                            target: "vigil::alert",
+                            delivery = job.delivery_id,
+                            report = %job.report.report_id,
+                            tenant = %job.report.tenant,
+                            application = %job.report.application_id,
+                            connector = %job.connector,
+                            attempt = job.attempt,
+                            error = %text,
+                            "dead letter ({why}): requeue with `vigil ats retry {}`",
+                            job.delivery_id
+                        );
+                    }
+                }
+                let next = delay.map(|d| now + d.as_millis() as i64);
+                let progress = std::mem::take(&mut job.progress);
+                self.with_store(move |s| {
+                    s.save_progress(job.delivery_id, &progress)?;
+                    s.mark_failed(&job, &text, next, started, now)
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One attempt, bounded by half the lease: it must end before the lease does, or the row
+/// becomes claimable while this attempt may still write to the ATS.
+async fn run_attempt(
+    connectors: Arc<HashMap<(String, String), Connector>>,
+    mut job: Job,
+    lease: Duration,
+) -> (Job, i64, Outcome) {
+    let started = now_ms();
+    let deadline = lease / 2;
+    let outcome = match tokio::time::timeout(deadline, attempt(&connectors, &mut job)).await {
+        Ok(o) => o,
+        Err(_) => Outcome::Failed(SendError::Transport {
+            call: "delivery attempt",
+            kind: TransportKind::Timeout,
+            detail: format!(
+                "abandoned after {} ms (half the lease)",
+                deadline.as_millis()
+            ),
+        }),
+    };
+    (job, started, outcome)
 }
 
 /// Runs one attempt; the connector records completed steps in `job.progress`, which the
@@ -228,7 +270,10 @@ async fn attempt(connectors: &HashMap<(String, String), Connector>, job: &mut Jo
             job.report.tenant, job.connector
         )));
     };
-    match c.deliver(&job.report, job.attempt, &mut job.progress).await {
+    match c
+        .deliver(&job.report, job.prior_attempts, &mut job.progress)
+        .await
+    {
         Ok(receipt) => Outcome::Delivered(receipt),
         Err(e) => Outcome::Failed(e),
     }

@@ -38,6 +38,7 @@ CREATE TABLE deliveries (
     connector       TEXT NOT NULL,
     state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
     attempts        INTEGER NOT NULL DEFAULT 0,
+    total_attempts  INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms INTEGER NOT NULL,
     lease_until_ms  INTEGER,
     last_error      TEXT,
@@ -72,6 +73,8 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: i64 },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("report {report_id} is already registered for tenant '{tenant}'")]
+    OtherTenant { report_id: String, tenant: String },
     #[error("no delivery with id {0}")]
     NoSuchDelivery(i64),
 }
@@ -136,8 +139,11 @@ impl DeliveryState {
 pub struct Job {
     pub delivery_id: i64,
     pub connector: String,
-    /// 1 for the first attempt; > 1 means an earlier attempt may already have reached the ATS.
+    /// 1 for the first attempt of the current budget (reset by a requeue).
     pub attempt: u32,
+    /// Attempts made before this one, ever (a requeue does not reset it): when > 0, an earlier
+    /// attempt may already have reached the ATS.
+    pub prior_attempts: u32,
     /// Connector-specific record of steps already completed (JSON object).
     pub progress: serde_json::Map<String, serde_json::Value>,
     pub report: NewReport,
@@ -243,6 +249,17 @@ impl Store {
             ],
         )?;
         if inserted == 0 {
+            let tenant: String = tx.query_row(
+                "SELECT tenant FROM reports WHERE report_id = ?1",
+                [&report.report_id],
+                |r| r.get(0),
+            )?;
+            if tenant != report.tenant {
+                return Err(StoreError::OtherTenant {
+                    report_id: report.report_id.clone(),
+                    tenant,
+                });
+            }
             return Ok(Registered::AlreadyKnown);
         }
         for c in connectors {
@@ -260,11 +277,15 @@ impl Store {
 
     /// Claims up to `limit` due deliveries for `lease`, incrementing their attempt counters.
     /// Rows whose lease expired (a worker died mid-send) are due again.
+    ///
+    /// `exclude` lists deliveries the caller still has in flight: their lease may have run out
+    /// while the outcome is being recorded, and a second concurrent attempt could post twice.
     pub fn claim_due(
         &mut self,
         now: i64,
         limit: usize,
         lease: Duration,
+        exclude: &std::collections::HashSet<i64>,
     ) -> Result<Vec<Job>, StoreError> {
         let tx = self
             .conn
@@ -276,20 +297,27 @@ impl Store {
                    AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
                  ORDER BY next_attempt_ms, id LIMIT ?2",
             )?;
-            st.query_map(params![now, limit as i64], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
+            let candidates: Vec<i64> = st
+                .query_map(params![now, (limit + exclude.len()) as i64], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            candidates
+                .into_iter()
+                .filter(|id| !exclude.contains(id))
+                .take(limit)
+                .collect()
         };
         let lease_until = now + lease.as_millis() as i64;
         let mut jobs = Vec::with_capacity(ids.len());
         for id in ids {
             tx.execute(
-                "UPDATE deliveries SET lease_until_ms = ?2, attempts = attempts + 1 WHERE id = ?1",
+                "UPDATE deliveries SET lease_until_ms = ?2, attempts = attempts + 1,
+                    total_attempts = total_attempts + 1 WHERE id = ?1",
                 params![id, lease_until],
             )?;
             jobs.push(tx.query_row(
                 "SELECT d.id, d.connector, d.attempts, d.progress, r.report_id, r.tenant,
                         r.application_id, r.candidate_id, r.integrity, r.risk_tier,
-                        r.verification_status, r.envelope, r.html
+                        r.verification_status, r.envelope, r.html, d.total_attempts
                  FROM deliveries d JOIN reports r USING (report_id) WHERE d.id = ?1",
                 [id],
                 |r| {
@@ -298,6 +326,7 @@ impl Store {
                         delivery_id: r.get(0)?,
                         connector: r.get(1)?,
                         attempt: r.get(2)?,
+                        prior_attempts: r.get::<_, u32>(13)?.saturating_sub(1),
                         progress: serde_json::from_str(&progress).unwrap_or_default(),
                         report: NewReport {
                             report_id: r.get(4)?,
@@ -535,6 +564,10 @@ mod tests {
         }
     }
 
+    fn none() -> std::collections::HashSet<i64> {
+        Default::default()
+    }
+
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("v.db")).unwrap();
@@ -568,17 +601,17 @@ mod tests {
         let (_d, mut s) = store();
         s.register(&report("r1"), &["greenhouse"], 0).unwrap();
         let lease = Duration::from_millis(1000);
-        let jobs = s.claim_due(10, 8, lease).unwrap();
+        let jobs = s.claim_due(10, 8, lease, &none()).unwrap();
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].attempt, 1);
         // Leased: nobody else gets it until the lease runs out.
-        assert!(s.claim_due(500, 8, lease).unwrap().is_empty());
-        let again = s.claim_due(1010, 8, lease).unwrap();
+        assert!(s.claim_due(500, 8, lease, &none()).unwrap().is_empty());
+        let again = s.claim_due(1010, 8, lease, &none()).unwrap();
         assert_eq!(again[0].attempt, 2, "a crashed attempt still counts");
         s.mark_failed(&again[0], "HTTP 503", Some(5000), 1010, 1020)
             .unwrap();
-        assert!(s.claim_due(4999, 8, lease).unwrap().is_empty());
-        let third = s.claim_due(5000, 8, lease).unwrap();
+        assert!(s.claim_due(4999, 8, lease, &none()).unwrap().is_empty());
+        let third = s.claim_due(5000, 8, lease, &none()).unwrap();
         s.mark_delivered(&third[0], "att-1", 5000, 5001).unwrap();
         assert_eq!(
             s.counts().unwrap(),
@@ -588,19 +621,23 @@ mod tests {
                 dead: 0
             }
         );
-        assert!(s.claim_due(99_999, 8, lease).unwrap().is_empty());
+        assert!(s.claim_due(99_999, 8, lease, &none()).unwrap().is_empty());
     }
 
     #[test]
     fn dead_letters_can_be_requeued() {
         let (_d, mut s) = store();
         s.register(&report("r1"), &["webhook"], 0).unwrap();
-        let j = s.claim_due(0, 1, Duration::from_secs(1)).unwrap();
+        let j = s.claim_due(0, 1, Duration::from_secs(1), &none()).unwrap();
         s.mark_failed(&j[0], "HTTP 400", None, 0, 1).unwrap();
         assert_eq!(s.dead_ids().unwrap(), vec![j[0].delivery_id]);
         assert_eq!(s.requeue(j[0].delivery_id, 2).unwrap(), DeliveryState::Dead);
-        let again = s.claim_due(2, 1, Duration::from_secs(1)).unwrap();
+        let again = s.claim_due(2, 1, Duration::from_secs(1), &none()).unwrap();
         assert_eq!(again[0].attempt, 1, "requeue grants a fresh attempt budget");
+        assert_eq!(
+            again[0].prior_attempts, 1,
+            "but remembers the ATS may have been reached"
+        );
         assert!(matches!(
             s.requeue(999, 0),
             Err(StoreError::NoSuchDelivery(999))
@@ -614,13 +651,15 @@ mod tests {
         {
             let mut s = Store::open(&path).unwrap();
             s.register(&report("r1"), &["greenhouse"], 0).unwrap();
-            let j = s.claim_due(0, 1, Duration::from_secs(1)).unwrap();
+            let j = s.claim_due(0, 1, Duration::from_secs(1), &none()).unwrap();
             let mut p = serde_json::Map::new();
             p.insert("attachment_id".into(), "99".into());
             s.save_progress(j[0].delivery_id, &p).unwrap();
         }
         let mut s = Store::open(&path).unwrap();
-        let j = s.claim_due(5000, 1, Duration::from_secs(1)).unwrap();
+        let j = s
+            .claim_due(5000, 1, Duration::from_secs(1), &none())
+            .unwrap();
         assert_eq!(j[0].progress["attachment_id"], "99");
         assert_eq!(j[0].attempt, 2);
     }

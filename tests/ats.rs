@@ -1,0 +1,540 @@
+//! ATS delivery end to end: the real `vigil ats` commands against the sandbox ATS (run in this
+//! test process so its state can be inspected), with faults injected and the worker killed.
+
+mod common;
+
+use common::{testdata, vigil};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use vigil::ats::sandbox::{Duplicates, FaultConfig, FaultKind, Sandbox, SandboxConfig};
+use vigil::store::{NewReport, Store};
+
+struct Server {
+    _rt: tokio::runtime::Runtime,
+    sandbox: Sandbox,
+    url: String,
+}
+
+fn start(cfg: SandboxConfig) -> Server {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sandbox = Sandbox::new(cfg);
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(vigil::ats::sandbox::serve(
+        sandbox.clone(),
+        listener,
+        std::future::pending(),
+    ));
+    Server {
+        _rt: rt,
+        sandbox,
+        url,
+    }
+}
+
+/// A config with three tenants, one per connector, all pointing at the sandbox.
+fn write_config(dir: &Path, url: &str, delivery: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+[store]
+path = "vigil.db"
+
+[delivery]
+{delivery}
+
+[[tenants]]
+id = "gh"
+[tenants.greenhouse]
+base_url = "{url}"
+token_url = "{url}/token"
+client_id = "{gid}"
+client_secret = {{ env = "TEST_GH_SECRET" }}
+user_id = 4080
+custom_fields = {{ integrity = "vigil_integrity", risk_tier = "vigil_risk_tier", verification_status = "vigil_status" }}
+
+[[tenants]]
+id = "lv"
+[tenants.lever]
+base_url = "{url}"
+api_key = {{ env = "TEST_LEVER_KEY" }}
+perform_as = "8d49b010-cc6a-4f40-ace5-e86061c677ed"
+
+[[tenants]]
+id = "wh"
+[tenants.webhook]
+url = "{url}/webhooks/vigil"
+secret = {{ env = "TEST_WEBHOOK_SECRET" }}
+
+# One tenant with every connector (the report goes to each).
+[[tenants]]
+id = "acme"
+[tenants.greenhouse]
+base_url = "{url}"
+token_url = "{url}/token"
+client_id = "{gid}"
+client_secret = {{ env = "TEST_GH_SECRET" }}
+user_id = 4080
+custom_fields = {{ integrity = "vigil_integrity", risk_tier = "vigil_risk_tier", verification_status = "vigil_status" }}
+[tenants.lever]
+base_url = "{url}"
+api_key = {{ env = "TEST_LEVER_KEY" }}
+perform_as = "8d49b010-cc6a-4f40-ace5-e86061c677ed"
+[tenants.webhook]
+url = "{url}/webhooks/vigil"
+secret = {{ env = "TEST_WEBHOOK_SECRET" }}
+"#,
+        gid = vigil::ats::sandbox::GREENHOUSE_CLIENT_ID,
+    );
+    let p = dir.join("ats.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run_ats(home: &Path, config: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = vigil(home);
+    c.env(
+        "TEST_GH_SECRET",
+        vigil::ats::sandbox::GREENHOUSE_CLIENT_SECRET,
+    )
+    .env("TEST_LEVER_KEY", vigil::ats::sandbox::LEVER_API_KEY)
+    .env("TEST_WEBHOOK_SECRET", vigil::ats::sandbox::WEBHOOK_SECRET)
+    .arg("ats")
+    .arg(args[0])
+    .arg("--config")
+    .arg(config)
+    .args(&args[1..])
+    .timeout(Duration::from_secs(600));
+    c.output().unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+/// Scores a short real recording with session ids and returns the report path.
+fn scored_report(home: &Path) -> std::path::PathBuf {
+    let session = home.join("session.json");
+    std::fs::write(
+        &session,
+        r#"{"application_id": "31415", "candidate_external_id": "GH-TEST-1002", "ats": "greenhouse"}"#,
+    )
+    .unwrap();
+    let out = home.join("report.vigil.json");
+    common::score(
+        home,
+        testdata("audio_only.ogg").to_str().unwrap(),
+        &out,
+        &["--session", session.to_str().unwrap()],
+    );
+    out
+}
+
+#[test]
+fn a_scored_report_lands_once_in_each_ats() {
+    let home = tempfile::tempdir().unwrap();
+    let srv = start(SandboxConfig::default());
+    let cfg = write_config(
+        home.path(),
+        &srv.url,
+        "request_timeout_ms = 5000\nlease_s = 60",
+    );
+    let report = scored_report(home.path());
+    let r = report.to_str().unwrap();
+    let o = run_ats(home.path(), &cfg, &["enqueue", r, "--tenant", "acme"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("3 deliveries: greenhouse, lever, webhook"),
+        "{}",
+        text(&o)
+    );
+    // Queuing again is a no-op, not a second delivery; another tenant cannot claim it.
+    let o = run_ats(home.path(), &cfg, &["enqueue", r, "--tenant", "acme"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("already queued"),
+        "{}",
+        text(&o)
+    );
+    let o = run_ats(home.path(), &cfg, &["enqueue", r, "--tenant", "gh"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already registered for tenant 'acme'"));
+    let o = run_ats(home.path(), &cfg, &["deliver", "--until-idle"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let envelope = std::fs::read(&report).unwrap();
+    let (_, payload) = common::read_report(&report);
+    let report_id = payload["report_id"].as_str().unwrap();
+    let filename = format!("vigil-integrity-{report_id}.json");
+    let snap = srv.sandbox.snapshot();
+    let app = &snap.greenhouse[&31415];
+    assert_eq!(app.attachments.len(), 1);
+    let a = &app.attachments[0];
+    assert_eq!(
+        (a.filename.as_str(), a.kind.as_str(), a.visibility.as_str()),
+        (filename.as_str(), "other", "admin_only")
+    );
+    assert_eq!(
+        a.sha256,
+        sha256_hex(&envelope),
+        "the signed bytes arrive unchanged"
+    );
+    let cf: BTreeMap<&str, &Value> = app
+        .custom_fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    assert_eq!(
+        cf["vigil_integrity"].as_f64(),
+        Some(payload["score"]["integrity"].as_f64().unwrap().round())
+    );
+    assert_eq!(cf["vigil_risk_tier"], &payload["score"]["risk_tier"]);
+    assert_eq!(cf["vigil_status"], &payload["score"]["verification_status"]);
+
+    let opp = &snap.lever["31415"];
+    assert_eq!(opp.files.len(), 1);
+    assert_eq!(opp.files[0].name, filename);
+    assert_eq!(opp.files[0].sha256, sha256_hex(&envelope));
+    assert_eq!(opp.notes.len(), 1);
+    assert!(opp.notes[0].value.contains(report_id));
+
+    assert_eq!(snap.webhooks.len(), 1);
+    assert_eq!(snap.webhooks[&format!("msg_{report_id}")], report_id);
+    assert_eq!(snap.duplicate_writes, 0);
+    assert_eq!(snap.tokens_issued, 1, "the Greenhouse token is cached");
+
+    let o = run_ats(home.path(), &cfg, &["status", "--json"]);
+    let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["state"] == "delivered"), "{rows:?}");
+}
+
+#[test]
+fn enqueue_refuses_forged_reports_and_unknown_tenants() {
+    let home = tempfile::tempdir().unwrap();
+    let cfg = write_config(home.path(), "http://127.0.0.1:9", "");
+    let report = scored_report(home.path());
+    // Change one byte of the payload: the signature no longer matches.
+    let mut env: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let p = env["payload"].as_str().unwrap().to_owned();
+    let flipped = if p.starts_with('e') { "f" } else { "e" };
+    env["payload"] = Value::String(format!("{flipped}{}", &p[1..]));
+    let forged = home.path().join("forged.json");
+    std::fs::write(&forged, serde_json::to_vec(&env).unwrap()).unwrap();
+    let o = run_ats(
+        home.path(),
+        &cfg,
+        &["enqueue", forged.to_str().unwrap(), "--tenant", "gh"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = run_ats(
+        home.path(),
+        &cfg,
+        &["enqueue", report.to_str().unwrap(), "--tenant", "nobody"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no tenant 'nobody'"));
+    // Nothing was queued by either.
+    let o = run_ats(home.path(), &cfg, &["status", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
+}
+
+#[test]
+fn missing_secret_is_a_config_error_naming_the_variable() {
+    let home = tempfile::tempdir().unwrap();
+    let cfg = write_config(home.path(), "http://127.0.0.1:9", "");
+    let o = vigil(home.path())
+        .env_remove("TEST_GH_SECRET")
+        .args(["ats", "status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("TEST_GH_SECRET"));
+}
+
+/// Registers `n` signed reports directly in the store for `tenant` (application ids from
+/// `first_app`), returning (report_id, application_id, envelope sha256).
+fn register_many(
+    db: &Path,
+    tenant: &str,
+    connector: &str,
+    first_app: u64,
+    n: u64,
+) -> Vec<(String, String, String)> {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let mut store = Store::open(db).unwrap();
+    (0..n)
+        .map(|i| {
+            let app = (first_app + i).to_string();
+            let report_id = format!("vr_{tenant}{i:06}");
+            let payload =
+                serde_json::json!({"schema": "vigil.integrity-report/v1", "report_id": report_id});
+            let env = vigil::report::dsse::sign(&serde_json::to_vec(&payload).unwrap(), &key);
+            let envelope = serde_json::to_vec(&env).unwrap();
+            let sha = sha256_hex(&envelope);
+            store
+                .register(
+                    &NewReport {
+                        report_id: report_id.clone(),
+                        tenant: tenant.into(),
+                        application_id: app.clone(),
+                        candidate_id: None,
+                        integrity: 90.0,
+                        risk_tier: "low".into(),
+                        verification_status: "verified".into(),
+                        envelope,
+                        html: Some(b"<!doctype html><title>r</title>".to_vec()),
+                    },
+                    &[connector],
+                    vigil::store::now_ms(),
+                )
+                .unwrap();
+            (report_id, app, sha)
+        })
+        .collect()
+}
+
+/// 1 000 deliveries (400 Greenhouse, 300 Lever, 300 webhook) against a sandbox that faults on
+/// ~30 % of requests — including writes whose answer is lost — while the worker is killed
+/// (SIGKILL) mid-run and restarted. Every report must land exactly once and none be lost.
+#[test]
+fn thousand_deliveries_with_faults_and_a_killed_worker_land_exactly_once() {
+    let home = tempfile::tempdir().unwrap();
+    let srv = start(SandboxConfig {
+        faults: FaultConfig {
+            rate: 0.3,
+            kinds: FaultKind::ALL.to_vec(),
+            seed: 42,
+            hang_ms: 1_500,
+            slow_ms: 150,
+        },
+        duplicates: Duplicates::Accept,
+        ..SandboxConfig::default()
+    });
+    let cfg = write_config(
+        home.path(),
+        &srv.url,
+        "max_attempts = 8\nbackoff_base_ms = 20\nbackoff_cap_ms = 400\nrequest_timeout_ms = 500\nconcurrency = 32\nlease_s = 2",
+    );
+    let db = home.path().join("vigil.db");
+    let gh = register_many(&db, "gh", "greenhouse", 500_000, 400);
+    let lv = register_many(&db, "lv", "lever", 600_000, 300);
+    let wh = register_many(&db, "wh", "webhook", 700_000, 300);
+    let started = Instant::now();
+
+    // First worker: runs "forever" until killed once a third of the work has landed.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vigil"))
+        .env("XDG_DATA_HOME", home.path())
+        .env(
+            "TEST_GH_SECRET",
+            vigil::ats::sandbox::GREENHOUSE_CLIENT_SECRET,
+        )
+        .env("TEST_LEVER_KEY", vigil::ats::sandbox::LEVER_API_KEY)
+        .env("TEST_WEBHOOK_SECRET", vigil::ats::sandbox::WEBHOOK_SECRET)
+        .env("NO_PROXY", "127.0.0.1")
+        .args(["ats", "deliver", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let s = srv.sandbox.snapshot();
+        let landed = s.greenhouse.len() + s.lever.len() + s.webhooks.len();
+        if landed >= 330 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = started.elapsed();
+
+    // Restart until idle; dead letters (8 failed attempts in a row) are requeued, as an
+    // operator would with `vigil ats retry --all-dead`.
+    let mut dead_lettered = 0;
+    for round in 0..6 {
+        let o = run_ats(home.path(), &cfg, &["deliver", "--until-idle"]);
+        match o.status.code() {
+            Some(0) => break,
+            Some(1) => {
+                let dead: Vec<Value> = serde_json::from_slice(
+                    &run_ats(home.path(), &cfg, &["status", "--state", "dead", "--json"]).stdout,
+                )
+                .unwrap();
+                dead_lettered += dead.len();
+                let o = run_ats(home.path(), &cfg, &["retry", "--all-dead"]);
+                assert!(o.status.success(), "{}", text(&o));
+                assert!(round < 5, "still dead letters after 5 requeues");
+            }
+            _ => panic!("deliver failed: {}", text(&o)),
+        }
+    }
+    let drained = started.elapsed();
+
+    let store = Store::open(&db).unwrap();
+    let counts = store.counts().unwrap();
+    assert_eq!(
+        (counts.pending, counts.delivered, counts.dead),
+        (0, 1000, 0)
+    );
+    let snap = srv.sandbox.snapshot();
+    assert_eq!(snap.duplicate_writes, 0, "something was posted twice");
+    for (report_id, app, sha) in &gh {
+        let a = &snap.greenhouse[&app.parse::<u64>().unwrap()];
+        let json: Vec<_> = a
+            .attachments
+            .iter()
+            .filter(|x| x.filename.ends_with(".json"))
+            .collect();
+        assert_eq!(json.len(), 1, "{report_id}: {:?}", a.attachments);
+        assert_eq!(&json[0].sha256, sha);
+        assert_eq!(a.attachments.len(), 2, "report + HTML rendering");
+        assert_eq!(a.custom_fields.len(), 3);
+    }
+    for (report_id, opp, sha) in &lv {
+        let o = &snap.lever[opp];
+        assert_eq!(o.files.len(), 2, "{report_id}: {:?}", o.files);
+        assert!(o.files.iter().any(|f| &f.sha256 == sha));
+        assert_eq!(o.notes.len(), 1, "{report_id}: notes {:?}", o.notes);
+    }
+    for (report_id, _, _) in &wh {
+        assert_eq!(snap.webhooks[&format!("msg_{report_id}")], *report_id);
+    }
+    assert_eq!(snap.webhooks.len(), 300);
+    let faults: u64 = snap.faults.values().sum();
+    let stats = store.attempt_stats().unwrap();
+    assert!(
+        faults as f64 > 0.2 * snap.requests as f64,
+        "faults were injected"
+    );
+    // The figures BENCHMARKS.md quotes (run with --nocapture to see them).
+    eprintln!(
+        "ATS reliability: 1000 deliveries, {} requests, {} faults ({:.0} %: {:?}), {} webhook re-deliveries de-duplicated by the receiver; \
+         attempts {} ({:.2} per delivery, max {}), {} dead-lettered and requeued; worker killed at {:.1} s; drained in {:.1} s ({:.0} deliveries/s)",
+        snap.requests,
+        faults,
+        100.0 * faults as f64 / snap.requests as f64,
+        snap.faults,
+        snap.webhook_redeliveries,
+        stats.attempts,
+        stats.attempts as f64 / 1000.0,
+        stats.max_attempts,
+        dead_lettered,
+        killed_at.as_secs_f64(),
+        drained.as_secs_f64(),
+        1000.0 / drained.as_secs_f64()
+    );
+}
+
+#[test]
+fn permanent_errors_dead_letter_at_once_and_requeue_works() {
+    let home = tempfile::tempdir().unwrap();
+    let srv = start(SandboxConfig {
+        blocked_extensions: vec!["json".into()],
+        ..SandboxConfig::default()
+    });
+    let cfg = write_config(
+        home.path(),
+        &srv.url,
+        "request_timeout_ms = 5000\nlease_s = 60",
+    );
+    let db = home.path().join("vigil.db");
+    register_many(&db, "gh", "greenhouse", 100, 1);
+    let o = run_ats(home.path(), &cfg, &["deliver", "--until-idle"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("dead letter (permanent error)"), "{stderr}");
+    assert!(stderr.contains("HTTP 422"), "{stderr}");
+    let dead: Vec<Value> = serde_json::from_slice(
+        &run_ats(home.path(), &cfg, &["status", "--state", "dead", "--json"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["attempts"], 1, "a 422 is not retried");
+    srv.sandbox.set_blocked_extensions(Vec::new());
+    let id = dead[0]["id"].to_string();
+    let o = run_ats(home.path(), &cfg, &["retry", &id]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run_ats(home.path(), &cfg, &["deliver", "--until-idle"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(srv.sandbox.snapshot().greenhouse[&100].attachments.len(), 2);
+}
+
+#[test]
+fn retry_after_is_honoured_and_secrets_never_reach_the_logs() {
+    let home = tempfile::tempdir().unwrap();
+    let srv = start(SandboxConfig {
+        faults: FaultConfig {
+            rate: 1.0,
+            kinds: vec![FaultKind::RateLimited],
+            ..FaultConfig::default()
+        },
+        ..SandboxConfig::default()
+    });
+    let cfg = write_config(
+        home.path(),
+        &srv.url,
+        "max_attempts = 3\nbackoff_base_ms = 1\nbackoff_cap_ms = 2\nrequest_timeout_ms = 2000\nlease_s = 60",
+    );
+    let db = home.path().join("vigil.db");
+    register_many(&db, "gh", "greenhouse", 200, 1);
+    register_many(&db, "wh", "webhook", 300, 1);
+    let mut c = vigil(home.path());
+    c.env(
+        "TEST_GH_SECRET",
+        vigil::ats::sandbox::GREENHOUSE_CLIENT_SECRET,
+    )
+    .env("TEST_LEVER_KEY", vigil::ats::sandbox::LEVER_API_KEY)
+    .env("TEST_WEBHOOK_SECRET", vigil::ats::sandbox::WEBHOOK_SECRET)
+    .env("RUST_LOG", "trace")
+    .args(["ats", "deliver", "--until-idle", "--config"])
+    .arg(&cfg);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "all attempts were rate-limited");
+    let logs = text(&o);
+    assert!(logs.contains("HTTP 429"), "{logs}");
+    for secret in [
+        vigil::ats::sandbox::GREENHOUSE_CLIENT_SECRET,
+        vigil::ats::sandbox::LEVER_API_KEY,
+        vigil::ats::sandbox::WEBHOOK_SECRET,
+        &vigil::ats::sandbox::WEBHOOK_SECRET["whsec_".len()..],
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
+    // Three attempts each, at least `Retry-After: 1` s apart (a floor, not a timing claim).
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut st = conn
+        .prepare(
+            "SELECT delivery_id, started_ms FROM delivery_attempts ORDER BY delivery_id, attempt",
+        )
+        .unwrap();
+    let rows: Vec<(i64, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    for pair in rows.windows(2).filter(|w| w[0].0 == w[1].0) {
+        assert!(pair[1].1 - pair[0].1 >= 1000, "{rows:?}");
+    }
+}
