@@ -1,0 +1,277 @@
+//! Consumer-driven contract tests (Pact): the real connectors run against Pact mock servers
+//! that expect exactly the documented request shapes, one interaction per outbound call. On
+//! success the pact files are written to `contracts/` (vigil-<provider>.json) for a provider,
+//! or the sandbox, to verify. A renamed or dropped field fails the mock server's validation
+//! and therefore the test.
+
+use pact_consumer::prelude::*;
+use pact_consumer::{json_pattern, like, term};
+use std::path::PathBuf;
+use std::time::Duration;
+use vigil::ats::config::{
+    FieldRef, GreenhouseConfig, LeverConfig, Secret, Visibility, WebhookConfig, decode_whsec,
+};
+use vigil::ats::{Progress, greenhouse::Greenhouse, http_client, lever::Lever, webhook::Webhook};
+use vigil::store::NewReport;
+
+const REPORT_ID: &str = "vr_0123456789abcdef01234567";
+
+fn contracts_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contracts")
+}
+
+fn report() -> NewReport {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let payload =
+        serde_json::json!({"schema": "vigil.integrity-report/v1", "report_id": REPORT_ID});
+    let env = vigil::report::dsse::sign(&serde_json::to_vec(&payload).unwrap(), &key);
+    NewReport {
+        report_id: REPORT_ID.into(),
+        tenant: "acme".into(),
+        application_id: "31415".into(),
+        candidate_id: Some("GH-TEST-1002".into()),
+        integrity: 96.6,
+        risk_tier: "low".into(),
+        verification_status: "verified".into(),
+        envelope: serde_json::to_vec(&env).unwrap(),
+        html: None,
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+const RFC3339: &str = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$";
+const BASE64: &str = r"^[A-Za-z0-9+/]+={0,2}$";
+const REPORT_FILE: &str = r"^vigil-integrity-vr_[0-9a-f]{24}\.json$";
+
+#[test]
+fn greenhouse_harvest_v3() {
+    let server = PactBuilder::new_v4("vigil", "greenhouse-harvest-v3")
+        .with_output_dir(contracts_dir())
+        .interaction("a client-credentials token request", "", |mut i| {
+            i.request
+                .post()
+                .path("/token")
+                .header("authorization", term!("^Basic [A-Za-z0-9+/=]+$", "Basic dmlnaWw6c2VjcmV0"))
+                .body2("grant_type=client_credentials&sub=4080", "application/x-www-form-urlencoded");
+            i.response.ok().json_utf8().json_body(json_pattern!({
+                "token_type": "Bearer",
+                "access_token": like!("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
+                "expires_at": term!(RFC3339, "2026-11-23T22:26:15Z"),
+            }));
+            i
+        })
+        .interaction("list the application's attachments of type other", "", |mut i| {
+            i.given("application 31415 has no Vigil report yet");
+            i.request
+                .get()
+                .path("/v3/attachments")
+                .query_param("application_ids", "31415")
+                .query_param("type", "other")
+                .query_param("per_page", "500")
+                .header("authorization", term!("^Bearer .+$", "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln"));
+            i.response.ok().json_utf8().json_body(json_pattern!([]));
+            i
+        })
+        .interaction("attach the signed report to the application", "", |mut i| {
+            i.request
+                .post()
+                .path("/v3/attachments")
+                .header("authorization", term!("^Bearer .+$", "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln"))
+                .content_type("application/json")
+                .json_body(json_pattern!({
+                    "application_id": like!(31415),
+                    "filename": term!(REPORT_FILE, "vigil-integrity-vr_0123456789abcdef01234567.json"),
+                    "type": "other",
+                    "content": term!(BASE64, "eyJwYXlsb2FkIjoiIn0="),
+                    "visibility": "admin_only",
+                }));
+            i.response.created().json_utf8().json_body(json_pattern!({
+                "id": like!(987654),
+                "application_id": like!(31415),
+                "filename": like!("vigil-integrity-vr_0123456789abcdef01234567.json"),
+                "type": "other",
+            }));
+            i
+        })
+        .interaction("write integrity score, risk tier and status to custom fields", "", |mut i| {
+            i.request
+                .method("PATCH")
+                .path("/v3/applications/31415")
+                .header("authorization", term!("^Bearer .+$", "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln"))
+                .content_type("application/json")
+                .json_body(json_pattern!({
+                    "custom_fields": [
+                        {"name_key": "vigil_integrity", "value": like!(97)},
+                        {"name_key": "vigil_risk_tier", "value": term!("^(low|medium|high)$", "low")},
+                        {"name_key": "vigil_status", "value": term!("^(verified|needs_review|rejected)$", "verified")},
+                    ]
+                }));
+            i.response.ok().json_utf8().json_body(json_pattern!({"id": like!(31415)}));
+            i
+        })
+        .start_mock_server(None, None);
+
+    let base = server.url();
+    let gh = Greenhouse::new(
+        GreenhouseConfig {
+            base_url: base.clone(),
+            token_url: base.join("/token").unwrap(),
+            client_id: "vigil".into(),
+            client_secret: Secret::new("secret"),
+            user_id: 4080,
+            visibility: Visibility::AdminOnly,
+            integrity_field: Some(FieldRef::NameKey("vigil_integrity".into())),
+            risk_tier_field: Some(FieldRef::NameKey("vigil_risk_tier".into())),
+            status_field: Some(FieldRef::NameKey("vigil_status".into())),
+        },
+        http_client(Duration::from_secs(10)).unwrap(),
+    );
+    let mut progress = Progress::new();
+    // prior_attempts = 1: an earlier attempt may have reached the ATS, so the writer looks
+    // for its report first (the list call is part of the contract).
+    let receipt = runtime()
+        .block_on(gh.deliver(&report(), 1, &mut progress))
+        .unwrap();
+    assert_eq!(receipt.remote_ref, "987654");
+}
+
+#[test]
+fn lever_v1() {
+    let opp = "250d8f03-738a-4bba-a671-8a3d73477145";
+    let perform_as = "8d49b010-cc6a-4f40-ace5-e86061c677ed";
+    let auth = || term!("^Basic [A-Za-z0-9+/=]+$", "Basic a2V5Og==");
+    let server = PactBuilder::new_v4("vigil", "lever-v1")
+        .with_output_dir(contracts_dir())
+        .interaction("list the opportunity's files", "", |mut i| {
+            i.given("the opportunity has no Vigil report yet");
+            i.request
+                .get()
+                .path(format!("/v1/opportunities/{opp}/files"))
+                .query_param("limit", "100")
+                .header("authorization", auth());
+            i.response
+                .ok()
+                .json_utf8()
+                .json_body(json_pattern!({"data": [], "hasNext": false}));
+            i
+        })
+        .interaction("upload the signed report as a file", "", |mut i| {
+            // The multipart body carries one part named `file`; its boundary is random, so the
+            // content type is matched by pattern and the part by the sandbox tests.
+            i.request
+                .post()
+                .path(format!("/v1/opportunities/{opp}/files"))
+                .query_param("perform_as", perform_as)
+                .header("authorization", auth())
+                .header(
+                    "content-type",
+                    term!("^multipart/form-data; boundary=.+$", "multipart/form-data; boundary=x"),
+                );
+            i.response.ok().json_utf8().json_body(json_pattern!({
+                "data": {"id": like!("4a7f3c2e-file"), "name": like!("vigil-integrity-vr_0123456789abcdef01234567.json")}
+            }));
+            i
+        })
+        .interaction("list the opportunity's notes", "", |mut i| {
+            i.request
+                .get()
+                .path(format!("/v1/opportunities/{opp}/notes"))
+                .query_param("limit", "100")
+                .header("authorization", auth());
+            i.response
+                .ok()
+                .json_utf8()
+                .json_body(json_pattern!({"data": [], "hasNext": false}));
+            i
+        })
+        .interaction("add a note with the integrity summary", "", |mut i| {
+            i.request
+                .post()
+                .path(format!("/v1/opportunities/{opp}/notes"))
+                .query_param("perform_as", perform_as)
+                .header("authorization", auth())
+                .content_type("application/json")
+                .json_body(json_pattern!({
+                    "value": term!("^.*vr_[0-9a-f]{24}.*$", "Vigil interview-integrity report vr_0123456789abcdef01234567: integrity 97/100"),
+                    "secret": false,
+                }));
+            i.response
+                .ok()
+                .json_utf8()
+                .json_body(json_pattern!({"data": {"id": like!("9b1e-note")}}));
+            i
+        })
+        .start_mock_server(None, None);
+
+    let lever = Lever::new(
+        LeverConfig {
+            base_url: server.url(),
+            api_key: Secret::new("key"),
+            perform_as: perform_as.into(),
+        },
+        http_client(Duration::from_secs(10)).unwrap(),
+    );
+    let mut r = report();
+    r.application_id = opp.into();
+    let mut progress = Progress::new();
+    let receipt = runtime()
+        .block_on(lever.deliver(&r, 1, &mut progress))
+        .unwrap();
+    assert_eq!(receipt.remote_ref, "4a7f3c2e-file");
+    assert_eq!(progress["note_id"], "9b1e-note");
+}
+
+#[test]
+fn standard_webhook() {
+    let server = PactBuilder::new_v4("vigil", "vigil-webhook-receiver")
+        .with_output_dir(contracts_dir())
+        .interaction("an integrity report is ready", "", |mut i| {
+            i.request
+                .post()
+                .path("/hooks/vigil")
+                .header("webhook-id", term!("^msg_vr_[0-9a-f]{24}$", "msg_vr_0123456789abcdef01234567"))
+                .header("webhook-timestamp", term!(r"^\d{10}$", "1795471200"))
+                .header("webhook-signature", term!(r"^v1,[A-Za-z0-9+/]+={0,2}$", "v1,c2ln"))
+                .header("idempotency-key", term!("^msg_vr_[0-9a-f]{24}$", "msg_vr_0123456789abcdef01234567"))
+                .content_type("application/json")
+                .json_body(json_pattern!({
+                    "type": "integrity_report.ready",
+                    "timestamp": term!(RFC3339, "2026-11-23T21:00:00Z"),
+                    "data": {
+                        "report_id": term!("^vr_[0-9a-f]{24}$", "vr_0123456789abcdef01234567"),
+                        "tenant": like!("acme"),
+                        "application_id": like!("31415"),
+                        "candidate_id": like!("GH-TEST-1002"),
+                        "integrity": like!(96.6),
+                        "risk_tier": term!("^(low|medium|high)$", "low"),
+                        "verification_status": term!("^(verified|needs_review|rejected)$", "verified"),
+                        "envelope": {
+                            "payloadType": "application/vnd.vigil.integrity-report.v1+json",
+                            "payload": term!(BASE64, "eyJ9"),
+                            "signatures": [{"keyid": like!("ed25519:0123456789abcdef"), "sig": term!(BASE64, "c2ln")}],
+                        },
+                    },
+                }));
+            i.response.status(204);
+            i
+        })
+        .start_mock_server(None, None);
+
+    let hook = Webhook::new(
+        WebhookConfig {
+            url: server.path("/hooks/vigil"),
+            key: decode_whsec(vigil::ats::sandbox::WEBHOOK_SECRET).unwrap(),
+        },
+        http_client(Duration::from_secs(10)).unwrap(),
+    );
+    let receipt = runtime()
+        .block_on(hook.deliver(&report(), 0, &mut Progress::new()))
+        .unwrap();
+    assert_eq!(receipt.remote_ref, format!("msg_{REPORT_ID}"));
+}
