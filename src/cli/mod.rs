@@ -9,7 +9,7 @@ mod ats;
 use crate::ingest::{IngestConfig, IngestError, MediaInput, Sampling};
 use crate::pipeline::{self, PipelineError, ScoreOptions};
 use crate::report::dsse::{self, Envelope};
-use crate::report::{Report, SessionInfo, keys};
+use crate::report::{Report, SessionInfo, html, keys};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +34,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Create a signing key pair.
     Keygen(KeygenArgs),
+    /// Render a signed report as one self-contained HTML page (exit 1 if the signature does
+    /// not verify; the page then says so).
+    Render(RenderArgs),
     /// Deliver signed reports to applicant tracking systems (outbox, worker, sandbox).
     Ats(ats::AtsArgs),
 }
@@ -70,6 +73,21 @@ pub struct ScoreArgs {
     /// Print the report payload as JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// Also write the HTML rendering here.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// Signed report (DSSE envelope JSON).
+    pub report: PathBuf,
+    /// Where to write the HTML page.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: PathBuf,
+    /// Public key to check the signature with [default: the default signing key's].
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,6 +170,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Score(a) => score(a),
         Command::Verify(a) => verify(a),
         Command::Keygen(a) => keygen(a),
+        Command::Render(a) => render(a),
         Command::Ats(a) => ats::run(a),
     }
 }
@@ -193,6 +212,16 @@ fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
         &serde_json::to_vec_pretty(&envelope).expect("envelope serialises"),
     )
     .map_err(|e| Failure::new(2, format!("cannot write report {}: {e}", out.display())))?;
+    if let Some(html_out) = &a.html {
+        let page = html::render(
+            &report,
+            &html::SignatureCheck::Valid {
+                keyid: envelope.signatures[0].keyid.clone(),
+            },
+        );
+        write_atomic(html_out, page.as_bytes())
+            .map_err(|e| Failure::new(2, format!("cannot write {}: {e}", html_out.display())))?;
+    }
     if a.json {
         println!("{}", String::from_utf8_lossy(&payload));
     } else {
@@ -362,6 +391,63 @@ fn verify(a: VerifyArgs) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => invalid(e),
+    }
+}
+
+fn render(a: RenderArgs) -> Result<ExitCode, Failure> {
+    let text = std::fs::read(&a.report)
+        .map_err(|e| Failure::new(2, format!("{}: {e}", a.report.display())))?;
+    let env: Envelope = serde_json::from_slice(&text).map_err(|e| {
+        Failure::new(
+            1,
+            format!("{}: not a DSSE envelope: {e}", a.report.display()),
+        )
+    })?;
+    let pub_path = match a.pubkey {
+        Some(p) => p,
+        None => keys::public_path_for(&keys::default_key_path().map_err(|e| Failure::new(2, e))?),
+    };
+    let key = keys::read_verifying_key(&pub_path).map_err(|e| Failure::new(2, e))?;
+    // An invalid signature still renders (what was received is shown, marked as untrusted),
+    // but the page says so and the exit code is 1.
+    let (payload, check) = match dsse::verify(&env, &key) {
+        Ok(p) => (
+            p,
+            html::SignatureCheck::Valid {
+                keyid: dsse::key_id(&key),
+            },
+        ),
+        Err(e) => {
+            use base64::Engine;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(&env.payload)
+                .map_err(|_| {
+                    Failure::new(1, format!("{}: payload is not base64", a.report.display()))
+                })?;
+            (
+                raw,
+                html::SignatureCheck::Invalid {
+                    reason: e.to_string(),
+                },
+            )
+        }
+    };
+    let report = Report::from_payload(&payload)
+        .map_err(|e| Failure::new(1, format!("{}: {e}", a.report.display())))?;
+    write_atomic(&a.html, html::render(&report, &check).as_bytes())
+        .map_err(|e| Failure::new(2, format!("cannot write {}: {e}", a.html.display())))?;
+    match check {
+        html::SignatureCheck::Valid { keyid } => {
+            println!("{} (signature valid, {keyid})", a.html.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        html::SignatureCheck::Invalid { reason } => {
+            eprintln!(
+                "vigil: {}: signature NOT valid ({reason}); the page is marked untrusted",
+                a.report.display()
+            );
+            Ok(ExitCode::from(1))
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! `generated_at` varies between runs.
 
 pub mod dsse;
+pub mod html;
 pub mod keys;
 
 use crate::inference::ModelRef;

@@ -1,0 +1,410 @@
+//! A self-contained HTML rendering of a signed report: verdict, score, timeline plot (inline
+//! SVG), event table, signature check and versions.
+//!
+//! One file with no scripts and no external assets; a Content-Security-Policy of
+//! `default-src 'none'` makes any accidental fetch fail loudly in a browser instead of leaking
+//! where the report is being read. Every string from the payload is HTML-escaped.
+
+use super::{Event, Report};
+use serde_json::Value;
+use std::fmt::Write;
+
+/// The outcome of the signature check shown on the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureCheck {
+    Valid { keyid: String },
+    Invalid { reason: String },
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn mmss(t: f64) -> String {
+    let t = t.max(0.0);
+    let m = (t / 60.0).floor() as u64;
+    format!("{m}:{:04.1}", t - m as f64 * 60.0)
+}
+
+/// A short number for axis labels: at most 3 decimals, trailing zeros dropped.
+fn num(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
+fn enum_str<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Series plotted, in this order, with their fixed y-range when one is meaningful.
+const LANES: &[(&str, &str, Option<(f64, f64)>)] = &[
+    (
+        "face_distance",
+        "face distance to enrolled",
+        Some((0.0, 1.2)),
+    ),
+    ("faces_on_camera", "faces on camera", Some((0.0, 3.0))),
+    ("voice_similarity", "voice similarity", Some((0.0, 1.0))),
+    ("speech_probability", "speech probability", Some((0.0, 1.0))),
+    (
+        "mouth_voice_correlation",
+        "mouth–voice correlation",
+        Some((-1.0, 1.0)),
+    ),
+    ("audio_anomaly", "audio anomaly", Some((0.0, 1.0))),
+    ("audio_level_dbfs", "audio level (dBFS)", Some((-90.0, 0.0))),
+    ("noise_floor_dbfs", "noise floor (dBFS)", Some((-90.0, 0.0))),
+    ("video_motion", "video motion", None),
+    ("video_luma", "video luma", Some((0.0, 255.0))),
+];
+
+fn component_colour(kind: &str) -> &'static str {
+    match kind {
+        k if k.starts_with("face") || k.contains("faces") || k.contains("identity") => "#d9480f",
+        k if k.contains("speaker") || k.contains("voice") => "#5f3dc4",
+        k if k.starts_with("video") || k == "low_light" => "#1971c2",
+        k if k.starts_with("lip") => "#c2255c",
+        _ => "#2b8a3e",
+    }
+}
+
+fn timeline_svg(r: &Report, out: &mut String) {
+    const W: f64 = 960.0;
+    const LEFT: f64 = 190.0;
+    const LANE: f64 = 64.0;
+    const GAP: f64 = 10.0;
+    let step = if r.timeline.step_s > 0.0 {
+        r.timeline.step_s
+    } else {
+        1.0
+    };
+    let mut lanes: Vec<(&str, String, Option<(f64, f64)>)> = Vec::new();
+    for (key, label, range) in LANES {
+        if r.timeline.series.contains_key(*key) {
+            lanes.push((key, (*label).to_owned(), *range));
+        }
+    }
+    for key in r.timeline.series.keys() {
+        if !LANES.iter().any(|(k, _, _)| k == key) {
+            lanes.push((key.as_str(), key.replace('_', " "), None));
+        }
+    }
+    let duration = r
+        .media
+        .duration_s
+        .max(
+            r.timeline
+                .series
+                .values()
+                .map(|v| v.len() as f64 * step)
+                .fold(0.0, f64::max),
+        )
+        .max(1.0);
+    let height = 30.0 + lanes.len() as f64 * (LANE + GAP);
+    let x = |t: f64| LEFT + (t / duration).clamp(0.0, 1.0) * (W - LEFT - 10.0);
+    let _ = write!(
+        out,
+        r#"<svg id="timeline" viewBox="0 0 {W} {height}" width="100%" role="img" aria-label="Timeline of per-second measurements with flagged spans shaded">"#
+    );
+    // Flagged spans, shaded across every lane.
+    for (i, e) in r.events.iter().enumerate() {
+        let kind = enum_str(&e.kind);
+        let (x0, x1) = (x(e.start_s), x(e.end_s.max(e.start_s + step * 0.5)));
+        let _ = write!(
+            out,
+            r#"<rect class="span" data-event="{i}" x="{x0:.1}" y="0" width="{:.1}" height="{:.1}" fill="{}" fill-opacity="0.14"><title>{} {}–{}</title></rect>"#,
+            (x1 - x0).max(1.0),
+            height - 20.0,
+            component_colour(&kind),
+            esc(&kind),
+            mmss(e.start_s),
+            mmss(e.end_s)
+        );
+    }
+    for (li, (key, label, range)) in lanes.iter().enumerate() {
+        let top = li as f64 * (LANE + GAP);
+        let values = &r.timeline.series[*key];
+        let (lo, hi) = range.unwrap_or_else(|| {
+            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+            for v in values.iter().flatten() {
+                lo = lo.min(*v);
+                hi = hi.max(*v);
+            }
+            if !lo.is_finite() || hi <= lo {
+                (lo.min(0.0).max(-1e9), lo.max(0.0) + 1.0)
+            } else {
+                (lo, hi)
+            }
+        });
+        let y = |v: f64| top + LANE - ((v - lo) / (hi - lo)).clamp(0.0, 1.0) * LANE;
+        let _ = write!(
+            out,
+            r##"<g class="lane" data-series="{key}"><rect x="{LEFT}" y="{top}" width="{:.1}" height="{LANE}" fill="none" stroke="#ced4da"/><text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end" fill="#343a40">{}</text><text x="{:.1}" y="{:.1}" font-size="9" text-anchor="end" fill="#868e96">{} – {}</text>"##,
+            W - LEFT - 10.0,
+            LEFT - 8.0,
+            top + LANE / 2.0,
+            esc(label),
+            LEFT - 8.0,
+            top + LANE / 2.0 + 13.0,
+            num(lo),
+            num(hi),
+        );
+        // One polyline per run of defined values (gaps stay gaps).
+        let mut run: Vec<String> = Vec::new();
+        let flush = |run: &mut Vec<String>, out: &mut String| {
+            if run.len() == 1 {
+                let p: Vec<&str> = run[0].split(',').collect();
+                let _ = write!(
+                    out,
+                    r##"<circle cx="{}" cy="{}" r="1.8" fill="#212529"/>"##,
+                    p[0], p[1]
+                );
+            } else if run.len() > 1 {
+                let _ = write!(
+                    out,
+                    r##"<polyline fill="none" stroke="#212529" stroke-width="1.2" points="{}"/>"##,
+                    run.join(" ")
+                );
+            }
+            run.clear();
+        };
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                Some(v) if v.is_finite() => {
+                    run.push(format!("{:.1},{:.1}", x((i as f64 + 0.5) * step), y(*v)))
+                }
+                _ => flush(&mut run, out),
+            }
+        }
+        flush(&mut run, out);
+        out.push_str("</g>");
+    }
+    // Time axis.
+    let axis_y = height - 14.0;
+    let ticks = 10;
+    for k in 0..=ticks {
+        let t = duration * k as f64 / ticks as f64;
+        let anchor = match k {
+            0 => "start",
+            k if k == ticks => "end",
+            _ => "middle",
+        };
+        let _ = write!(
+            out,
+            r##"<text x="{:.1}" y="{axis_y:.1}" font-size="10" text-anchor="{anchor}" fill="#495057">{}</text>"##,
+            x(t),
+            mmss(t)
+        );
+    }
+    out.push_str("</svg>");
+}
+
+fn evidence_text(e: &Event) -> String {
+    e.evidence
+        .iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}: {s}"),
+            v => format!("{k}: {v}"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Renders the report page.
+pub fn render(r: &Report, check: &SignatureCheck) -> String {
+    let status = enum_str(&r.score.verification_status);
+    let tier = enum_str(&r.score.risk_tier);
+    let status_colour = match status.as_str() {
+        "verified" => "#2b8a3e",
+        "rejected" => "#c92a2a",
+        _ => "#e67700",
+    };
+    let mut o = String::with_capacity(32 * 1024);
+    let _ = write!(
+        o,
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Vigil integrity report {id}</title>
+<style>
+body{{font-family:"DejaVu Sans",system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#212529;padding:0 16px}}
+h1{{font-size:22px;margin:0 0 4px}} h2{{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dee2e6;padding-bottom:4px}}
+.verdict{{display:flex;gap:16px;align-items:center;flex-wrap:wrap;margin:16px 0}}
+.badge{{color:#fff;border-radius:6px;padding:8px 14px;font-weight:bold;font-size:18px}}
+.score{{font-size:34px;font-weight:bold}} .muted{{color:#868e96;font-size:13px}}
+table{{border-collapse:collapse;width:100%;font-size:13px}} td,th{{border-bottom:1px solid #e9ecef;padding:5px 6px;text-align:left;vertical-align:top}}
+.sig-ok{{color:#2b8a3e;font-weight:bold}} .sig-bad{{color:#c92a2a;font-weight:bold}}
+code{{font-size:12px;word-break:break-all}}
+</style></head><body>
+<h1>Interview-integrity report</h1>
+<div class="muted">report <code>{id}</code> · generated {gen}</div>
+"#,
+        id = esc(&r.report_id),
+        gen = esc(&r.generated_at),
+    );
+    let _ = write!(
+        o,
+        r#"<div class="verdict" id="verdict"><span class="badge" style="background:{status_colour}">{}</span><span class="score" id="integrity">{:.0}<span class="muted">/100</span></span><span>risk tier <b id="risk-tier">{}</b></span></div>"#,
+        esc(&status.replace('_', " ")),
+        r.score.integrity,
+        esc(&tier)
+    );
+    if !r.score.status_reasons.is_empty() {
+        o.push_str("<ul id=\"reasons\">");
+        for reason in &r.score.status_reasons {
+            let _ = write!(o, "<li>{}</li>", esc(reason));
+        }
+        o.push_str("</ul>");
+    }
+    match check {
+        SignatureCheck::Valid { keyid } => {
+            let _ = write!(
+                o,
+                r#"<p id="signature" class="sig-ok">✔ Signature valid (DSSE, Ed25519, key <code>{}</code>). The signed payload is what this page shows.</p>"#,
+                esc(keyid)
+            );
+        }
+        SignatureCheck::Invalid { reason } => {
+            let _ = write!(
+                o,
+                r#"<p id="signature" class="sig-bad">✘ Signature NOT verified: {}. Do not rely on this report.</p>"#,
+                esc(reason)
+            );
+        }
+    }
+    // Components and coverage.
+    let c = &r.score.components;
+    let comp = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "—".into());
+    let _ = write!(
+        o,
+        r#"<h2>Components</h2><table id="components"><tr><th>face</th><th>voice</th><th>audio</th><th>video</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>"#,
+        comp(c.face),
+        comp(c.voice),
+        comp(c.audio),
+        comp(c.video)
+    );
+    let cov = &r.coverage;
+    let _ = write!(
+        o,
+        r#"<p class="muted">Coverage: {} frames analysed{}, {} audio seconds, face on camera {}, speech {}.</p>"#,
+        cov.frames_analysed,
+        cov.mean_frame_interval_s
+            .map(|s| format!(" (every {s:.1} s)"))
+            .unwrap_or_default(),
+        cov.audio_windows_analysed,
+        cov.face_present_ratio
+            .map(|f| format!("{:.0} % of frames", f * 100.0))
+            .unwrap_or_else(|| "not analysed".into()),
+        cov.speech_s
+            .map(|s| format!("{s:.1} s"))
+            .unwrap_or_else(|| "not analysed".into()),
+    );
+    o.push_str("<h2>Timeline</h2>");
+    timeline_svg(r, &mut o);
+    let _ = write!(o, r#"<h2>Events ({})</h2>"#, r.events.len());
+    if r.events.is_empty() {
+        o.push_str(r#"<p id="no-events">No integrity or quality events.</p>"#);
+    } else {
+        o.push_str(r#"<table id="events"><tr><th>kind</th><th>from</th><th>to</th><th>confidence</th><th>what happened</th><th>evidence</th></tr>"#);
+        for (i, e) in r.events.iter().enumerate() {
+            let kind = enum_str(&e.kind);
+            let _ = write!(
+                o,
+                r#"<tr class="event" id="event-{i}" data-kind="{k}"><td><span style="color:{col}">■</span> {k}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td class="muted">{}</td></tr>"#,
+                mmss(e.start_s),
+                mmss(e.end_s),
+                e.confidence,
+                esc(&e.reason),
+                esc(&evidence_text(e)),
+                k = esc(&kind),
+                col = component_colour(&kind),
+            );
+        }
+        o.push_str("</table>");
+    }
+    // Provenance.
+    let s = &r.session;
+    let ids: Vec<String> = [
+        ("session", &s.session_id),
+        ("interview", &s.interview_id),
+        ("application", &s.application_id),
+        ("candidate", &s.candidate_external_id),
+        ("ATS", &s.ats),
+        ("requisition", &s.requisition_id),
+        ("department", &s.department),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} <code>{}</code>", esc(v))))
+    .collect();
+    let _ = write!(
+        o,
+        r#"<h2>Session and media</h2><p>{}</p><p>Media <code>{}</code>, {:.1} s{}.</p>"#,
+        if ids.is_empty() {
+            "No session ids were given.".to_owned()
+        } else {
+            ids.join(" · ")
+        },
+        esc(&r.media.source),
+        r.media.duration_s,
+        r.media
+            .sha256
+            .as_ref()
+            .map(|h| format!(", SHA-256 <code>{}</code>", esc(h)))
+            .unwrap_or_default()
+    );
+    let p = &r.pipeline;
+    let _ = write!(
+        o,
+        r#"<h2>Versions</h2><table id="versions"><tr><th>vigil</th><td>{}</td></tr><tr><th>policy</th><td>{} {}</td></tr><tr><th>analysers</th><td>{}</td></tr>"#,
+        esc(&p.vigil_version),
+        esc(&p.policy.id),
+        esc(&p.policy.version),
+        esc(&p.analysers.join(", "))
+    );
+    for m in &p.models {
+        let _ = write!(
+            o,
+            r#"<tr><th>model</th><td>{} <code>{}</code></td></tr>"#,
+            esc(&m.name),
+            esc(&m.sha256)
+        );
+    }
+    o.push_str("</table><p class=\"muted\">Verify the signed file offline with <code>vigil verify REPORT --pubkey KEY.pub.pem</code>. Spectral audio cues are weak evidence: they raise a review, never a rejection on their own.</p></body></html>\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            esc(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
+    }
+
+    #[test]
+    fn time_format() {
+        assert_eq!(mmss(0.0), "0:00.0");
+        assert_eq!(mmss(75.25), "1:15.2");
+    }
+}
