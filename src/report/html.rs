@@ -53,7 +53,10 @@ fn enum_str<T: serde::Serialize>(v: &T) -> String {
 }
 
 /// Series plotted, in this order, with their fixed y-range when one is meaningful.
-const LANES: &[(&str, &str, Option<(f64, f64)>)] = &[
+/// A y-axis range (low, high).
+type Range = Option<(f64, f64)>;
+
+const LANES: &[(&str, &str, Range)] = &[
     (
         "face_distance",
         "face distance to enrolled",
@@ -94,7 +97,7 @@ fn timeline_svg(r: &Report, out: &mut String) {
     } else {
         1.0
     };
-    let mut lanes: Vec<(&str, String, Option<(f64, f64)>)> = Vec::new();
+    let mut lanes: Vec<(&str, String, Range)> = Vec::new();
     for (key, label, range) in LANES {
         if r.timeline.series.contains_key(*key) {
             lanes.push((key, (*label).to_owned(), *range));
@@ -147,7 +150,7 @@ fn timeline_svg(r: &Report, out: &mut String) {
                 hi = hi.max(*v);
             }
             if !lo.is_finite() || hi <= lo {
-                (lo.min(0.0).max(-1e9), lo.max(0.0) + 1.0)
+                (0.0, 1.0)
             } else {
                 (lo, hi)
             }
