@@ -149,8 +149,10 @@ fn timeline_svg(r: &Report, out: &mut String) {
                 lo = lo.min(*v);
                 hi = hi.max(*v);
             }
-            if !lo.is_finite() || hi <= lo {
+            if !lo.is_finite() {
                 (0.0, 1.0)
+            } else if hi <= lo {
+                (lo - 1.0, lo + 1.0) // a constant series sits mid-lane
             } else {
                 (lo, hi)
             }
