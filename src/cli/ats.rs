@@ -5,7 +5,7 @@ use crate::ats::config::AtsConfig;
 use crate::ats::sandbox::{self, Duplicates, FaultConfig, FaultKind, Sandbox, SandboxConfig};
 use crate::ats::worker::{RunMode, Worker};
 use crate::report::dsse::{self, Envelope};
-use crate::report::{Report, keys};
+use crate::report::{Report, enum_name, keys};
 use crate::store::{DeliveryState, NewReport, Registered, Store, now_ms};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -211,8 +211,8 @@ fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
         application_id: application,
         candidate_id: a.candidate.or(report.session.candidate_external_id.clone()),
         integrity: report.score.integrity,
-        risk_tier: enum_str(&report.score.risk_tier),
-        verification_status: enum_str(&report.score.verification_status),
+        risk_tier: enum_name(&report.score.risk_tier),
+        verification_status: enum_name(&report.score.verification_status),
         envelope: bytes,
         html,
     };
@@ -234,13 +234,6 @@ fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
         ),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn enum_str<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

@@ -9,7 +9,7 @@ mod ats;
 use crate::ingest::{IngestConfig, IngestError, MediaInput, Sampling};
 use crate::pipeline::{self, PipelineError, ScoreOptions};
 use crate::report::dsse::{self, Envelope};
-use crate::report::{Report, SessionInfo, html, keys};
+use crate::report::{Report, SessionInfo, html, keys, pack};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,6 +37,9 @@ pub enum Command {
     /// Render a signed report as one self-contained HTML page (exit 1 if the signature does
     /// not verify; the page then says so).
     Render(RenderArgs),
+    /// Bundle verified reports, their HTML, the public keys, the policy and a SHA-256 manifest
+    /// into an audit artifact (a directory, or a ZIP when OUT ends in .zip).
+    EvidencePack(EvidencePackArgs),
     /// Deliver signed reports to applicant tracking systems (outbox, worker, sandbox).
     Ats(ats::AtsArgs),
 }
@@ -76,6 +79,23 @@ pub struct ScoreArgs {
     /// Also write the HTML rendering here.
     #[arg(long, value_name = "OUT.html")]
     pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvidencePackArgs {
+    /// Signed reports (DSSE envelopes).
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Output directory (must not exist) or `.zip` file.
+    #[arg(long, value_name = "DIR|ZIP")]
+    pub out: PathBuf,
+    /// Public keys the reports may be signed with (repeatable) [default: the default signing
+    /// key's].
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Vec<PathBuf>,
+    /// The policy file the reports were scored with, included and hashed.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -171,6 +191,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Verify(a) => verify(a),
         Command::Keygen(a) => keygen(a),
         Command::Render(a) => render(a),
+        Command::EvidencePack(a) => evidence_pack(a),
         Command::Ats(a) => ats::run(a),
     }
 }
@@ -449,6 +470,44 @@ fn render(a: RenderArgs) -> Result<ExitCode, Failure> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn evidence_pack(a: EvidencePackArgs) -> Result<ExitCode, Failure> {
+    let key_paths = if a.pubkey.is_empty() {
+        vec![keys::public_path_for(
+            &keys::default_key_path().map_err(|e| Failure::new(2, e))?,
+        )]
+    } else {
+        a.pubkey
+    };
+    let mut keys_loaded = Vec::new();
+    for p in key_paths {
+        let k = keys::read_verifying_key(&p).map_err(|e| Failure::new(2, e))?;
+        keys_loaded.push((p, k));
+    }
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let pack =
+        pack::Pack::build(&a.reports, &keys_loaded, a.policy.as_deref(), now).map_err(|e| {
+            let code = match e {
+                pack::PackError::Unverified { .. }
+                | pack::PackError::NotAReport { .. }
+                | pack::PackError::Duplicate(_) => 1,
+                _ => 2,
+            };
+            Failure::new(code, e)
+        })?;
+    pack.write(&a.out).map_err(|e| Failure::new(2, e))?;
+    println!(
+        "evidence pack {}: {} report(s), {} file(s), manifest.json + SHA256SUMS",
+        a.out.display(),
+        pack.manifest.reports.len(),
+        pack.files.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn keygen(a: KeygenArgs) -> Result<ExitCode, Failure> {

@@ -5,7 +5,7 @@
 //! `default-src 'none'` makes any accidental fetch fail loudly in a browser instead of leaking
 //! where the report is being read. Every string from the payload is HTML-escaped.
 
-use super::{Event, Report};
+use super::{Event, Report, enum_name};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -43,13 +43,6 @@ fn num(v: f64) -> String {
     let s = format!("{v:.3}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.into() }
-}
-
-fn enum_str<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Series plotted, in this order, with their fixed y-range when one is meaningful.
@@ -127,7 +120,7 @@ fn timeline_svg(r: &Report, out: &mut String) {
     );
     // Flagged spans, shaded across every lane.
     for (i, e) in r.events.iter().enumerate() {
-        let kind = enum_str(&e.kind);
+        let kind = enum_name(&e.kind);
         let (x0, x1) = (x(e.start_s), x(e.end_s.max(e.start_s + step * 0.5)));
         let _ = write!(
             out,
@@ -233,8 +226,8 @@ fn evidence_text(e: &Event) -> String {
 
 /// Renders the report page.
 pub fn render(r: &Report, check: &SignatureCheck) -> String {
-    let status = enum_str(&r.score.verification_status);
-    let tier = enum_str(&r.score.risk_tier);
+    let status = enum_name(&r.score.verification_status);
+    let tier = enum_name(&r.score.risk_tier);
     let status_colour = match status.as_str() {
         "verified" => "#2b8a3e",
         "rejected" => "#c92a2a",
@@ -329,7 +322,7 @@ code{{font-size:12px;word-break:break-all}}
     } else {
         o.push_str(r#"<table id="events"><tr><th>kind</th><th>from</th><th>to</th><th>confidence</th><th>what happened</th><th>evidence</th></tr>"#);
         for (i, e) in r.events.iter().enumerate() {
-            let kind = enum_str(&e.kind);
+            let kind = enum_name(&e.kind);
             let _ = write!(
                 o,
                 r#"<tr class="event" id="event-{i}" data-kind="{k}"><td><span style="color:{col}">■</span> {k}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td class="muted">{}</td></tr>"#,

@@ -8,6 +8,7 @@
 pub mod dsse;
 pub mod html;
 pub mod keys;
+pub mod pack;
 
 use crate::inference::ModelRef;
 use crate::ingest::Sampling;
@@ -17,6 +18,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const SCHEMA: &str = "vigil.integrity-report/v1";
+
+/// The snake_case name of a unit enum (`risk_tier`, `verification_status`, event kinds).
+pub fn enum_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
 
 /// Rounds to `digits` decimals so reports do not carry float noise.
 pub fn round(x: f64, digits: i32) -> f64 {

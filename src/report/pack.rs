@@ -1,0 +1,302 @@
+//! Evidence Pack: the audit artifact that bundles signed reports with everything needed to
+//! check them later and offline — their HTML renderings, the public keys, the policy file and a
+//! manifest with the SHA-256 of every input and every file (plus a `SHA256SUMS` that
+//! `sha256sum -c` understands).
+//!
+//! Every report is verified before it goes in: a pack never carries an unverifiable report.
+//! The pack is assembled in memory and written atomically (a directory renamed into place, or
+//! a ZIP written to a temporary file and renamed), so a failure leaves nothing behind.
+
+use super::dsse::{self, Envelope};
+use super::html::{self, SignatureCheck};
+use super::{Report, SessionInfo, enum_name};
+use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::pkcs8::EncodePublicKey;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+pub const SCHEMA: &str = "vigil.evidence-pack/v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("{path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path}: signature does not verify with any given public key ({reason})")]
+    Unverified { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    NotAReport { path: PathBuf, reason: String },
+    #[error("report {0} is given twice")]
+    Duplicate(String),
+    #[error("cannot write the pack {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
+}
+
+/// One file of the pack.
+#[derive(Debug, Clone)]
+pub struct PackFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InputEntry {
+    pub role: &'static str,
+    pub name: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportEntry {
+    pub report_id: String,
+    pub file: String,
+    pub html: String,
+    pub keyid: String,
+    pub signature: &'static str,
+    pub verification_status: String,
+    pub risk_tier: String,
+    pub integrity: f64,
+    pub policy: super::PolicyRef,
+    pub session: SessionInfo,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub schema: &'static str,
+    pub created_at: String,
+    pub vigil_version: &'static str,
+    pub inputs: Vec<InputEntry>,
+    pub reports: Vec<ReportEntry>,
+    /// Extra sections added by callers (e.g. the release gate's results).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Every file of the pack except the manifest itself and SHA256SUMS.
+    pub files: Vec<FileEntry>,
+}
+
+/// A pack being assembled.
+pub struct Pack {
+    pub manifest: Manifest,
+    pub files: Vec<PackFile>,
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, PackError> {
+    std::fs::read(path).map_err(|e| PackError::Read {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+impl Pack {
+    /// Verifies every report against `keys` and assembles the pack.
+    pub fn build(
+        reports: &[PathBuf],
+        keys: &[(PathBuf, VerifyingKey)],
+        policy: Option<&Path>,
+        created_at: String,
+    ) -> Result<Pack, PackError> {
+        let mut pack = Pack {
+            manifest: Manifest {
+                schema: SCHEMA,
+                created_at,
+                vigil_version: env!("CARGO_PKG_VERSION"),
+                inputs: Vec::new(),
+                reports: Vec::new(),
+                extra: serde_json::Map::new(),
+                files: Vec::new(),
+            },
+            files: Vec::new(),
+        };
+        for (path, key) in keys {
+            let pem = key
+                .to_public_key_pem(Default::default())
+                .map_err(|e| PackError::Read {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            let keyid = dsse::key_id(key);
+            pack.input("public_key", path, pem.as_bytes());
+            pack.add(
+                format!("keys/{}.pub.pem", keyid.replace(':', "_")),
+                pem.into_bytes(),
+            );
+        }
+        for path in reports {
+            let bytes = read(path)?;
+            let env: Envelope =
+                serde_json::from_slice(&bytes).map_err(|e| PackError::NotAReport {
+                    path: path.clone(),
+                    reason: format!("not a DSSE envelope: {e}"),
+                })?;
+            let mut last_err = String::from("no public key given");
+            let mut verified = None;
+            for (_, key) in keys {
+                match dsse::verify(&env, key) {
+                    Ok(payload) => {
+                        verified = Some((payload, dsse::key_id(key)));
+                        break;
+                    }
+                    Err(e) => last_err = e.to_string(),
+                }
+            }
+            let Some((payload, keyid)) = verified else {
+                return Err(PackError::Unverified {
+                    path: path.clone(),
+                    reason: last_err,
+                });
+            };
+            let report =
+                Report::from_payload(&payload).map_err(|reason| PackError::NotAReport {
+                    path: path.clone(),
+                    reason,
+                })?;
+            if pack
+                .manifest
+                .reports
+                .iter()
+                .any(|r| r.report_id == report.report_id)
+            {
+                return Err(PackError::Duplicate(report.report_id));
+            }
+            pack.input("report", path, &bytes);
+            let file = format!("reports/{}.vigil.json", report.report_id);
+            let html_file = format!("reports/{}.html", report.report_id);
+            let page = html::render(
+                &report,
+                &SignatureCheck::Valid {
+                    keyid: keyid.clone(),
+                },
+            );
+            pack.add(file.clone(), bytes);
+            pack.add(html_file.clone(), page.into_bytes());
+            pack.manifest.reports.push(ReportEntry {
+                report_id: report.report_id.clone(),
+                file,
+                html: html_file,
+                keyid,
+                signature: "valid",
+                verification_status: enum_name(&report.score.verification_status),
+                risk_tier: enum_name(&report.score.risk_tier),
+                integrity: report.score.integrity,
+                policy: report.pipeline.policy.clone(),
+                session: report.session.clone(),
+            });
+        }
+        if let Some(p) = policy {
+            let bytes = read(p)?;
+            pack.input("policy", p, &bytes);
+            pack.add(format!("policy/{}", file_name(p)), bytes);
+        }
+        Ok(pack)
+    }
+
+    fn input(&mut self, role: &'static str, path: &Path, bytes: &[u8]) {
+        self.manifest.inputs.push(InputEntry {
+            role,
+            name: file_name(path),
+            sha256: sha256_hex(bytes),
+            bytes: bytes.len() as u64,
+        });
+    }
+
+    /// Adds a file (and its manifest entry).
+    pub fn add(&mut self, path: String, bytes: Vec<u8>) {
+        self.manifest.files.push(FileEntry {
+            path: path.clone(),
+            sha256: sha256_hex(&bytes),
+            bytes: bytes.len() as u64,
+        });
+        self.files.push(PackFile { path, bytes });
+    }
+
+    /// All files including `manifest.json` and `SHA256SUMS`, in a fixed order.
+    pub fn finish(&self) -> Vec<PackFile> {
+        let mut files = self.files.clone();
+        let manifest = serde_json::to_vec_pretty(&self.manifest).expect("manifest serialises");
+        files.push(PackFile {
+            path: "manifest.json".into(),
+            bytes: manifest,
+        });
+        let sums: String = files
+            .iter()
+            .map(|f| format!("{}  {}\n", sha256_hex(&f.bytes), f.path))
+            .collect();
+        files.push(PackFile {
+            path: "SHA256SUMS".into(),
+            bytes: sums.into_bytes(),
+        });
+        files
+    }
+
+    /// Writes the pack to `out`: a ZIP when the name ends in `.zip`, else a directory (which
+    /// must not exist yet).
+    pub fn write(&self, out: &Path) -> Result<(), PackError> {
+        let werr = |reason: String| PackError::Write {
+            path: out.to_owned(),
+            reason,
+        };
+        if out.exists() {
+            return Err(werr("already exists; choose a new path".into()));
+        }
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let files = self.finish();
+        let is_zip = out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+        if is_zip {
+            let tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| werr(e.to_string()))?;
+            {
+                let mut z = zip::ZipWriter::new(tmp.as_file());
+                let opts = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Deflated);
+                for f in &files {
+                    z.start_file(f.path.as_str(), opts)
+                        .map_err(|e| werr(e.to_string()))?;
+                    std::io::Write::write_all(&mut z, &f.bytes).map_err(|e| werr(e.to_string()))?;
+                }
+                z.finish().map_err(|e| werr(e.to_string()))?;
+            }
+            tmp.as_file().sync_all().map_err(|e| werr(e.to_string()))?;
+            tmp.persist(out).map_err(|e| werr(e.to_string()))?;
+        } else {
+            let tmp = tempfile::Builder::new()
+                .prefix(".vigil-pack-")
+                .tempdir_in(parent)
+                .map_err(|e| werr(e.to_string()))?;
+            for f in &files {
+                let p = tmp.path().join(&f.path);
+                if let Some(d) = p.parent() {
+                    std::fs::create_dir_all(d).map_err(|e| werr(e.to_string()))?;
+                }
+                std::fs::write(&p, &f.bytes).map_err(|e| werr(e.to_string()))?;
+            }
+            let kept = tmp.keep();
+            std::fs::rename(&kept, out).map_err(|e| {
+                let _ = std::fs::remove_dir_all(&kept);
+                werr(e.to_string())
+            })?;
+        }
+        Ok(())
+    }
+}
