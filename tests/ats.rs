@@ -224,6 +224,54 @@ fn a_scored_report_lands_once_in_each_ats() {
     let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r["state"] == "delivered"), "{rows:?}");
+
+    // The audit log tells the story and its chain verifies.
+    let audit = |args: &[&str]| {
+        vigil(home.path())
+            .env(
+                "TEST_GH_SECRET",
+                vigil::ats::sandbox::GREENHOUSE_CLIENT_SECRET,
+            )
+            .env("TEST_LEVER_KEY", vigil::ats::sandbox::LEVER_API_KEY)
+            .env("TEST_WEBHOOK_SECRET", vigil::ats::sandbox::WEBHOOK_SECRET)
+            .arg("audit")
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let o = audit(&["log", "--json"]);
+    let actions: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "report_registered",
+            "report_delivered",
+            "report_delivered",
+            "report_delivered"
+        ]
+    );
+    let o = audit(&["verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("intact: 4 entries"));
+    // Someone edits an entry behind Vigil's back: verify names it and exits 1.
+    let conn = rusqlite::Connection::open(home.path().join("vigil.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'someone-else' WHERE seq = 2;",
+    )
+    .unwrap();
+    let o = audit(&["verify"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("BROKEN at entry 2"));
 }
 
 #[test]
@@ -304,6 +352,7 @@ fn register_many(
                         html: Some(b"<!doctype html><title>r</title>".to_vec()),
                     },
                     &[connector],
+                    "test",
                     vigil::store::now_ms(),
                 )
                 .unwrap();

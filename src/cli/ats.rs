@@ -6,6 +6,7 @@ use crate::ats::sandbox::{self, Duplicates, FaultConfig, FaultKind, Sandbox, San
 use crate::ats::worker::{RunMode, Worker};
 use crate::report::dsse::{self, Envelope};
 use crate::report::{Report, enum_name, keys};
+use crate::store::audit::Verdict;
 use crate::store::{DeliveryState, NewReport, Registered, Store, now_ms};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,6 +130,74 @@ pub struct SandboxArgs {
     pub block_ext: Vec<String>,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain: exit 0 and print the head hash when intact, 1 naming the
+    /// first edited or missing entry otherwise.
+    Verify(ConfigArg),
+    /// Print entries (oldest first).
+    Log {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only entries after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn audit(a: AuditArgs) -> Result<ExitCode, Failure> {
+    match a.command {
+        AuditCommand::Verify(c) => {
+            let cfg = load(&c)?;
+            let store = open_store(&cfg)?;
+            match store.audit_verify().map_err(|e| Failure::new(2, e))? {
+                Verdict::Intact { entries, head } => {
+                    println!("audit log intact: {entries} entries, head {head}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Verdict::Broken { seq, reason } => {
+                    println!("audit log BROKEN at entry {seq}: {reason}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        AuditCommand::Log {
+            config,
+            after,
+            limit,
+            json,
+        } => {
+            let cfg = load(&config)?;
+            let store = open_store(&cfg)?;
+            for e in store
+                .audit_entries(after, limit)
+                .map_err(|e| Failure::new(2, e))?
+            {
+                if json {
+                    println!("{}", serde_json::to_string(&e).expect("entry serialises"));
+                } else {
+                    println!(
+                        "{:>6}  {}  {:<24}  {:<20}  {}  {}",
+                        e.seq, e.at_ms, e.action, e.actor, e.subject, e.details
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
 fn parse_fault(s: &str) -> Result<FaultKind, String> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
         let names: Vec<String> = FaultKind::ALL
@@ -219,7 +288,7 @@ fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
     let mut store = open_store(&cfg)?;
     let connectors = tenant.connectors();
     match store
-        .register(&new, &connectors, now_ms())
+        .register(&new, &connectors, "vigil ats enqueue", now_ms())
         .map_err(|e| Failure::new(2, e))?
     {
         Registered::Queued { deliveries } => println!(
@@ -357,7 +426,7 @@ fn retry(a: RetryArgs) -> Result<ExitCode, Failure> {
         a.ids
     };
     for id in ids {
-        match store.requeue(id, now_ms()) {
+        match store.requeue(id, "vigil ats retry", now_ms()) {
             Ok(DeliveryState::Delivered) => println!("delivery {id} is already delivered"),
             Ok(_) => println!("delivery {id} requeued"),
             Err(e) => return Err(Failure::new(2, e)),

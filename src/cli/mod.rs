@@ -42,6 +42,8 @@ pub enum Command {
     EvidencePack(EvidencePackArgs),
     /// Deliver signed reports to applicant tracking systems (outbox, worker, sandbox).
     Ats(ats::AtsArgs),
+    /// The hash-chained audit log: verify it or list entries.
+    Audit(ats::AuditArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -193,6 +195,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Render(a) => render(a),
         Command::EvidencePack(a) => evidence_pack(a),
         Command::Ats(a) => ats::run(a),
+        Command::Audit(a) => ats::audit(a),
     }
 }
 

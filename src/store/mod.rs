@@ -11,6 +11,9 @@
 //! connector knows on the next attempt that an earlier one may have reached the ATS and must
 //! look for its own report there before posting again (Greenhouse has no idempotency keys).
 
+pub mod audit;
+
+use audit::Action;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -213,6 +216,7 @@ impl Store {
         if version == 0 {
             let tx = conn.unchecked_transaction().map_err(open_err)?;
             tx.execute_batch(SCHEMA).map_err(open_err)?;
+            tx.execute_batch(audit::SCHEMA).map_err(open_err)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(open_err)?;
             tx.commit().map_err(open_err)?;
@@ -226,6 +230,7 @@ impl Store {
         &mut self,
         report: &NewReport,
         connectors: &[&str],
+        actor: &str,
         now: i64,
     ) -> Result<Registered, StoreError> {
         let tx = self
@@ -269,6 +274,21 @@ impl Store {
                 params![report.report_id, c, now],
             )?;
         }
+        audit::append(
+            &tx,
+            now,
+            actor,
+            Action::ReportRegistered,
+            &report.report_id,
+            serde_json::json!({
+                "tenant": report.tenant,
+                "application_id": report.application_id,
+                "candidate_id": report.candidate_id,
+                "envelope_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&report.envelope)),
+                "verification_status": report.verification_status,
+                "connectors": connectors,
+            }),
+        )?;
         tx.commit()?;
         Ok(Registered::Queued {
             deliveries: connectors.len(),
@@ -376,6 +396,21 @@ impl Store {
             params![job.delivery_id, remote_ref, now],
         )?;
         log_attempt(&tx, job, started, now, "delivered", None)?;
+        audit::append(
+            &tx,
+            now,
+            "delivery-worker",
+            Action::ReportDelivered,
+            &job.report.report_id,
+            serde_json::json!({
+                "delivery_id": job.delivery_id,
+                "tenant": job.report.tenant,
+                "connector": job.connector,
+                "application_id": job.report.application_id,
+                "remote_ref": remote_ref,
+                "attempt": job.attempt,
+            }),
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -404,29 +439,84 @@ impl Store {
         };
         let outcome = if next.is_some() { "retry" } else { "dead" };
         log_attempt(&tx, job, started, now, outcome, Some(error))?;
+        if next.is_none() {
+            audit::append(
+                &tx,
+                now,
+                "delivery-worker",
+                Action::DeliveryDeadLettered,
+                &job.report.report_id,
+                serde_json::json!({
+                    "delivery_id": job.delivery_id,
+                    "connector": job.connector,
+                    "attempts": job.attempt,
+                    "error": error,
+                }),
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
 
     /// Requeues a dead-lettered (or pending) delivery with a fresh attempt budget.
-    pub fn requeue(&mut self, delivery_id: i64, now: i64) -> Result<DeliveryState, StoreError> {
-        let state: Option<String> = self
-            .conn
+    pub fn requeue(
+        &mut self,
+        delivery_id: i64,
+        actor: &str,
+        now: i64,
+    ) -> Result<DeliveryState, StoreError> {
+        let tx = self.conn.transaction()?;
+        let row: Option<(String, String, String)> = tx
             .query_row(
-                "SELECT state FROM deliveries WHERE id = ?1",
+                "SELECT state, report_id, connector FROM deliveries WHERE id = ?1",
                 [delivery_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let state = DeliveryState::parse(&state.ok_or(StoreError::NoSuchDelivery(delivery_id))?);
+        let (state, report_id, connector) = row.ok_or(StoreError::NoSuchDelivery(delivery_id))?;
+        let state = DeliveryState::parse(&state);
         if state != DeliveryState::Delivered {
-            self.conn.execute(
+            tx.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = ?2,
                     lease_until_ms = NULL WHERE id = ?1",
                 params![delivery_id, now],
             )?;
+            audit::append(
+                &tx,
+                now,
+                actor,
+                Action::DeliveryRequeued,
+                &report_id,
+                serde_json::json!({"delivery_id": delivery_id, "connector": connector}),
+            )?;
         }
+        tx.commit()?;
         Ok(state)
+    }
+
+    /// Appends an audit entry on its own (for actions outside the outbox).
+    pub fn audit(
+        &mut self,
+        actor: &str,
+        action: Action,
+        subject: &str,
+        details: serde_json::Value,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        audit::append(&tx, now, actor, action, subject, details)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Recomputes the audit chain.
+    pub fn audit_verify(&self) -> Result<audit::Verdict, StoreError> {
+        Ok(audit::verify(&self.conn)?)
+    }
+
+    /// Audit entries after `after`, oldest first.
+    pub fn audit_entries(&self, after: i64, limit: usize) -> Result<Vec<audit::Entry>, StoreError> {
+        Ok(audit::entries(&self.conn, after, limit)?)
     }
 
     /// Ids of every dead-lettered delivery.
@@ -579,19 +669,24 @@ mod tests {
         let (_d, mut s) = store();
         let r = report("r1");
         assert_eq!(
-            s.register(&r, &["greenhouse", "webhook"], 0).unwrap(),
+            s.register(&r, &["greenhouse", "webhook"], "test", 0)
+                .unwrap(),
             Registered::Queued { deliveries: 2 }
         );
         assert_eq!(
-            s.register(&r, &["greenhouse", "webhook"], 5).unwrap(),
+            s.register(&r, &["greenhouse", "webhook"], "test", 5)
+                .unwrap(),
             Registered::AlreadyKnown
         );
         assert_eq!(s.counts().unwrap().pending, 2);
         // A duplicate connector name violates UNIQUE: the whole registration rolls back.
-        assert!(s.register(&report("r2"), &["lever", "lever"], 0).is_err());
+        assert!(
+            s.register(&report("r2"), &["lever", "lever"], "test", 0)
+                .is_err()
+        );
         assert_eq!(s.counts().unwrap().pending, 2);
         assert_eq!(
-            s.register(&report("r2"), &["lever"], 0).unwrap(),
+            s.register(&report("r2"), &["lever"], "test", 0).unwrap(),
             Registered::Queued { deliveries: 1 }
         );
     }
@@ -599,7 +694,8 @@ mod tests {
     #[test]
     fn leases_expire_and_attempts_count_at_claim() {
         let (_d, mut s) = store();
-        s.register(&report("r1"), &["greenhouse"], 0).unwrap();
+        s.register(&report("r1"), &["greenhouse"], "test", 0)
+            .unwrap();
         let lease = Duration::from_millis(1000);
         let jobs = s.claim_due(10, 8, lease, &none()).unwrap();
         assert_eq!(jobs.len(), 1);
@@ -627,11 +723,14 @@ mod tests {
     #[test]
     fn dead_letters_can_be_requeued() {
         let (_d, mut s) = store();
-        s.register(&report("r1"), &["webhook"], 0).unwrap();
+        s.register(&report("r1"), &["webhook"], "test", 0).unwrap();
         let j = s.claim_due(0, 1, Duration::from_secs(1), &none()).unwrap();
         s.mark_failed(&j[0], "HTTP 400", None, 0, 1).unwrap();
         assert_eq!(s.dead_ids().unwrap(), vec![j[0].delivery_id]);
-        assert_eq!(s.requeue(j[0].delivery_id, 2).unwrap(), DeliveryState::Dead);
+        assert_eq!(
+            s.requeue(j[0].delivery_id, "test", 2).unwrap(),
+            DeliveryState::Dead
+        );
         let again = s.claim_due(2, 1, Duration::from_secs(1), &none()).unwrap();
         assert_eq!(again[0].attempt, 1, "requeue grants a fresh attempt budget");
         assert_eq!(
@@ -639,8 +738,46 @@ mod tests {
             "but remembers the ATS may have been reached"
         );
         assert!(matches!(
-            s.requeue(999, 0),
+            s.requeue(999, "test", 0),
             Err(StoreError::NoSuchDelivery(999))
+        ));
+    }
+
+    #[test]
+    fn audit_chain_records_and_detects_tampering() {
+        let (dir, mut s) = store();
+        s.register(&report("r1"), &["webhook"], "test", 0).unwrap();
+        let j = s.claim_due(0, 1, Duration::from_secs(1), &none()).unwrap();
+        s.mark_delivered(&j[0], "msg_r1", 0, 1).unwrap();
+        let entries = s.audit_entries(0, 10).unwrap();
+        let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["report_registered", "report_delivered"]);
+        let head = match s.audit_verify().unwrap() {
+            audit::Verdict::Intact { entries: 2, head } => head,
+            v => panic!("{v:?}"),
+        };
+        assert_eq!(head, entries[1].hash);
+        // Rewriting history is refused by the triggers...
+        assert!(
+            s.conn
+                .execute("UPDATE audit SET actor = 'x' WHERE seq = 1", [])
+                .is_err()
+        );
+        assert!(
+            s.conn
+                .execute("DELETE FROM audit WHERE seq = 1", [])
+                .is_err()
+        );
+        // ...and detected when someone drops them first.
+        let raw = Connection::open(dir.path().join("v.db")).unwrap();
+        raw.execute_batch(
+            "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;
+             UPDATE audit SET details = '{\"tenant\":\"other\"}' WHERE seq = 1;",
+        )
+        .unwrap();
+        assert!(matches!(
+            s.audit_verify().unwrap(),
+            audit::Verdict::Broken { seq: 1, .. }
         ));
     }
 
@@ -650,7 +787,8 @@ mod tests {
         let path = dir.path().join("v.db");
         {
             let mut s = Store::open(&path).unwrap();
-            s.register(&report("r1"), &["greenhouse"], 0).unwrap();
+            s.register(&report("r1"), &["greenhouse"], "test", 0)
+                .unwrap();
             let j = s.claim_due(0, 1, Duration::from_secs(1), &none()).unwrap();
             let mut p = serde_json::Map::new();
             p.insert("attachment_id".into(), "99".into());
