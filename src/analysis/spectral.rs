@@ -60,19 +60,33 @@ pub struct SpectralParams {
     pub hum_jump_deg: f32,
     /// Hum must stand this far above the spectrum beside it to be tracked. Default 12 dB.
     pub hum_min_snr_db: f32,
-    /// Replay: speech bass (40–240 Hz) relative to 480–1000 Hz at or below this. Default −22 dB
-    /// (real voices on the clean recordings: −19 to +3 dB).
+    /// Replay: speech bass (120–240 Hz) relative to 480–1000 Hz at or below this. Default −12 dB:
+    /// the bass-lightest real voices here sit at −11 dB (telephone −9 dB), a phone-class
+    /// loudspeaker (roll-off ≈ 700 Hz) in a room at −14 dB — a thin margin. A loudspeaker with
+    /// real bass is missed.
     pub replay_bass_db: f32,
     /// Replay: the fastest 100 ms fall of speech energy (median over seconds) at or below this:
-    /// room reverberation stops sound from dying away quickly. Default 20 dB.
+    /// room reverberation stops sound from dying away quickly. Default 16 dB (dry real speech
+    /// 30–37 dB; reverberant real recordings 12–16 dB, so this alone is not enough either).
     pub replay_decay_db: f32,
     /// Synthetic: mean high-band (> 3 kHz) harmonicity of voiced frames at or above this.
     /// Default 0.40 (real voices 0.05–0.30, espeak-ng 0.5+; flite's mixed excitation does not
     /// show it).
     pub synthetic_harmonicity: f32,
+    /// Synthetic: seconds with speech and ≥ 80 ms of digitally silent pause (< −100 dBFS: no
+    /// breath, no room, nothing a microphone would pick up), with ≥ 40 % of the window's pause
+    /// frames that silent — the "absent breath noise" cue. Default 3 seconds per window. Noise
+    /// suppression in conferencing apps can gate pauses to silence too: weak evidence.
+    pub synthetic_silent_s: usize,
     /// Background voice: speech-band energy in the candidate's pauses at least this far above
     /// the session's pause floor. Default 12 dB.
     pub background_excess_db: f32,
+    /// Background voice: … and at least this far below the candidate's speech in the same band
+    /// (louder pause sound is the candidate's own speech the VAD missed). Default 15 dB.
+    pub background_below_speech_db: f32,
+    /// Background voice: the same pauses must also fall back to within this of the local floor
+    /// (the sound comes and goes, as speech does). Default 8 dB.
+    pub background_floor_return_db: f32,
     /// Background voice: seconds in a window with such pause energy. Default 3.
     pub background_min_s: usize,
     /// Clipping: flat-topped samples per second for the second to count. Default 20.
@@ -92,10 +106,13 @@ impl Default for SpectralParams {
             splice_envelope_db: 8.0,
             hum_jump_deg: 45.0,
             hum_min_snr_db: 12.0,
-            replay_bass_db: -22.0,
-            replay_decay_db: 20.0,
+            replay_bass_db: -12.0,
+            replay_decay_db: 16.0,
             synthetic_harmonicity: 0.40,
+            synthetic_silent_s: 3,
             background_excess_db: 12.0,
+            background_below_speech_db: 15.0,
+            background_floor_return_db: 8.0,
             background_min_s: 3,
             clip_samples_per_s: 20,
             dropout_min_s: 0.02,
@@ -313,6 +330,11 @@ impl Harmonicity {
     }
 }
 
+/// Mean square (10 ms) that counts as sound on both sides of a dropout: −65 dBFS, above any
+/// 16-bit dither or codec residue yet below a quiet room's noise. A gap of exact zeros between two
+/// such stretches is a cut in the signal, not a pause (a pause keeps the room's noise).
+const AUDIBLE_MS: f32 = 3e-7;
+
 /// Mains frequencies tracked, and the references beside them for the hum's signal-to-noise.
 const MAINS: [(f32, [f32; 2]); 2] = [(50.0, [44.0, 56.0]), (60.0, [53.0, 67.0])];
 /// The hum tracker works on a 2 kHz signal (8-sample block means): the mean's response is flat
@@ -407,6 +429,8 @@ pub struct SpectralSecond {
     /// 10th and 80th percentile of the speech-band level in pause frames away from speech.
     pub pause_speech_band_p10: Option<f32>,
     pub pause_speech_band_p80: Option<f32>,
+    /// Mean speech-band level of the speech frames (dBFS): the candidate's own loudness.
+    pub speech_band_dbfs: Option<f32>,
     pub flatness: f32,
     pub centroid_hz: f32,
     pub rolloff_hz: f32,
@@ -443,6 +467,7 @@ struct SecondAcc {
     pitch_steps: u32,
     max_fall: Option<f32>,
     silent: u32,
+    speech_sb: f32,
 }
 
 /// Spans of a dropout: digital silence cut into audible sound.
@@ -469,6 +494,8 @@ pub enum SpectralFinding {
     Synthetic {
         start_s: f64,
         end_s: f64,
+        /// Which cue fired: periodic high band (`true`) or digitally silent pauses.
+        harmonic: bool,
         high_band_harmonicity: f32,
         pitch_step_st: Option<f32>,
         silent_pause_ratio: f32,
@@ -562,6 +589,9 @@ pub struct SpectralAnalyser {
     /// Frames since the last speech frame (pause frames next to speech are VAD hangover, breath
     /// and reverberation tail, not someone else talking).
     since_speech: u32,
+    /// Speech-band levels of the last pause frames, committed only once 150 ms of pause follow
+    /// them: the VAD switches on late, so the frames just before speech are its onset.
+    pause_sb_queue: std::collections::VecDeque<f32>,
     /// Sample-level state.
     samples: u64,
     prev: f32,
@@ -589,6 +619,7 @@ impl SpectralAnalyser {
             levels: [FLOOR_DB; 11],
             peak_db: FLOOR_DB,
             since_speech: u32::MAX,
+            pause_sb_queue: std::collections::VecDeque::with_capacity(16),
             samples: 0,
             prev: f32::NAN,
             flat_run: 0,
@@ -639,18 +670,21 @@ impl SpectralAnalyser {
                     (self.params.dropout_min_s * RATE as f32) as u64,
                     (self.params.dropout_max_s * RATE as f32) as u64,
                 );
-                if len >= lo && len <= hi && self.ms_before_zero >= 1e-4 {
+                if len >= lo && len <= hi && self.ms_before_zero >= AUDIBLE_MS {
                     // Confirmed once the next 10 ms are audible too.
                     self.pending_gap = Some((i - len, len, i + HOP as u64));
                 }
-                self.ms_fast = 0.0;
+                if len >= lo {
+                    // Measure the far side afresh (single zeros at zero crossings do not count).
+                    self.ms_fast = 0.0;
+                }
             }
             // ~10 ms exponential mean square.
             self.ms_fast += (x * x - self.ms_fast) * (1.0 / HOP as f32);
             if let Some((start, len, check_at)) = self.pending_gap
                 && i + 1 >= check_at
             {
-                if self.ms_fast >= 0.5e-4 {
+                if self.ms_fast >= AUDIBLE_MS {
                     self.gaps.push(Gap {
                         start_s: start as f64 / RATE as f64,
                         dur_s: len as f64 / RATE as f64,
@@ -687,7 +721,9 @@ impl SpectralAnalyser {
             a.flatness += f.flatness;
             a.centroid += f.centroid_hz;
             a.rolloff += f.rolloff_hz;
+            a.speech_sb += f.speech_band;
             self.since_speech = 0;
+            self.pause_sb_queue.clear();
             // Voicing on every other speech frame: halves the cost, pitch steps stay 20 ms.
             self.speech_frames_seen += 1;
             if self.speech_frames_seen.is_multiple_of(2) {
@@ -722,9 +758,14 @@ impl SpectralAnalyser {
             if level < -100.0 {
                 a.silent += 1;
             }
-            // 150 ms away from speech on the near side.
+            // 150 ms away from speech on both sides.
             if self.since_speech >= 15 {
-                a.pause_sb.push(db(f.speech_band));
+                self.pause_sb_queue.push_back(db(f.speech_band));
+                if self.pause_sb_queue.len() > 15
+                    && let Some(v) = self.pause_sb_queue.pop_front()
+                {
+                    a.pause_sb.push(v);
+                }
             }
         }
         // Fastest 100 ms fall starting near the recent peak.
@@ -770,6 +811,7 @@ impl SpectralAnalyser {
             noise_floor_dbfs: pct(&mut levels, 0.1, 10),
             pause_speech_band_p10: pct(&mut sb, 0.1, 10),
             pause_speech_band_p80: pct(&mut sb, 0.8, 10),
+            speech_band_dbfs: (a.speech > 0).then(|| db(a.speech_sb / a.speech as f32)),
             flatness: a.flatness / n,
             centroid_hz: a.centroid / n,
             rolloff_hz: a.rolloff / n,
@@ -825,7 +867,11 @@ impl SpectralAnalyser {
         let mut findings = Vec::new();
         findings.extend(detect_splices(&self.seconds, p));
         findings.extend(detect_hum_jumps(&self.seconds, p));
-        findings.extend(detect_windows(&self.seconds, p));
+        let splice_at: Vec<usize> = findings
+            .iter()
+            .map(|f| f.span().0.round() as usize)
+            .collect();
+        findings.extend(detect_windows(&self.seconds, p, &splice_at));
         findings.extend(detect_clipping(&self.seconds, p));
         findings.extend(detect_dropouts(&self.gaps));
         findings.sort_by(|a, b| a.span().0.total_cmp(&b.span().0));
@@ -971,51 +1017,83 @@ fn detect_hum_jumps(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<Spectral
         if steady * 10 < steps.len() * 7 {
             continue;
         }
-        // A jump inside block b: compare b−1 with b+1 (block b itself straddles it).
-        let mut b = 1;
-        while b + 1 < h.len() {
-            if hummed[b - 1] && hummed[b + 1] {
-                let e = wrap((h[b + 1] * h[b - 1].conj()).arg() - 2.0 * drift).to_degrees();
-                if e.abs() >= p.hum_jump_deg {
-                    // Localise: the block whose own step from b−1 carries most of the jump.
-                    let own = wrap((h[b] * h[b - 1].conj()).arg() - drift).abs();
-                    let next = wrap((h[b + 1] * h[b].conj()).arg() - drift).abs();
-                    let at = if own >= next { b } else { b + 1 };
-                    out.push(SpectralFinding::Splice {
-                        at_s: at as f64,
-                        cue: SpliceCue::HumPhase {
-                            mains_hz: *mains_hz,
-                            jump_deg: e,
-                        },
-                    });
-                    b += 3;
-                    continue;
-                }
+        // A jump inside block b: compare b−1 with b+1 (block b itself straddles it). The jump
+        // shows fully only at the block that contains it, partly at its neighbours: keep local
+        // maxima.
+        let e: Vec<Option<f32>> = (0..h.len())
+            .map(|b| {
+                (b >= 1 && b + 1 < h.len() && hummed[b - 1] && hummed[b + 1])
+                    .then(|| wrap((h[b + 1] * h[b - 1].conj()).arg() - 2.0 * drift).to_degrees())
+            })
+            .collect();
+        for b in 0..e.len() {
+            let Some(v) = e[b] else { continue };
+            let mag = |i: usize| e.get(i).copied().flatten().map_or(0.0, f32::abs);
+            let is_max = (b.saturating_sub(2)..(b + 3).min(e.len()))
+                .all(|i| i == b || mag(i) < v.abs() || (mag(i) == v.abs() && i > b));
+            if v.abs() >= p.hum_jump_deg && is_max {
+                out.push(SpectralFinding::Splice {
+                    at_s: b as f64,
+                    cue: SpliceCue::HumPhase {
+                        mains_hz: *mains_hz,
+                        jump_deg: v,
+                    },
+                });
             }
-            b += 1;
         }
     }
     out
 }
 
 /// Synthetic-voice cues of one window: high-band harmonicity, pitch step, silent-pause ratio.
-type SynthCues = (f32, Option<f32>, f32);
+type SynthCues = (f32, Option<f32>, f32, bool);
+
+/// The pause floor (speech band) near a window: the lowest per-second 10th percentile within
+/// 15 s, not across a splice (a joined recording has its own floor).
+fn local_floor(secs: &[SpectralSecond], a: usize, b: usize, splices: &[usize]) -> Option<f32> {
+    let mut lo = a.saturating_sub(15);
+    let mut hi = (b + 15).min(secs.len());
+    for &s in splices {
+        if s <= a {
+            lo = lo.max(s);
+        } else if s >= b {
+            hi = hi.min(s);
+        }
+    }
+    secs[lo..hi]
+        .iter()
+        .filter_map(|s| s.pause_speech_band_p10)
+        .fold(None, |m: Option<f32>, x| Some(m.map_or(x, |m| m.min(x))))
+}
+
+/// A second whose pauses carry intermittent speech-band sound: loud moments well above the
+/// local floor (yet well below the candidate's speech), while the same pauses also return to
+/// that floor. A recording whose own noise is simply higher (joined takes, a fan switched on)
+/// stays high throughout and is not someone talking.
+fn background_second(s: &SpectralSecond, floor: f32, level: f32, p: &SpectralParams) -> bool {
+    match (s.pause_speech_band_p10, s.pause_speech_band_p80) {
+        (Some(lo), Some(hi)) => {
+            hi >= floor + p.background_excess_db
+                && hi <= level - p.background_below_speech_db
+                && lo <= floor + p.background_floor_return_db
+        }
+        _ => false,
+    }
+}
 
 /// Window detectors: replay, synthetic voice, background voice. Flagged windows merge into spans.
-fn detect_windows(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFinding> {
+fn detect_windows(
+    secs: &[SpectralSecond],
+    p: &SpectralParams,
+    splices: &[usize],
+) -> Vec<SpectralFinding> {
     let w = p.window_s.max(2);
     let step = (w / 2).max(1);
     let n = secs.len();
     let mut out = Vec::new();
-    // Session pause floor in the speech band: median of per-second 10th percentiles.
-    let mut p10: Vec<f32> = secs
-        .iter()
-        .filter_map(|s| s.pause_speech_band_p10)
-        .collect();
-    let session_floor = median(&mut p10);
     let mut replay: Vec<(usize, usize, f32, f32, f32)> = Vec::new();
-    let mut synth: Vec<(usize, usize, f32, Option<f32>, f32)> = Vec::new();
-    let mut bg: Vec<(usize, usize, f32, u32)> = Vec::new();
+    let mut synth: Vec<(usize, usize, SynthCues)> = Vec::new();
+    let mut bg: Vec<(usize, usize, f32, u32, f32, f32)> = Vec::new();
     let starts: Vec<usize> = if n <= w {
         vec![0]
     } else {
@@ -1034,7 +1112,8 @@ fn detect_windows(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFi
                     *o += 10f32.powf(d / 10.0) * s.speech_frames as f32;
                 }
             }
-            let bass = db((bands[0] + bands[1]) / speech as f32) - db(bands[3] / speech as f32);
+            // 120–240 Hz against 480–1000 Hz: 40–120 Hz is mostly hum and handling noise.
+            let bass = db(bands[1] / speech as f32) - db(bands[3] / speech as f32);
             let mut falls: Vec<f32> = win
                 .iter()
                 .filter(|s| s.speech_frames >= 30)
@@ -1053,33 +1132,42 @@ fn detect_windows(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFi
                 replay.push((a, b, bass, decay, rolloff));
             }
         }
-        // Synthetic: periodic excitation above 3 kHz in voiced speech.
+        // Synthetic: periodic excitation above 3 kHz in voiced speech, or speech whose pauses are
+        // digital silence (a microphone always hears a room; TTS into a virtual device does not).
         let voiced: u32 = win.iter().map(|s| s.voiced_frames).sum();
-        if voiced >= 100 {
-            let hb = win.iter().map(|s| s.high_band_r_sum).sum::<f32>() / voiced as f32;
-            if hb >= p.synthetic_harmonicity {
-                let steps: u32 = win.iter().map(|s| s.pitch_steps).sum();
-                let jit = (steps > 0)
-                    .then(|| win.iter().map(|s| s.pitch_step_sum).sum::<f32>() / steps as f32);
-                let silent: u32 = win.iter().map(|s| s.silent_pause_frames).sum();
-                let ratio = if pause > 0 {
-                    silent as f32 / pause as f32
-                } else {
-                    0.0
-                };
-                synth.push((a, b, hb, jit, ratio));
-            }
+        let hb = (voiced >= 100)
+            .then(|| win.iter().map(|s| s.high_band_r_sum).sum::<f32>() / voiced as f32);
+        let silent_secs = win
+            .iter()
+            .filter(|s| s.silent_pause_frames >= 8 && s.speech_frames >= 20)
+            .count();
+        let silent: u32 = win.iter().map(|s| s.silent_pause_frames).sum();
+        let ratio = if pause > 0 {
+            silent as f32 / pause as f32
+        } else {
+            0.0
+        };
+        let harmonic = hb.is_some_and(|h| h >= p.synthetic_harmonicity);
+        let gated = speech >= 200 && silent_secs >= p.synthetic_silent_s && ratio >= 0.4;
+        if harmonic || gated {
+            let steps: u32 = win.iter().map(|s| s.pitch_steps).sum();
+            let jit = (steps > 0)
+                .then(|| win.iter().map(|s| s.pitch_step_sum).sum::<f32>() / steps as f32);
+            synth.push((a, b, (hb.unwrap_or(0.0), jit, ratio, harmonic)));
         }
-        // Background voice: speech-band sound well above the session's pause floor.
-        if let Some(floor) = session_floor {
+        // Background voice: speech-band sound in the pauses, well above the pause floor nearby yet
+        // well below the candidate's own speech (louder is the candidate, missed by the VAD).
+        let floor = local_floor(secs, a, b, splices);
+        let mut lv: Vec<f32> = win.iter().filter_map(|s| s.speech_band_dbfs).collect();
+        if let (Some(floor), Some(level)) = (floor, median(&mut lv)) {
             let loud: Vec<f32> = win
                 .iter()
+                .filter(|s| background_second(s, floor, level, p))
                 .filter_map(|s| s.pause_speech_band_p80)
-                .filter(|&x| x >= floor + p.background_excess_db)
                 .collect();
             if loud.len() >= p.background_min_s {
                 let excess = loud.iter().sum::<f32>() / loud.len() as f32 - floor;
-                bg.push((a, b, excess, loud.len() as u32));
+                bg.push((a, b, excess, loud.len() as u32, floor, level));
             }
         }
     }
@@ -1108,9 +1196,7 @@ fn detect_windows(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFi
             rolloff_hz: mean(&v.iter().map(|x| x.2).collect::<Vec<_>>()),
         })
     });
-    let s: Vec<(usize, usize, SynthCues)> =
-        synth.iter().map(|x| (x.0, x.1, (x.2, x.3, x.4))).collect();
-    merge(&s, |a, b, v| {
+    merge(&synth, |a, b, v| {
         let jit: Vec<f32> = v.iter().filter_map(|x| x.1).collect();
         out.push(SpectralFinding::Synthetic {
             start_s: a as f64,
@@ -1118,18 +1204,17 @@ fn detect_windows(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFi
             high_band_harmonicity: mean(&v.iter().map(|x| x.0).collect::<Vec<_>>()),
             pitch_step_st: (!jit.is_empty()).then(|| mean(&jit)),
             silent_pause_ratio: mean(&v.iter().map(|x| x.2).collect::<Vec<_>>()),
+            harmonic: v.iter().any(|x| x.3),
         })
     });
-    let g: Vec<(usize, usize, (f32, u32))> = bg.iter().map(|x| (x.0, x.1, (x.2, x.3))).collect();
+    let g: Vec<(usize, usize, (f32, f32, f32))> =
+        bg.iter().map(|x| (x.0, x.1, (x.2, x.4, x.5))).collect();
     merge(&g, |a, b, v| {
         // Narrow the span to the seconds that carried the sound.
-        let floor = session_floor.unwrap_or(FLOOR_DB);
+        let floor = v.iter().map(|x| x.1).fold(f32::MAX, f32::min);
+        let level = v.iter().map(|x| x.2).fold(f32::MIN, f32::max);
         let loud: Vec<usize> = (a..b)
-            .filter(|&i| {
-                secs[i]
-                    .pause_speech_band_p80
-                    .is_some_and(|x| x >= floor + p.background_excess_db)
-            })
+            .filter(|&i| background_second(&secs[i], floor, level, p))
             .collect();
         let (s, e) = (
             loud.first().copied().unwrap_or(a),

@@ -574,29 +574,46 @@ pub fn spectral_events(findings: &[SpectralFinding], offset_s: f64) -> Vec<Event
                     ),
                 ),
                 SpectralFinding::Synthetic {
+                    harmonic,
                     high_band_harmonicity,
                     pitch_step_st,
                     silent_pause_ratio,
                     ..
-                } => span_event(
-                    EventKind::SyntheticVoice,
-                    (s, e),
-                    weak(0.3 + (high_band_harmonicity as f64 - 0.4)),
-                    [
-                        ("high_band_harmonicity", r3(high_band_harmonicity)),
-                        (
-                            "pitch_step_semitones",
-                            pitch_step_st.map_or(serde_json::Value::Null, r3),
+                } => {
+                    let cue = if harmonic {
+                        format!(
+                            "its high frequencies are as regularly periodic as its pitch (harmonicity {high_band_harmonicity:.2} above 3 kHz; real voices are breathier there)"
+                        )
+                    } else {
+                        format!(
+                            "its pauses are digital silence ({:.0} % of pause frames) with no breath or room noise, which a microphone always picks up",
+                            silent_pause_ratio * 100.0
+                        )
+                    };
+                    span_event(
+                        EventKind::SyntheticVoice,
+                        (s, e),
+                        weak(if harmonic {
+                            0.3 + (high_band_harmonicity as f64 - 0.4)
+                        } else {
+                            0.3 + silent_pause_ratio as f64 * 0.2
+                        }),
+                        [
+                            ("cue", json!(if harmonic { "high_band_harmonicity" } else { "silent_pauses" })),
+                            ("high_band_harmonicity", r3(high_band_harmonicity)),
+                            (
+                                "pitch_step_semitones",
+                                pitch_step_st.map_or(serde_json::Value::Null, r3),
+                            ),
+                            ("silent_pause_ratio", r3(silent_pause_ratio)),
+                        ],
+                        format!(
+                            "The voice from {} to {} has vocoder/TTS cues: {cue}. {WEAK}",
+                            fmt_s(s),
+                            fmt_s(e),
                         ),
-                        ("silent_pause_ratio", r3(silent_pause_ratio)),
-                    ],
-                    format!(
-                        "The voice from {} to {} has vocoder/TTS cues: its high frequencies are as regularly periodic as its pitch (harmonicity {:.2} above 3 kHz, real voices are breathier there). {WEAK}",
-                        fmt_s(s),
-                        fmt_s(e),
-                        high_band_harmonicity
-                    ),
-                ),
+                    )
+                }
                 SpectralFinding::BackgroundVoice {
                     excess_db, seconds, ..
                 } => span_event(
