@@ -16,8 +16,8 @@ use crate::inference::{InferenceError, SILERO_VAD, VOICE_ENCODER};
 use crate::ingest::{self, IngestConfig, IngestError, Item, MediaInput, Sampling};
 use crate::media::{AUDIO_RATE, AudioChunk, Pts, VideoFrame};
 use crate::report::{
-    Coverage, MediaSection, PipelineSection, PolicyRef, Report, SCHEMA, SessionInfo, Timeline,
-    round,
+    Coverage, Event, MediaSection, PipelineSection, PolicyRef, Report, SCHEMA, SessionInfo,
+    Timeline, round,
 };
 use crate::scoring::{self, EventKind, Policy, Sufficiency};
 use rayon::prelude::*;
@@ -324,6 +324,13 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             .then(a.kind.cmp(&b.kind))
             .then(a.end_s.total_cmp(&b.end_s))
     });
+    let spectral_events: Vec<Event> = events
+        .iter()
+        .filter(|e| {
+            e.kind.is_spectral() || matches!(e.kind, EventKind::Clipping | EventKind::AudioDropout)
+        })
+        .cloned()
+        .collect();
     let score = scoring::aggregate(
         &opts.policy,
         &events,
@@ -408,7 +415,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             &face_samples,
             has_audio.then_some(&audio_summary),
             &audio_summary.voice.samples,
-            &opts.spectral,
+            &spectral_events,
         ),
     })
 }
@@ -420,7 +427,7 @@ fn timeline(
     faces: &[FaceSample],
     audio: Option<&AudioSummary>,
     voice: &[VoiceSample],
-    spectral: &SpectralParams,
+    spectral_events: &[Event],
 ) -> Timeline {
     let mut series: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     // Sized from the latest timestamp (frames are not guaranteed to be in time order), and
@@ -486,7 +493,20 @@ fn timeline(
                     .map(|s| s.noise_floor_dbfs.map(|f| round(f as f64, 1)))
                     .collect()),
             );
-            series.insert("audio_anomaly".into(), pad(sp.anomaly_per_second(spectral)));
+            // Per second, the highest confidence of a spectral event covering it (0 when none).
+            let mut anomaly: Vec<Option<f64>> = sp
+                .seconds
+                .iter()
+                .map(|x| (x.frames > 0).then_some(0.0))
+                .collect();
+            for e in spectral_events {
+                let from = (e.start_s - a.start.as_secs_f64()).max(0.0).floor() as usize;
+                let to = (e.end_s - a.start.as_secs_f64()).max(0.0).ceil() as usize;
+                for v in anomaly.iter_mut().take(to).skip(from).flatten() {
+                    *v = v.max(e.confidence);
+                }
+            }
+            series.insert("audio_anomaly".into(), pad(anomaly));
         }
         series.insert(
             "speech_probability".into(),

@@ -162,14 +162,23 @@ pub fn frame_features(power: &[f32]) -> FrameFeatures {
     debug_assert_eq!(power.len(), BINS);
     let mut f = FrameFeatures::default();
     // Parseval over the one-sided spectrum: DC and Nyquist once, the rest twice.
-    let mut total = 0f32;
-    let mut weighted = 0f32;
-    let mut log_sum = 0f32;
-    for (k, &p) in power.iter().enumerate().skip(1) {
-        total += p;
-        weighted += p * k as f32;
-        log_sum += fast_log2(p + 1e-20);
+    // Bins 1..=200 in 25 chunks of 8 with per-lane accumulators: strict float order keeps the
+    // compiler from vectorising a plain sum, and these three sums are the analyser's hot loop.
+    let mut lt = [0f32; 8];
+    let mut lw = [0f32; 8];
+    let mut ll = [0f32; 8];
+    for (c, chunk) in power[1..].chunks_exact(8).enumerate() {
+        let base = (1 + c * 8) as f32;
+        for j in 0..8 {
+            let p = chunk[j];
+            lt[j] += p;
+            lw[j] += p * (base + j as f32);
+            ll[j] += fast_log2(p + 1e-20);
+        }
     }
+    let total: f32 = lt.iter().sum();
+    let weighted: f32 = lw.iter().sum();
+    let log_sum: f32 = ll.iter().sum();
     if !total.is_finite() {
         return FrameFeatures {
             level_dbfs: FLOOR_DB,
@@ -236,6 +245,9 @@ pub struct Voicing {
     /// Normalised autocorrelation of the > 3 kHz part at the same period.
     pub high_band_r: f32,
 }
+
+/// Window-corrected autocorrelation at which a frame counts as voiced.
+pub const VOICED_R: f32 = 0.5;
 
 /// Lags searched for the pitch period: 40..=200 samples (400–80 Hz).
 const MIN_LAG: usize = 40;
@@ -311,7 +323,8 @@ impl Harmonicity {
             0.0
         };
         let period = lag as f32 + off;
-        if !self.autocorr(power, HIGH_BAND_FROM) {
+        // The high band only matters for voiced frames: skip its transform otherwise.
+        if r < VOICED_R || !self.autocorr(power, HIGH_BAND_FROM) {
             return Some(Voicing {
                 r,
                 f0_hz: RATE as f32 / period,
@@ -384,14 +397,21 @@ impl HumTracker {
         }
     }
 
-    /// Adds one sample; returns the block's amplitudes when a second completes.
-    #[inline]
-    fn push(&mut self, x: f32) -> Option<[Complex<f32>; 6]> {
-        self.dec_sum += x;
-        self.dec_n += 1;
-        if self.dec_n < DECIM {
-            return None;
+    /// Adds samples; appends each completed second's amplitudes to `out`.
+    fn push_block(&mut self, samples: &[f32], out: &mut Vec<[Complex<f32>; 6]>) {
+        for &x in samples {
+            self.dec_sum += if x.is_finite() { x } else { 0.0 };
+            self.dec_n += 1;
+            if self.dec_n == DECIM
+                && let Some(b) = self.push_decimated()
+            {
+                out.push(b);
+            }
         }
+    }
+
+    /// One 2 kHz sample (the mean of the last 8); returns the amplitudes when a second completes.
+    fn push_decimated(&mut self) -> Option<[Complex<f32>; 6]> {
         let y = self.dec_sum / DECIM as f32;
         self.dec_sum = 0.0;
         self.dec_n = 0;
@@ -444,6 +464,8 @@ pub struct SpectralSecond {
     pub max_fall_db: Option<f32>,
     /// Pause frames at digital silence (< −100 dBFS).
     pub silent_pause_frames: u32,
+    /// Speech frames above −60 dBFS (the VAD's speech that is actually sound).
+    pub audible_speech_frames: u32,
     pub clipped_samples: u32,
     pub hum: [Complex<f32>; 6],
 }
@@ -468,6 +490,7 @@ struct SecondAcc {
     max_fall: Option<f32>,
     silent: u32,
     speech_sb: f32,
+    audible: u32,
 }
 
 /// Spans of a dropout: digital silence cut into audible sound.
@@ -549,30 +572,6 @@ pub struct SpectralOutcome {
     pub seconds: Vec<SpectralSecond>,
 }
 
-impl SpectralOutcome {
-    /// Per-second anomaly score 0–1 for the timeline: how strongly each second's own cues point
-    /// at an anomaly (1 = at a detector's threshold), before any duration rule.
-    pub fn anomaly_per_second(&self, p: &SpectralParams) -> Vec<Option<f64>> {
-        self.seconds
-            .iter()
-            .map(|s| {
-                if s.frames == 0 {
-                    return None;
-                }
-                let mut score = 0f32;
-                if s.voiced_frames >= 10 {
-                    let hb = s.high_band_r_sum / s.voiced_frames as f32;
-                    score = score.max(hb / p.synthetic_harmonicity);
-                }
-                if s.clipped_samples > 0 {
-                    score = score.max(s.clipped_samples as f32 / p.clip_samples_per_s as f32);
-                }
-                Some(((score.clamp(0.0, 1.0) as f64) * 1000.0).round() / 1000.0)
-            })
-            .collect()
-    }
-}
-
 /// Sequential spectral state; feed samples and frames in stream order.
 pub struct SpectralAnalyser {
     params: SpectralParams,
@@ -598,9 +597,12 @@ pub struct SpectralAnalyser {
     flat_run: u32,
     clipped: Vec<u32>,
     zero_run: u64,
-    ms_fast: f32,
+    /// The last 10 ms of samples (ring), for a dropout's level before the gap.
+    hist: [f32; HOP],
+    hpos: usize,
     ms_before_zero: f32,
-    pending_gap: Option<(u64, u64, u64)>,
+    /// A gap waiting for the 10 ms after it: (start, length, samples seen, Σx²).
+    pending_gap: Option<(u64, u64, u64, f32)>,
     gaps: Vec<Gap>,
     hum_blocks: Vec<[Complex<f32>; 6]>,
 }
@@ -625,7 +627,8 @@ impl SpectralAnalyser {
             flat_run: 0,
             clipped: Vec::new(),
             zero_run: 0,
-            ms_fast: 0.0,
+            hist: [0.0; HOP],
+            hpos: 0,
             ms_before_zero: 0.0,
             pending_gap: None,
             gaps: Vec::new(),
@@ -635,68 +638,108 @@ impl SpectralAnalyser {
 
     /// Raw samples (16 kHz mono), in order: clipping, dropouts and the mains hum.
     pub fn push_samples(&mut self, samples: &[f32]) {
-        for &x in samples {
-            let x = if x.is_finite() { x } else { 0.0 };
-            let i = self.samples;
-            // Clipping: flat tops, ≥ 3 identical consecutive samples at a high level.
-            if x.abs() >= 0.25 && x == self.prev {
-                self.flat_run += 1;
-                let add = match self.flat_run {
-                    1 => 0,
-                    2 => 3, // the run reached 3 samples: count all three
-                    _ => 1,
-                };
-                if add > 0 {
-                    let s = (i / RATE as u64) as usize;
-                    if self.clipped.len() <= s {
-                        self.clipped.resize(s + 1, 0);
+        let odd = |x: f32| x == 0.0 || !x.is_finite();
+        let flat = |a: f32, b: f32| a == b && a.abs() >= 0.25;
+        let mut k = 0;
+        while k < samples.len() {
+            if self.zero_run == 0 && self.flat_run == 0 && self.pending_gap.is_none() {
+                // Skip ahead to the next sample that could start a zero run or a flat top: the
+                // per-sample state machine only runs around those.
+                let mut prev = self.prev;
+                let next = samples[k..]
+                    .iter()
+                    .position(|&x| {
+                        let hit = odd(x) || flat(x, prev);
+                        prev = x;
+                        hit
+                    })
+                    .map_or(samples.len(), |p| k + p);
+                if next > k {
+                    let run = &samples[k..next];
+                    self.samples += run.len() as u64;
+                    self.prev = run[run.len() - 1];
+                    for &x in &run[run.len().saturating_sub(HOP)..] {
+                        self.hist[self.hpos] = x;
+                        self.hpos = if self.hpos + 1 == HOP {
+                            0
+                        } else {
+                            self.hpos + 1
+                        };
                     }
-                    self.clipped[s] += add;
-                }
-            } else {
-                self.flat_run = 0;
-            }
-            self.prev = x;
-            // Dropouts: exact digital silence, cut abruptly into sound on both sides.
-            if x == 0.0 {
-                if self.zero_run == 0 {
-                    self.ms_before_zero = self.ms_fast;
-                }
-                self.zero_run += 1;
-            } else if self.zero_run > 0 {
-                let len = self.zero_run;
-                self.zero_run = 0;
-                let (lo, hi) = (
-                    (self.params.dropout_min_s * RATE as f32) as u64,
-                    (self.params.dropout_max_s * RATE as f32) as u64,
-                );
-                if len >= lo && len <= hi && self.ms_before_zero >= AUDIBLE_MS {
-                    // Confirmed once the next 10 ms are audible too.
-                    self.pending_gap = Some((i - len, len, i + HOP as u64));
-                }
-                if len >= lo {
-                    // Measure the far side afresh (single zeros at zero crossings do not count).
-                    self.ms_fast = 0.0;
+                    k = next;
+                    continue;
                 }
             }
-            // ~10 ms exponential mean square.
-            self.ms_fast += (x * x - self.ms_fast) * (1.0 / HOP as f32);
-            if let Some((start, len, check_at)) = self.pending_gap
-                && i + 1 >= check_at
-            {
-                if self.ms_fast >= AUDIBLE_MS {
+            self.push_sample(samples[k]);
+            k += 1;
+        }
+        self.hum.push_block(samples, &mut self.hum_blocks);
+    }
+
+    fn push_sample(&mut self, x: f32) {
+        let x = if x.is_finite() { x } else { 0.0 };
+        let i = self.samples;
+        // Clipping: flat tops, ≥ 3 identical consecutive samples at a high level.
+        if x.abs() >= 0.25 && x == self.prev {
+            self.flat_run += 1;
+            let add = match self.flat_run {
+                1 => 0,
+                2 => 3, // the run reached 3 samples: count all three
+                _ => 1,
+            };
+            if add > 0 {
+                let s = (i / RATE as u64) as usize;
+                if self.clipped.len() <= s {
+                    self.clipped.resize(s + 1, 0);
+                }
+                self.clipped[s] += add;
+            }
+        } else {
+            self.flat_run = 0;
+        }
+        self.prev = x;
+        // Dropouts: exact digital silence, cut abruptly into sound on both sides.
+        let (lo, hi) = (
+            ((self.params.dropout_min_s * RATE as f32) as u64).max(1),
+            (self.params.dropout_max_s * RATE as f32) as u64,
+        );
+        if x == 0.0 {
+            self.zero_run += 1;
+            // Level before the gap, measured once the run is long enough to matter (single zeros
+            // at zero crossings are common in 16-bit audio); zeros never enter `hist`.
+            if self.zero_run == lo {
+                self.ms_before_zero = self.hist.iter().map(|v| v * v).sum::<f32>() / HOP as f32;
+            }
+        } else if self.zero_run > 0 {
+            let len = self.zero_run;
+            self.zero_run = 0;
+            if len >= lo && len <= hi && self.ms_before_zero >= AUDIBLE_MS {
+                // Confirmed once the next 10 ms are audible too.
+                self.pending_gap = Some((i - len, len, 0, 0.0));
+            }
+        }
+        if let Some((start, len, n, acc)) = &mut self.pending_gap {
+            *n += 1;
+            *acc += x * x;
+            if *n as usize >= HOP {
+                if *acc / HOP as f32 >= AUDIBLE_MS {
                     self.gaps.push(Gap {
-                        start_s: start as f64 / RATE as f64,
-                        dur_s: len as f64 / RATE as f64,
+                        start_s: *start as f64 / RATE as f64,
+                        dur_s: *len as f64 / RATE as f64,
                     });
                 }
                 self.pending_gap = None;
             }
-            if let Some(block) = self.hum.push(x) {
-                self.hum_blocks.push(block);
-            }
-            self.samples += 1;
         }
+        if x != 0.0 {
+            self.hist[self.hpos] = x;
+            self.hpos = if self.hpos + 1 == HOP {
+                0
+            } else {
+                self.hpos + 1
+            };
+        }
+        self.samples += 1;
     }
 
     /// One power frame of the shared STFT ([`BINS`] bins) and whether the VAD called its centre
@@ -722,13 +765,14 @@ impl SpectralAnalyser {
             a.centroid += f.centroid_hz;
             a.rolloff += f.rolloff_hz;
             a.speech_sb += f.speech_band;
+            a.audible += (level > -60.0) as u32;
             self.since_speech = 0;
             self.pause_sb_queue.clear();
             // Voicing on every other speech frame: halves the cost, pitch steps stay 20 ms.
             self.speech_frames_seen += 1;
             if self.speech_frames_seen.is_multiple_of(2) {
                 match self.harm.analyse(power) {
-                    Some(v) if v.r >= 0.5 && level > -60.0 => {
+                    Some(v) if v.r >= VOICED_R && level > -60.0 => {
                         let a = &mut self.cur;
                         a.voiced += 1;
                         let r = v.r.min(0.999);
@@ -822,6 +866,7 @@ impl SpectralAnalyser {
             pitch_steps: a.pitch_steps,
             max_fall_db: a.max_fall,
             silent_pause_frames: a.silent,
+            audible_speech_frames: a.audible,
             clipped_samples: 0,
             hum: [Complex::new(0.0, 0.0); 6],
         });
@@ -1139,7 +1184,7 @@ fn detect_windows(
             .then(|| win.iter().map(|s| s.high_band_r_sum).sum::<f32>() / voiced as f32);
         let silent_secs = win
             .iter()
-            .filter(|s| s.silent_pause_frames >= 8 && s.speech_frames >= 20)
+            .filter(|s| s.silent_pause_frames >= 8 && s.audible_speech_frames >= 20)
             .count();
         let silent: u32 = win.iter().map(|s| s.silent_pause_frames).sum();
         let ratio = if pause > 0 {
@@ -1419,7 +1464,8 @@ mod tests {
         const EPS_AMP: f32 = 0.02;
         let mut t = HumTracker::new();
         let x = tone(RATE * 3, 50.0, 0.01, 0.7);
-        let blocks: Vec<_> = x.iter().filter_map(|&s| t.push(s)).collect();
+        let mut blocks = Vec::new();
+        t.push_block(&x, &mut blocks);
         assert_eq!(blocks.len(), 3);
         for b in &blocks {
             // sin(ωt + φ) = cos(ωt + φ − π/2): phase φ − 90°.
