@@ -1548,6 +1548,70 @@ mod tests {
         assert_eq!(kinds, vec![("clip", 2.0, 3.0), ("drop", 4.0, 4.1)]);
     }
 
+    /// Seconds with a given pause floor and pause speech-band percentiles.
+    fn seconds(floors: &[f32]) -> Vec<SpectralSecond> {
+        floors
+            .iter()
+            .map(|&f| SpectralSecond {
+                frames: 100,
+                speech_frames: 60,
+                pause_frames: 40,
+                noise_floor_dbfs: Some(f),
+                pause_bands_db: [f - 12.0; N_BANDS],
+                pause_speech_band_p10: Some(f - 3.0),
+                pause_speech_band_p80: Some(f - 1.0),
+                speech_band_dbfs: Some(-25.0),
+                ..SpectralSecond::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_held_noise_floor_step_is_one_splice_and_a_blip_is_none() {
+        let p = SpectralParams::default();
+        let mut f = vec![-70.0f32; 12];
+        f.extend(vec![-50.0; 12]);
+        let out = detect_splices(&seconds(&f), &p);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(matches!(out[0], SpectralFinding::Splice { at_s, .. } if at_s == 12.0));
+        // One loud second, or a wandering floor, is not a join.
+        let mut blip = vec![-70.0f32; 24];
+        blip[12] = -40.0;
+        assert!(detect_splices(&seconds(&blip), &p).is_empty());
+        let wander: Vec<f32> = (0..24).map(|i| -70.0 + (i % 4) as f32 * 4.0).collect();
+        assert!(detect_splices(&seconds(&wander), &p).is_empty());
+        // Steps between floors of digital silence mean nothing.
+        let mut quiet = vec![-110.0f32; 12];
+        quiet.extend(vec![-90.0; 12]);
+        assert!(detect_splices(&seconds(&quiet), &p).is_empty());
+    }
+
+    #[test]
+    fn background_voice_needs_intermittent_sound_below_the_speaker() {
+        let p = SpectralParams::default();
+        let mut secs = seconds(&[-70.0; 20]);
+        // Seconds 8–12: pauses return to the floor yet peak 20 dB above it.
+        for s in &mut secs[8..13] {
+            s.pause_speech_band_p80 = Some(-53.0);
+        }
+        let out = detect_windows(&secs, &p, &[]);
+        assert!(
+            out.iter().any(|f| matches!(f, SpectralFinding::BackgroundVoice { start_s, end_s, .. } if *start_s == 8.0 && *end_s == 13.0)),
+            "{out:?}"
+        );
+        // The same level held throughout the pauses is a noisier room, not a voice.
+        for s in &mut secs[8..13] {
+            s.pause_speech_band_p10 = Some(-55.0);
+        }
+        assert!(detect_windows(&secs, &p, &[]).is_empty());
+        // As loud as the candidate: the candidate's own speech the VAD missed.
+        for s in &mut secs[8..13] {
+            s.pause_speech_band_p10 = Some(-73.0);
+            s.pause_speech_band_p80 = Some(-30.0);
+        }
+        assert!(detect_windows(&secs, &p, &[]).is_empty());
+    }
+
     #[test]
     fn odd_input_never_panics_and_finds_nothing() {
         for x in [
