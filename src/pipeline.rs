@@ -9,14 +9,15 @@
 use crate::analysis::audio::{AudioAnalyser, AudioSummary, ENVELOPE_HOP, VadParams};
 use crate::analysis::face::{self, FaceAnalyser, FaceParams, FaceSample, PerWorker};
 use crate::analysis::lipsync::{self, LipSyncParams};
+use crate::analysis::spectral::{SpectralAnalyser, SpectralParams};
 use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoFinding, VideoParams};
 use crate::analysis::voice::{self, VoiceAnalyser, VoiceParams, VoiceSample};
 use crate::inference::{InferenceError, SILERO_VAD, VOICE_ENCODER};
 use crate::ingest::{self, IngestConfig, IngestError, Item, MediaInput, Sampling};
 use crate::media::{AUDIO_RATE, AudioChunk, Pts, VideoFrame};
 use crate::report::{
-    Coverage, MediaSection, PipelineSection, PolicyRef, Report, SCHEMA, SessionInfo, Timeline,
-    round,
+    Coverage, Event, MediaSection, PipelineSection, PolicyRef, Report, SCHEMA, SessionInfo,
+    Timeline, round,
 };
 use crate::scoring::{self, EventKind, Policy, Sufficiency};
 use rayon::prelude::*;
@@ -60,6 +61,7 @@ pub struct ScoreOptions {
     pub lipsync: LipSyncParams,
     /// A recording of the candidate's voice to compare the session against.
     pub reference_voice: Option<MediaInput>,
+    pub spectral: SpectralParams,
 }
 
 /// Minimum speech in a reference recording: five 1.6 s windows.
@@ -74,6 +76,7 @@ pub fn reference_voice_embedding(
     let mut audio = AudioAnalyser::new(
         opts.vad.clone(),
         VoiceAnalyser::new(opts.voice.clone(), None)?,
+        None,
     )?;
     let mut failure = None;
     ingest::run(input, &IngestConfig::default(), |item| {
@@ -145,6 +148,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
     let mut audio = AudioAnalyser::new(
         opts.vad.clone(),
         VoiceAnalyser::new(opts.voice.clone(), voice_reference)?,
+        Some(SpectralAnalyser::new(opts.spectral.clone())),
     )?;
     let interval_s = match opts.ingest.sampling {
         Sampling::Interval { every_s } => every_s,
@@ -279,6 +283,12 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         &audio_summary.voice.findings,
         &opts.voice,
     ));
+    if has_audio && let Some(sp) = &audio_summary.spectral {
+        events.extend(scoring::spectral_events(
+            &sp.findings,
+            audio_summary.start.as_secs_f64(),
+        ));
+    }
     if has_video && has_audio {
         let audio_start = audio_summary.start;
         let speaking = |t: Pts| {
@@ -314,12 +324,20 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             .then(a.kind.cmp(&b.kind))
             .then(a.end_s.total_cmp(&b.end_s))
     });
+    let spectral_events: Vec<Event> = events
+        .iter()
+        .filter(|e| {
+            e.kind.is_spectral() || matches!(e.kind, EventKind::Clipping | EventKind::AudioDropout)
+        })
+        .cloned()
+        .collect();
     let score = scoring::aggregate(
         &opts.policy,
         &events,
         &Sufficiency {
             has_video,
             has_audio,
+            audio_checked: has_audio && audio_summary.spectral.is_some(),
             face_checked: face_enrolled
                 && face_present_ratio.is_some_and(|r| r >= opts.face.min_present_ratio),
             voice_checked: has_audio
@@ -346,6 +364,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
     if has_audio {
         analysers.push("voice_activity".to_string());
         analysers.push("voice_consistency".to_string());
+        analysers.push("spectral_anomaly".to_string());
         models.push(SILERO_VAD.reference());
         models.push(VOICE_ENCODER.reference());
     }
@@ -396,6 +415,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             &face_samples,
             has_audio.then_some(&audio_summary),
             &audio_summary.voice.samples,
+            &spectral_events,
         ),
     })
 }
@@ -407,6 +427,7 @@ fn timeline(
     faces: &[FaceSample],
     audio: Option<&AudioSummary>,
     voice: &[VoiceSample],
+    spectral_events: &[Event],
 ) -> Timeline {
     let mut series: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     // Sized from the latest timestamp (frames are not guaranteed to be in time order), and
@@ -462,6 +483,31 @@ fn timeline(
                 .map(|s| Some(round(s.rms_dbfs() as f64, 1)))
                 .collect()),
         );
+        if let Some(sp) = &a.spectral {
+            // Noise floor of the pauses, and each second's own anomaly cue strength (0–1).
+            series.insert(
+                "noise_floor_dbfs".into(),
+                pad(sp
+                    .seconds
+                    .iter()
+                    .map(|s| s.noise_floor_dbfs.map(|f| round(f as f64, 1)))
+                    .collect()),
+            );
+            // Per second, the highest confidence of a spectral event covering it (0 when none).
+            let mut anomaly: Vec<Option<f64>> = sp
+                .seconds
+                .iter()
+                .map(|x| (x.frames > 0).then_some(0.0))
+                .collect();
+            for e in spectral_events {
+                let from = (e.start_s - a.start.as_secs_f64()).max(0.0).floor() as usize;
+                let to = (e.end_s - a.start.as_secs_f64()).max(0.0).ceil() as usize;
+                for v in anomaly.iter_mut().take(to).skip(from).flatten() {
+                    *v = v.max(e.confidence);
+                }
+            }
+            series.insert("audio_anomaly".into(), pad(anomaly));
+        }
         series.insert(
             "speech_probability".into(),
             pad(a

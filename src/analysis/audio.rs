@@ -1,15 +1,24 @@
-//! Audio levels per second and streaming voice activity (Silero VAD).
+//! Audio levels per second, streaming voice activity (Silero VAD) and the one shared STFT.
 //!
 //! Silero VAD is a recurrent model: each 512-sample step carries the previous step's state and
 //! the last 64 samples as context, so it runs sequentially over the stream (in parallel with the
 //! video work, not within itself). Memory is the per-second summary only.
+//!
+//! After the VAD has judged a step, its samples go through one STFT (n_fft 400, hop 160: the
+//! voice mel front end's shape): every power frame feeds the spectral analyser with the VAD flag
+//! of the frame's centre, and the frames in speech are turned into mel rows for the voice
+//! analyser — one FFT per frame for both.
 
-use crate::analysis::voice::{VoiceAnalyser, VoiceOutcome};
+use crate::analysis::spectral::{self, SpectralAnalyser, SpectralOutcome};
+use crate::analysis::voice::{self as voice_mod, VoiceAnalyser, VoiceOutcome};
+use crate::dsp::mel::MelFilterbank;
+use crate::dsp::stft::Stft;
 use crate::inference::{self, InferenceError, SILERO_VAD};
 use crate::media::{AUDIO_RATE, Pts};
 use ndarray::{Array0, Array2, Array3};
 use ort::session::Session;
 use ort::value::TensorRef;
+use std::collections::VecDeque;
 
 pub const VAD_STEP: usize = 512;
 /// Samples per envelope value (100 ms at 16 kHz).
@@ -123,6 +132,8 @@ pub struct AudioSummary {
     pub per_second: Vec<SecondStats>,
     pub speech_s: f64,
     pub voice: VoiceOutcome,
+    /// `None` when the spectral analyser was not run (reference recordings).
+    pub spectral: Option<SpectralOutcome>,
 }
 
 /// Sequential audio state; feed chunks in stream order.
@@ -139,12 +150,43 @@ pub struct AudioAnalyser {
     envelope: Vec<f32>,
     env_acc: f64,
     voice: VoiceAnalyser,
+    spectral: Option<SpectralAnalyser>,
+    stft: Stft,
+    fb: MelFilterbank,
+    /// Speech flags of the last VAD steps (step index, speech): a frame's centre lies in the step
+    /// being fed or the one before.
+    step_flags: VecDeque<(u64, bool)>,
+    /// Samples through the STFT, frames out of it.
+    front_samples: u64,
+    frames: u64,
+    /// Energy of each 160-sample hop (index of the front entry, values) for the voice
+    /// analyser's loudness normalisation.
+    hop_base: u64,
+    hop_energy: VecDeque<f64>,
+    hop_acc: f64,
+    frame_buf: Vec<f32>,
 }
 
 impl AudioAnalyser {
-    pub fn new(params: VadParams, voice: VoiceAnalyser) -> Result<Self, InferenceError> {
+    /// `spectral`: the spectral anomaly analyser, fed every frame (`None` for a reference
+    /// recording, where only the voice matters).
+    pub fn new(
+        params: VadParams,
+        voice: VoiceAnalyser,
+        spectral: Option<SpectralAnalyser>,
+    ) -> Result<Self, InferenceError> {
         Ok(AudioAnalyser {
             voice,
+            spectral,
+            stft: Stft::new(spectral::N_FFT, spectral::HOP),
+            fb: MelFilterbank::new(AUDIO_RATE, spectral::N_FFT, voice_mod::N_MELS),
+            step_flags: VecDeque::with_capacity(4),
+            front_samples: 0,
+            frames: 0,
+            hop_base: 0,
+            hop_energy: VecDeque::with_capacity(8),
+            hop_acc: 0.0,
+            frame_buf: Vec::with_capacity(spectral::BINS * 4),
             envelope: Vec::new(),
             env_acc: 0.0,
             vad: Vad::new()?,
@@ -218,20 +260,102 @@ impl AudioAnalyser {
             st.prob_n += 1;
             st.speech_steps += speech as u32;
             self.speech_steps += speech as u64;
-            if speech {
-                self.voice.push_speech(&self.pending[a..b], idx)?;
+            self.step_flags.push_back((idx / VAD_STEP as u64, speech));
+            if self.step_flags.len() > 3 {
+                self.step_flags.pop_front();
             }
+            let pending = std::mem::take(&mut self.pending);
+            let r = self.front(&pending[a..b]);
+            self.pending = pending;
+            r?;
             self.vad_samples += VAD_STEP as u64;
         }
         self.pending.drain(..steps * VAD_STEP);
         Ok(())
     }
 
+    /// Whether the VAD called the sample at `index` speech (false where it has not run).
+    fn speech_at(&self, index: u64) -> bool {
+        let step = index / VAD_STEP as u64;
+        self.step_flags
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == step)
+            .is_some_and(|(_, f)| *f)
+    }
+
+    /// Runs samples (already judged by the VAD) through the shared STFT and hands out frames.
+    fn front(&mut self, samples: &[f32]) -> Result<(), InferenceError> {
+        if let Some(s) = &mut self.spectral {
+            s.push_samples(samples);
+        }
+        let hop = spectral::HOP as u64;
+        let clean: std::borrow::Cow<[f32]> = if samples.iter().all(|x| x.is_finite()) {
+            samples.into()
+        } else {
+            samples
+                .iter()
+                .map(|&x| if x.is_finite() { x } else { 0.0 })
+                .collect::<Vec<_>>()
+                .into()
+        };
+        for &x in clean.iter() {
+            self.hop_acc += (x as f64) * (x as f64);
+            self.front_samples += 1;
+            if self.front_samples.is_multiple_of(hop) {
+                self.hop_energy.push_back(self.hop_acc);
+                self.hop_acc = 0.0;
+            }
+        }
+        let buf = &mut self.frame_buf;
+        self.stft.push(&clean, |p| buf.extend_from_slice(p));
+        self.drain_frames()
+    }
+
+    fn drain_frames(&mut self) -> Result<(), InferenceError> {
+        let buf = std::mem::take(&mut self.frame_buf);
+        let hop = spectral::HOP as u64;
+        for p in buf.chunks_exact(spectral::BINS) {
+            let j = self.frames;
+            self.frames += 1;
+            let speech = self.speech_at(j * hop);
+            if let Some(s) = &mut self.spectral {
+                s.push_frame(p, speech);
+            }
+            // Hops before this frame's are no longer needed.
+            while self.hop_base < j && !self.hop_energy.is_empty() {
+                self.hop_energy.pop_front();
+                self.hop_base += 1;
+            }
+            if speech {
+                let mut row = [0f32; voice_mod::N_MELS];
+                self.fb.apply(p, &mut row);
+                let e = if self.hop_base == j {
+                    self.hop_energy.front().copied().unwrap_or(self.hop_acc)
+                } else {
+                    self.hop_acc
+                };
+                self.voice.push_frame(row, e, j)?;
+            }
+        }
+        self.frame_buf = buf;
+        self.frame_buf.clear();
+        Ok(())
+    }
+
     pub fn finish(mut self) -> Result<AudioSummary, InferenceError> {
         self.process()?;
+        // The tail shorter than a VAD step is not speech; it still belongs to the spectrum.
+        let tail = std::mem::take(&mut self.pending);
+        self.front(&tail)?;
+        let buf = &mut self.frame_buf;
+        self.stft.finish(|p| buf.extend_from_slice(p));
+        self.drain_frames()?;
         let voice = self.voice.finish()?;
+        let spectral = self.spectral.map(SpectralAnalyser::finish);
         Ok(AudioSummary {
             voice,
+            spectral,
             envelope: self.envelope,
             start: self.start.unwrap_or_default(),
             samples: self.samples,

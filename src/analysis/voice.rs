@@ -1,8 +1,11 @@
 //! Voice consistency: the same voice, the candidate's own, all session.
 //!
-//! Speech (the VAD's speech steps, silence dropped) streams through the shared STFT and the
-//! Resemblyzer mel front end; every 77 mel frames a 160-frame partial window (1.6 s) is embedded by
-//! the GE2E speaker encoder (batched), exactly as Resemblyzer slices an utterance. Each window's
+//! The audio analyser runs one STFT over all of the audio (shared with the spectral analyser) and
+//! hands this analyser the Resemblyzer mel rows of the frames whose centre the VAD called speech
+//! (silence dropped); every 77 such rows a 160-frame partial window (1.6 s) is embedded by the
+//! GE2E speaker encoder (batched), as Resemblyzer slices an utterance. Frames next to a pause
+//! see the pause's samples rather than the next speech (before the STFT was shared, it ran over
+//! the speech-only stream); scripts/accuracy-voice measured no change in the outcomes. Each window's
 //! cosine similarity to the enrolled voice (the first seconds of speech, or `--reference-voice`)
 //! drives sustained-span findings: a different voice that stays (`speaker_change`), other voices
 //! interleaved with the candidate's (`second_speaker`), and a session that does not match the
@@ -11,8 +14,6 @@
 //! Memory: one STFT window, the last 160 mel frames, a batch of windows and per-run summaries.
 //! Embeddings are never logged, written or reported.
 
-use crate::dsp::mel::MelFilterbank;
-use crate::dsp::stft::Stft;
 use crate::inference::{self, InferenceError, VOICE_ENCODER};
 use crate::media::{AUDIO_RATE, Pts};
 use ort::session::Session;
@@ -20,10 +21,11 @@ use ort::value::TensorRef;
 use std::collections::VecDeque;
 
 pub const EMBED_DIM: usize = 256;
-const N_MELS: usize = 40;
+pub const N_MELS: usize = 40;
 const WINDOW_FRAMES: usize = 160;
 const WINDOW_STEP: usize = 77;
-const HOP: usize = 160;
+/// STFT hop of the shared front end (10 ms at 16 kHz).
+pub const HOP: usize = 160;
 const BATCH: usize = 8;
 /// Resemblyzer raises quiet audio to −30 dBFS (never lowers it).
 const TARGET_DBFS: f64 = -30.0;
@@ -171,17 +173,12 @@ fn cosine(a: &[f32; EMBED_DIM], b: &[f32; EMBED_DIM]) -> f32 {
 pub struct VoiceAnalyser {
     params: VoiceParams,
     encoder: VoiceEncoder,
-    stft: Stft,
-    fb: MelFilterbank,
-    /// Last 160 mel frames and the energy (Σx²) of each frame's hop of speech samples.
+    /// Last 160 mel frames, their frame indices in the whole stream (frame `j` is centred on
+    /// sample `j·160`) and the energy (Σx²) of each frame's hop of samples.
     mels: VecDeque<[f32; N_MELS]>,
+    frame_ids: VecDeque<u64>,
     hop_energy: VecDeque<f64>,
-    hop_acc: f64,
     frames_total: usize,
-    /// Samples of speech received (position in the speech-only stream).
-    speech_pos: u64,
-    /// (speech-stream offset, original sample index) where each contiguous speech segment began.
-    segments: VecDeque<(u64, u64)>,
     stream_start: Pts,
     batch: Vec<Window>,
     reference: Option<[f32; EMBED_DIM]>,
@@ -222,14 +219,10 @@ impl VoiceAnalyser {
         Ok(VoiceAnalyser {
             params,
             encoder: VoiceEncoder::load()?,
-            stft: Stft::new(400, HOP),
-            fb: MelFilterbank::new(AUDIO_RATE, 400, N_MELS),
             mels: VecDeque::with_capacity(WINDOW_FRAMES + 1),
+            frame_ids: VecDeque::with_capacity(WINDOW_FRAMES + 1),
             hop_energy: VecDeque::with_capacity(WINDOW_FRAMES + 1),
-            hop_acc: 0.0,
             frames_total: 0,
-            speech_pos: 0,
-            segments: VecDeque::new(),
             stream_start: Pts(0),
             batch: Vec::new(),
             reference,
@@ -253,58 +246,30 @@ impl VoiceAnalyser {
         self.stream_start = pts;
     }
 
-    /// Original-stream time of a speech-stream position.
-    fn time_of(&self, speech_off: u64) -> Pts {
-        let (seg_off, orig) = self
-            .segments
-            .iter()
-            .rev()
-            .find(|(o, _)| *o <= speech_off)
-            .copied()
-            .unwrap_or((0, 0));
-        let idx = orig + (speech_off - seg_off);
-        Pts(self.stream_start.0 + idx * 1_000_000_000 / AUDIO_RATE as u64)
+    /// Stream time of a sample index.
+    fn time_of(&self, sample: u64) -> Pts {
+        Pts(self.stream_start.0 + sample * 1_000_000_000 / AUDIO_RATE as u64)
     }
 
-    /// Feeds speech samples that start at `orig_index` (sample index in the original stream).
-    pub fn push_speech(&mut self, samples: &[f32], orig_index: u64) -> Result<(), InferenceError> {
-        let contiguous = self
-            .segments
-            .back()
-            .is_some_and(|&(off, orig)| orig + (self.speech_pos - off) == orig_index);
-        if !contiguous {
-            self.segments.push_back((self.speech_pos, orig_index));
-        }
-        for &x in samples {
-            self.hop_acc += (x as f64) * (x as f64);
-            self.speech_pos += 1;
-            if self.speech_pos.is_multiple_of(HOP as u64) {
-                self.hop_energy.push_back(self.hop_acc);
-                self.hop_acc = 0.0;
-            }
-            // One sample completes at most one frame; handle it before the next sample so the
-            // window's loudness is measured over the same stretch as its mels.
-            let mut produced = None;
-            {
-                let fb = &self.fb;
-                self.stft.push(&[x], |p| {
-                    let mut row = [0f32; N_MELS];
-                    fb.apply(p, &mut row);
-                    produced = Some(row);
-                });
-            }
-            if let Some(row) = produced {
-                self.push_frame(row)?;
-            }
-        }
-        Ok(())
+    /// Feeds the mel row of one speech frame of the shared STFT: `frame` is its index in the
+    /// whole stream and `hop_energy` the energy (Σx²) of the 160 samples from its centre on.
+    pub fn push_frame(
+        &mut self,
+        row: [f32; N_MELS],
+        hop_energy: f64,
+        frame: u64,
+    ) -> Result<(), InferenceError> {
+        self.hop_energy.push_back(hop_energy);
+        self.frame_ids.push_back(frame);
+        self.push_row(row)
     }
 
-    fn push_frame(&mut self, row: [f32; N_MELS]) -> Result<(), InferenceError> {
+    fn push_row(&mut self, row: [f32; N_MELS]) -> Result<(), InferenceError> {
         self.mels.push_back(row);
         self.frames_total += 1;
         if self.mels.len() > WINDOW_FRAMES {
             self.mels.pop_front();
+            self.frame_ids.pop_front();
         }
         while self.hop_energy.len() > WINDOW_FRAMES {
             self.hop_energy.pop_front();
@@ -312,7 +277,6 @@ impl VoiceAnalyser {
         if self.frames_total >= WINDOW_FRAMES
             && (self.frames_total - WINDOW_FRAMES).is_multiple_of(WINDOW_STEP)
         {
-            let k = (self.frames_total - WINDOW_FRAMES) as u64;
             // Volume normalisation after the fact: mel power scales with gain².
             let energy: f64 = self.hop_energy.iter().sum();
             let n = (self.hop_energy.len().max(1) * HOP) as f64;
@@ -326,18 +290,13 @@ impl VoiceAnalyser {
             for r in &self.mels {
                 mels.extend(r.iter().map(|v| v * gain2));
             }
-            let a = k * HOP as u64;
-            let b = (k + WINDOW_FRAMES as u64) * HOP as u64 - 1;
+            let first = self.frame_ids.front().copied().unwrap_or(0);
+            let last = self.frame_ids.back().copied().unwrap_or(0);
             let (start, end) = (
-                self.time_of(a),
-                self.time_of(b.min(self.speech_pos.saturating_sub(1))),
+                self.time_of(first * HOP as u64),
+                self.time_of(last * HOP as u64 + HOP as u64 - 1),
             );
             self.batch.push(Window { start, end, mels });
-            // Mapping entries far behind the oldest live window can go.
-            let keep_from = a.saturating_sub((WINDOW_FRAMES * HOP) as u64);
-            while self.segments.len() > 1 && self.segments[1].0 <= keep_from {
-                self.segments.pop_front();
-            }
             if self.batch.len() >= BATCH {
                 self.flush()?;
             }

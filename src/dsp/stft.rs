@@ -13,8 +13,10 @@ pub struct Stft {
     hop: usize,
     window: Vec<f32>,
     fft: Arc<dyn RealToComplex<f32>>,
-    /// The last `n_fft` samples of the zero-padded stream.
+    /// The last `n_fft` samples of the zero-padded stream (a ring; `w` is the next write slot,
+    /// kept without a modulo per sample — at 16 kHz that division cost more than the FFTs).
     buf: Vec<f32>,
+    w: usize,
     /// Samples of the padded stream received so far.
     filled: usize,
     /// Padded-stream position where the next frame starts.
@@ -44,6 +46,7 @@ impl Stft {
             scratch: fft.make_scratch_vec(),
             fft,
             buf: vec![0.0; n_fft],
+            w: 0,
             power: vec![0.0; n_fft / 2 + 1],
             filled: 0,
             next_start: 0,
@@ -51,6 +54,7 @@ impl Stft {
         };
         // Centre padding: n_fft/2 leading zeros.
         s.filled = n_fft / 2;
+        s.w = n_fft / 2;
         s
     }
 
@@ -67,10 +71,14 @@ impl Stft {
         self.pushed += samples.len() as u64;
     }
 
+    #[inline]
     fn push_one(&mut self, x: f32, on_frame: &mut impl FnMut(&[f32])) {
         // Ring over the padded stream: position p lives at p % n_fft.
-        let pos = self.filled;
-        self.buf[pos % self.n_fft] = x;
+        self.buf[self.w] = x;
+        self.w += 1;
+        if self.w == self.n_fft {
+            self.w = 0;
+        }
         self.filled += 1;
         if self.filled == self.next_start + self.n_fft {
             self.emit(on_frame);
@@ -79,9 +87,15 @@ impl Stft {
     }
 
     fn emit(&mut self, on_frame: &mut impl FnMut(&[f32])) {
-        let start = self.next_start;
-        for i in 0..self.n_fft {
-            self.scratch_in[i] = self.buf[(start + i) % self.n_fft] * self.window[i];
+        // The window starts at the oldest sample, which is the next write slot.
+        let split = self.n_fft - self.w;
+        let (head, tail) = self.scratch_in.split_at_mut(split);
+        let (wh, wt) = self.window.split_at(split);
+        for ((o, &x), &w) in head.iter_mut().zip(&self.buf[self.w..]).zip(wh) {
+            *o = x * w;
+        }
+        for ((o, &x), &w) in tail.iter_mut().zip(&self.buf[..self.w]).zip(wt) {
+            *o = x * w;
         }
         self.fft
             .process_with_scratch(

@@ -7,6 +7,7 @@
 
 use crate::analysis::face::FaceFinding;
 use crate::analysis::lipsync::{LipSyncFinding, LipSyncParams};
+use crate::analysis::spectral::{SpectralFinding, SpliceCue};
 use crate::analysis::video::VideoFinding;
 use crate::analysis::voice::{VoiceFinding, VoiceParams};
 use crate::report::{Components, Event, Score, round};
@@ -28,6 +29,8 @@ pub enum EventKind {
     SyntheticVoice,
     ReplaySuspected,
     AudioSplice,
+    /// Speech-band sound in the candidate's pauses (e.g. whispered coaching).
+    BackgroundVoice,
     VideoFreeze,
     VideoLoop,
     LipSyncMismatch,
@@ -48,6 +51,18 @@ impl EventKind {
                 | EventKind::LowLight
                 | EventKind::NoAudio
                 | EventKind::NoVideo
+        )
+    }
+
+    /// Spectral cues: calibrated but weak evidence (they generalise poorly to real-world audio),
+    /// so they raise a review and never reject a candidate on their own.
+    pub fn is_spectral(self) -> bool {
+        matches!(
+            self,
+            EventKind::SyntheticVoice
+                | EventKind::ReplaySuspected
+                | EventKind::AudioSplice
+                | EventKind::BackgroundVoice
         )
     }
 }
@@ -72,7 +87,9 @@ impl EventKind {
             SpeakerChange | SecondSpeaker | ReferenceVoiceMismatch | LipSyncMismatch => {
                 Some(Component::Voice)
             }
-            SyntheticVoice | ReplaySuspected | AudioSplice => Some(Component::Audio),
+            SyntheticVoice | ReplaySuspected | AudioSplice | BackgroundVoice => {
+                Some(Component::Audio)
+            }
             VideoFreeze | VideoLoop => Some(Component::Video),
             AudioDropout | Clipping | LowLight | NoAudio | NoVideo => None,
         }
@@ -136,6 +153,9 @@ impl Policy {
             EventKind::SecondSpeaker => 30.0,
             // Someone else's speech from the candidate's "mouth": strong, but the measure is coarse.
             EventKind::LipSyncMismatch => 35.0,
+            // Spectral cues are weak evidence: at their capped confidence (≤ 0.6) one costs at
+            // most 12 points, so alone it moves the tier to medium at worst and never further.
+            k if k.is_spectral() => 20.0,
             k if k.is_quality() => 0.0,
             _ => 30.0,
         }
@@ -461,6 +481,190 @@ pub fn lipsync_events(findings: &[LipSyncFinding], p: &LipSyncParams) -> Vec<Eve
         .collect()
 }
 
+const WEAK: &str = "Spectral cues are weak evidence and only raise a review.";
+
+/// Turns the spectral analyser's findings into events; `offset_s` is the first audio sample's
+/// time. Confidence is capped at 0.6 for integrity kinds: spectral cues are weak evidence.
+pub fn spectral_events(findings: &[SpectralFinding], offset_s: f64) -> Vec<Event> {
+    let weak = |x: f64| round(x.clamp(0.3, 0.6), 3);
+    findings
+        .iter()
+        .map(|f| {
+            let (s, e) = f.span();
+            let (s, e) = (s + offset_s, e + offset_s);
+            let r1 = |x: f32| json!(round(x as f64, 1));
+            let r3 = |x: f32| json!(round(x as f64, 3));
+            match *f {
+                SpectralFinding::Splice { cue, .. } => match cue {
+                    SpliceCue::NoiseFloor {
+                        before_dbfs,
+                        after_dbfs,
+                    } => {
+                        let jump = (after_dbfs - before_dbfs).abs();
+                        span_event(
+                            EventKind::AudioSplice,
+                            (s, e),
+                            weak(0.3 + jump as f64 / 50.0),
+                            [
+                                ("cue", json!("noise_floor")),
+                                ("noise_floor_before_dbfs", r1(before_dbfs)),
+                                ("noise_floor_after_dbfs", r1(after_dbfs)),
+                                ("jump_db", r1(jump)),
+                            ],
+                            format!(
+                                "Possible splice at {}: the background noise level in the pauses jumps by {:.0} dB ({:.0} to {:.0} dBFS) and stays there, as when two recordings are joined. {WEAK}",
+                                fmt_s(s),
+                                jump,
+                                before_dbfs,
+                                after_dbfs
+                            ),
+                        )
+                    }
+                    SpliceCue::Envelope { distance_db } => span_event(
+                        EventKind::AudioSplice,
+                        (s, e),
+                        weak(0.3 + distance_db as f64 / 40.0),
+                        [
+                            ("cue", json!("noise_spectrum")),
+                            ("spectral_shape_change_db", r1(distance_db)),
+                        ],
+                        format!(
+                            "Possible splice at {}: the colour of the background noise in the pauses changes abruptly ({:.0} dB across frequency bands) and stays changed. {WEAK}",
+                            fmt_s(s),
+                            distance_db
+                        ),
+                    ),
+                    SpliceCue::HumPhase { mains_hz, jump_deg } => span_event(
+                        EventKind::AudioSplice,
+                        (s, e),
+                        weak(0.3 + jump_deg.abs() as f64 / 360.0),
+                        [
+                            ("cue", json!("mains_hum_phase")),
+                            ("mains_hz", r1(mains_hz)),
+                            ("phase_jump_deg", r1(jump_deg)),
+                        ],
+                        format!(
+                            "Possible splice at {}: the {:.0} Hz mains hum in the recording jumps in phase by {:.0}°, which a continuous recording does not do. {WEAK}",
+                            fmt_s(s),
+                            mains_hz,
+                            jump_deg.abs()
+                        ),
+                    ),
+                },
+                SpectralFinding::Replay {
+                    bass_db,
+                    decay_db,
+                    rolloff_hz,
+                    ..
+                } => span_event(
+                    EventKind::ReplaySuspected,
+                    (s, e),
+                    weak(0.35 + (-bass_db as f64 - 20.0) / 40.0),
+                    [
+                        ("bass_vs_low_mid_db", r1(bass_db)),
+                        ("fastest_decay_db_per_100ms", r1(decay_db)),
+                        ("speech_rolloff_hz", json!(round(rolloff_hz as f64, 0))),
+                    ],
+                    format!(
+                        "The voice from {} to {} sounds played through a loudspeaker into a room: almost no bass ({:.0} dB below the low mids) and sound that dies away slowly (at most {:.0} dB per 100 ms). {WEAK}",
+                        fmt_s(s),
+                        fmt_s(e),
+                        -bass_db,
+                        decay_db
+                    ),
+                ),
+                SpectralFinding::Synthetic {
+                    harmonic,
+                    high_band_harmonicity,
+                    pitch_step_st,
+                    silent_pause_ratio,
+                    ..
+                } => {
+                    let cue = if harmonic {
+                        format!(
+                            "its high frequencies are as regularly periodic as its pitch (harmonicity {high_band_harmonicity:.2} above 3 kHz; real voices are breathier there)"
+                        )
+                    } else {
+                        format!(
+                            "its pauses are digital silence ({:.0} % of pause frames) with no breath or room noise, which a microphone always picks up",
+                            silent_pause_ratio * 100.0
+                        )
+                    };
+                    span_event(
+                        EventKind::SyntheticVoice,
+                        (s, e),
+                        weak(if harmonic {
+                            0.3 + (high_band_harmonicity as f64 - 0.4)
+                        } else {
+                            0.3 + silent_pause_ratio as f64 * 0.2
+                        }),
+                        [
+                            ("cue", json!(if harmonic { "high_band_harmonicity" } else { "silent_pauses" })),
+                            ("high_band_harmonicity", r3(high_band_harmonicity)),
+                            (
+                                "pitch_step_semitones",
+                                pitch_step_st.map_or(serde_json::Value::Null, r3),
+                            ),
+                            ("silent_pause_ratio", r3(silent_pause_ratio)),
+                        ],
+                        format!(
+                            "The voice from {} to {} has vocoder/TTS cues: {cue}. {WEAK}",
+                            fmt_s(s),
+                            fmt_s(e),
+                        ),
+                    )
+                }
+                SpectralFinding::BackgroundVoice {
+                    excess_db, seconds, ..
+                } => span_event(
+                    EventKind::BackgroundVoice,
+                    (s, e),
+                    weak(0.3 + seconds as f64 / 30.0),
+                    [
+                        ("speech_band_excess_db", r1(excess_db)),
+                        ("seconds", json!(seconds)),
+                    ],
+                    format!(
+                        "Between {} and {}, while the candidate pauses, there is quiet speech-band sound {:.0} dB above the room's background in {} second(s): possibly someone else speaking or whispering. {WEAK}",
+                        fmt_s(s),
+                        fmt_s(e),
+                        excess_db,
+                        seconds
+                    ),
+                ),
+                SpectralFinding::Clipping { samples, .. } => span_event(
+                    EventKind::Clipping,
+                    (s, e),
+                    1.0,
+                    [("clipped_samples", json!(samples))],
+                    format!(
+                        "The audio is clipped (too loud for the recording level) from {} to {} ({samples} flat-topped samples): voice and spectral checks there are less reliable.",
+                        fmt_s(s),
+                        fmt_s(e)
+                    ),
+                ),
+                SpectralFinding::Dropout {
+                    gaps, longest_s, ..
+                } => span_event(
+                    EventKind::AudioDropout,
+                    (s, e),
+                    1.0,
+                    [
+                        ("gaps", json!(gaps)),
+                        ("longest_gap_s", json!(round(longest_s, 3))),
+                    ],
+                    format!(
+                        "The audio drops out {gaps} time(s) between {} and {} (longest gap {:.2} s of digital silence cut into sound): a network or device problem; checks there are less reliable.",
+                        fmt_s(s),
+                        fmt_s(e),
+                        longest_s
+                    ),
+                ),
+            }
+        })
+        .collect()
+}
+
 /// A quality event that spans the whole session.
 pub fn missing_stream_event(kind: EventKind, duration_s: f64) -> Event {
     let what = if kind == EventKind::NoVideo {
@@ -483,6 +687,8 @@ pub fn missing_stream_event(kind: EventKind, duration_s: f64) -> Event {
 pub struct Sufficiency {
     pub has_video: bool,
     pub has_audio: bool,
+    /// The spectral analyser scanned the audio.
+    pub audio_checked: bool,
     pub face_checked: bool,
     pub voice_checked: bool,
 }
@@ -503,6 +709,7 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
     let video = component(suff.has_video, Component::Video);
     let face = component(suff.face_checked, Component::Face);
     let voice = component(suff.voice_checked, Component::Voice);
+    let audio = component(suff.audio_checked, Component::Audio);
     let integrity = clamp(100.0 - cost(&|_| true));
     let risk_tier = if integrity >= policy.low_tier_min {
         RiskTier::Low
@@ -535,6 +742,12 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
             "{flagged} integrity event(s) need a person to look at the evidence."
         ));
     }
+    if events.iter().any(|e| e.kind.is_spectral()) {
+        reasons.push(
+            "Spectral audio cues (splice, replay, synthetic or background voice) are weak evidence: they raise a review and never reject a candidate on their own."
+                .to_string(),
+        );
+    }
     if risk_tier != RiskTier::Low {
         reasons.push(format!(
             "Integrity {integrity} is below the low-risk threshold {}.",
@@ -552,7 +765,7 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
         components: Components {
             face,
             voice,
-            audio: None,
+            audio,
             video,
         },
         risk_tier,
@@ -581,6 +794,7 @@ mod tests {
         let s = Sufficiency {
             has_video: true,
             has_audio: true,
+            audio_checked: true,
             face_checked: true,
             voice_checked: true,
         };
@@ -602,6 +816,7 @@ mod tests {
         let s = Sufficiency {
             has_video: true,
             has_audio: true,
+            audio_checked: true,
             face_checked: false,
             voice_checked: false,
         };
@@ -610,6 +825,42 @@ mod tests {
         assert_eq!(score.verification_status, VerificationStatus::NeedsReview);
         let none = aggregate(&p, &[], &Sufficiency::default());
         assert_eq!(none.verification_status, VerificationStatus::NeedsReview);
+    }
+
+    #[test]
+    fn spectral_events_alone_raise_a_review_and_never_reject() {
+        let p = Policy::default();
+        let s = Sufficiency {
+            has_video: true,
+            has_audio: true,
+            audio_checked: true,
+            face_checked: true,
+            voice_checked: true,
+        };
+        let findings: Vec<SpectralFinding> = (0..12)
+            .map(|i| SpectralFinding::Splice {
+                at_s: i as f64 * 10.0,
+                cue: SpliceCue::NoiseFloor {
+                    before_dbfs: -70.0,
+                    after_dbfs: -30.0,
+                },
+            })
+            .collect();
+        let events = spectral_events(&findings, 0.0);
+        assert!(events.iter().all(|e| e.confidence <= 0.6));
+        assert!(events.iter().all(|e| e.reason.contains("weak evidence")));
+        let score = aggregate(&p, &events, &s);
+        assert_eq!(score.verification_status, VerificationStatus::NeedsReview);
+        assert!(score.components.audio.unwrap() < 100.0);
+        assert!(
+            score
+                .status_reasons
+                .iter()
+                .any(|r| r.contains("never reject"))
+        );
+        let one = aggregate(&p, &events[..1], &s);
+        assert_eq!(one.risk_tier, RiskTier::Low);
+        assert_eq!(one.verification_status, VerificationStatus::NeedsReview);
     }
 
     #[test]
