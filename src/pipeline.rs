@@ -331,6 +331,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         })
         .cloned()
         .collect();
+    let events = opts.policy.admit(events);
     let score = scoring::aggregate(
         &opts.policy,
         &events,
@@ -343,6 +344,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             voice_checked: has_audio
                 && audio_summary.voice.enrolled
                 && audio_summary.speech_s >= MIN_SPEECH_FOR_VOICE_S,
+            duration_s,
         },
     );
 
@@ -396,6 +398,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             policy: PolicyRef {
                 id: opts.policy.id.clone(),
                 version: opts.policy.version.clone(),
+                sha256: opts.policy.sha256.clone(),
             },
             sampling: opts.ingest.sampling,
             analysers,
@@ -595,6 +598,7 @@ fn report_id(media: &str, session: &SessionInfo, policy: &Policy, sampling: &Sam
     h.update(serde_json::to_vec(session).expect("session serialises"));
     h.update(policy.id.as_bytes());
     h.update(policy.version.as_bytes());
+    h.update(policy.sha256.as_bytes());
     h.update(serde_json::to_vec(sampling).expect("sampling serialises"));
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     format!("vr_{}", &hex::encode(h.finalize())[..24])

@@ -81,6 +81,10 @@ pub struct ScoreArgs {
     /// Also write the HTML rendering here.
     #[arg(long, value_name = "OUT.html")]
     pub html: Option<PathBuf>,
+    /// Scoring policy (TOML; see policies/vigil-default.toml) [default: the built-in
+    /// vigil-default].
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -205,8 +209,13 @@ fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
         Some(p) => read_session(p)?,
         None => SessionInfo::default(),
     };
+    let policy = match &a.policy {
+        Some(p) => crate::scoring::Policy::load(p).map_err(|e| Failure::new(2, e))?,
+        None => crate::scoring::Policy::default(),
+    };
     let key = load_or_create_key(a.key.as_deref())?;
     let opts = ScoreOptions {
+        policy,
         ingest: IngestConfig {
             sampling: a.sampling,
             stall_timeout: Duration::from_secs(a.stall_timeout.max(1)),

@@ -87,6 +87,8 @@ pub struct MediaSection {
 pub struct PolicyRef {
     pub id: String,
     pub version: String,
+    /// SHA-256 of the policy file the report was scored with.
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

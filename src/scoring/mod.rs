@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 
+pub mod policy;
+pub use policy::Policy;
+
 /// Stable snake_case event identifiers (DESIGN.md § 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,6 +45,29 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in declaration order (a policy must give each one a rule).
+    pub const ALL: [EventKind; 19] = [
+        EventKind::FaceAbsent,
+        EventKind::MultipleFaces,
+        EventKind::IdentityChange,
+        EventKind::ReferenceFaceMismatch,
+        EventKind::SpeakerChange,
+        EventKind::SecondSpeaker,
+        EventKind::ReferenceVoiceMismatch,
+        EventKind::SyntheticVoice,
+        EventKind::ReplaySuspected,
+        EventKind::AudioSplice,
+        EventKind::BackgroundVoice,
+        EventKind::VideoFreeze,
+        EventKind::VideoLoop,
+        EventKind::LipSyncMismatch,
+        EventKind::AudioDropout,
+        EventKind::Clipping,
+        EventKind::LowLight,
+        EventKind::NoAudio,
+        EventKind::NoVideo,
+    ];
+
     /// Quality kinds lower confidence in the analysis, not integrity.
     pub fn is_quality(self) -> bool {
         matches!(
@@ -110,56 +136,6 @@ pub enum VerificationStatus {
     Verified,
     NeedsReview,
     Rejected,
-}
-
-/// Per event kind: how much a fully confident event costs the integrity score (0–100 scale).
-#[derive(Debug, Clone)]
-pub struct Policy {
-    pub id: String,
-    pub version: String,
-    /// Integrity at or above which the tier is low. Default 80.
-    pub low_tier_min: f64,
-    /// Integrity at or above which the tier is medium (below: high). Default 50.
-    pub medium_tier_min: f64,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            id: "vigil-default".into(),
-            version: "0.1.0".into(),
-            low_tier_min: 80.0,
-            medium_tier_min: 50.0,
-        }
-    }
-}
-
-impl Policy {
-    /// Cost of a fully confident event of `kind`. A frozen camera is often a glitch (25); a
-    /// replayed loop of video is hard to explain innocently (45).
-    pub fn weight(&self, kind: EventKind) -> f64 {
-        match kind {
-            EventKind::VideoFreeze => 25.0,
-            EventKind::VideoLoop => 45.0,
-            // Another person on camera, or not the person in the ID photo: the core fraud signals.
-            EventKind::IdentityChange | EventKind::ReferenceFaceMismatch => 60.0,
-            // Someone else in view can be innocent (a family member passing) but needs a look.
-            EventKind::MultipleFaces => 25.0,
-            // Leaving the camera briefly is common; only sustained absence costs, and little.
-            EventKind::FaceAbsent => 15.0,
-            // Voice evidence is weaker than face evidence (narrow-band audio separates speakers
-            // poorly), so voice findings cost less and need the face to agree for a high tier.
-            EventKind::SpeakerChange | EventKind::ReferenceVoiceMismatch => 40.0,
-            EventKind::SecondSpeaker => 30.0,
-            // Someone else's speech from the candidate's "mouth": strong, but the measure is coarse.
-            EventKind::LipSyncMismatch => 35.0,
-            // Spectral cues are weak evidence: at their capped confidence (≤ 0.6) one costs at
-            // most 12 points, so alone it moves the tier to medium at worst and never further.
-            k if k.is_spectral() => 20.0,
-            k if k.is_quality() => 0.0,
-            _ => 30.0,
-        }
-    }
 }
 
 /// An event over [s, e] seconds with its evidence (keys sorted) and reason.
@@ -691,26 +667,47 @@ pub struct Sufficiency {
     pub audio_checked: bool,
     pub face_checked: bool,
     pub voice_checked: bool,
+    /// Session length, for the share of it quality events make unusable.
+    pub duration_s: f64,
 }
 
-/// Aggregates events into the score. Monotone: every non-quality event can only lower scores.
+/// Aggregates admitted events ([`Policy::admit`]) into the score.
+///
+/// Properties (unit-tested): monotone — adding an integrity event never raises any score;
+/// too little evidence (identity unchecked, mostly unusable media) is never `verified`; weak
+/// spectral evidence never makes a candidate `rejected`; `rejected` needs a high tier and a
+/// blocking event at or above the policy's confidence.
 pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score {
-    let cost = |pred: &dyn Fn(EventKind) -> bool| -> f64 {
+    let comp_weight = |c: Option<Component>| match c {
+        Some(Component::Face) => policy.components.face,
+        Some(Component::Voice) => policy.components.voice,
+        Some(Component::Audio) => policy.components.audio,
+        Some(Component::Video) => policy.components.video,
+        None => 0.0,
+    };
+    let cost = |pred: &dyn Fn(EventKind) -> bool, weighted: bool| -> f64 {
         events
             .iter()
             .filter(|e| !e.kind.is_quality() && pred(e.kind))
-            .map(|e| policy.weight(e.kind) * e.confidence)
+            .map(|e| {
+                let w = if weighted {
+                    comp_weight(e.kind.component())
+                } else {
+                    1.0
+                };
+                policy.weight(e.kind) * e.confidence * w
+            })
             .sum()
     };
     let clamp = |x: f64| round(x.clamp(0.0, 100.0), 1);
     let component = |checked: bool, c: Component| {
-        checked.then(|| clamp(100.0 - cost(&|k| k.component() == Some(c))))
+        checked.then(|| clamp(100.0 - cost(&|k| k.component() == Some(c), false)))
     };
     let video = component(suff.has_video, Component::Video);
     let face = component(suff.face_checked, Component::Face);
     let voice = component(suff.voice_checked, Component::Voice);
     let audio = component(suff.audio_checked, Component::Audio);
-    let integrity = clamp(100.0 - cost(&|_| true));
+    let integrity = clamp(100.0 - cost(&|_| true, true));
     let risk_tier = if integrity >= policy.low_tier_min {
         RiskTier::Low
     } else if integrity >= policy.medium_tier_min {
@@ -719,22 +716,38 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
         RiskTier::High
     };
     let mut reasons = Vec::new();
-    if !suff.has_video {
+    if !suff.has_video && policy.require_face {
         reasons.push("No video: the candidate's face could not be checked.".to_string());
     }
-    if !suff.has_audio {
+    if !suff.has_audio && policy.require_voice {
         reasons.push("No audio: the candidate's voice could not be checked.".to_string());
     }
-    if suff.has_video && !suff.face_checked {
+    if suff.has_video && !suff.face_checked && policy.require_face {
         reasons.push(
             "Face identity could not be established: too few frames showed one clear face."
                 .to_string(),
         );
     }
-    if suff.has_audio && !suff.voice_checked {
+    if suff.has_audio && !suff.voice_checked && policy.require_voice {
         reasons.push(
             "Voice identity could not be established: too little speech (under 5 s).".to_string(),
         );
+    }
+    let unusable: f64 = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::AudioDropout | EventKind::Clipping | EventKind::LowLight
+            )
+        })
+        .map(|e| (e.end_s - e.start_s).max(0.0))
+        .sum();
+    if suff.duration_s > 0.0 && unusable / suff.duration_s > policy.max_unusable_ratio {
+        reasons.push(format!(
+            "Most of the session is hard to analyse (dropouts, clipping or darkness over {:.0} % of it).",
+            100.0 * (unusable / suff.duration_s).min(1.0)
+        ));
     }
     let flagged = events.iter().filter(|e| !e.kind.is_quality()).count();
     if flagged > 0 {
@@ -754,8 +767,24 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
             policy.low_tier_min
         ));
     }
-    // Nothing in the default policy rejects on its own yet: rejection needs identity evidence.
-    let verification_status = if reasons.is_empty() {
+    let blocking: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            policy.rule(e.kind).can_block
+                && !e.kind.is_spectral()
+                && e.confidence >= policy.block_min_confidence
+        })
+        .collect();
+    let verification_status = if risk_tier == RiskTier::High && !blocking.is_empty() {
+        reasons.push(format!(
+            "Rejected by policy {} {}: {} blocking event(s) at confidence ≥ {} with a high risk tier.",
+            policy.id,
+            policy.version,
+            blocking.len(),
+            policy.block_min_confidence
+        ));
+        VerificationStatus::Rejected
+    } else if reasons.is_empty() {
         VerificationStatus::Verified
     } else {
         VerificationStatus::NeedsReview
@@ -797,6 +826,7 @@ mod tests {
             audio_checked: true,
             face_checked: true,
             voice_checked: true,
+            duration_s: 0.0,
         };
         let mut findings = Vec::new();
         let mut last = aggregate(&p, &video_events(&findings), &s).integrity;
@@ -819,6 +849,7 @@ mod tests {
             audio_checked: true,
             face_checked: false,
             voice_checked: false,
+            duration_s: 0.0,
         };
         let score = aggregate(&p, &[], &s);
         assert_eq!(score.integrity, 100.0);
@@ -836,6 +867,7 @@ mod tests {
             audio_checked: true,
             face_checked: true,
             voice_checked: true,
+            duration_s: 0.0,
         };
         let findings: Vec<SpectralFinding> = (0..12)
             .map(|i| SpectralFinding::Splice {
@@ -873,5 +905,147 @@ mod tests {
             serde_json::to_string(&EventKind::NoAudio).unwrap(),
             "\"no_audio\""
         );
+    }
+
+    fn ev(kind: EventKind, s: f64, e: f64, confidence: f64) -> Event {
+        span_event(kind, (s, e), confidence, [], String::new())
+    }
+
+    fn all_checked() -> Sufficiency {
+        Sufficiency {
+            has_video: true,
+            has_audio: true,
+            audio_checked: true,
+            face_checked: true,
+            voice_checked: true,
+            duration_s: 600.0,
+        }
+    }
+
+    /// Adding any event, of any kind and confidence, never raises the integrity or any
+    /// component score (deterministic pseudo-random sequences over every kind).
+    #[test]
+    fn monotone_over_random_event_sequences() {
+        let p = Policy::default();
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200 {
+            let mut events = Vec::new();
+            let mut last = aggregate(&p, &events, &all_checked());
+            for _ in 0..12 {
+                let kind = EventKind::ALL[(next() % EventKind::ALL.len() as u64) as usize];
+                let start = (next() % 500) as f64;
+                let conf = (next() % 1000) as f64 / 1000.0;
+                events.push(ev(kind, start, start + 10.0, conf));
+                let now = aggregate(&p, &events, &all_checked());
+                assert!(now.integrity <= last.integrity);
+                let c = |s: &Score| {
+                    [
+                        s.components.face,
+                        s.components.voice,
+                        s.components.audio,
+                        s.components.video,
+                    ]
+                };
+                for (a, b) in c(&now).iter().zip(c(&last)) {
+                    assert!(a.unwrap() <= b.unwrap());
+                }
+                last = now;
+            }
+        }
+    }
+
+    fn strict_policy() -> Policy {
+        let text = policy::DEFAULT_POLICY.replace(
+            "[events.identity_change]\nweight = 60\nmin_duration_s = 0\nmin_confidence = 0\ncan_block = false",
+            "[events.identity_change]\nweight = 60\nmin_duration_s = 0\nmin_confidence = 0\ncan_block = true",
+        );
+        assert_ne!(text, policy::DEFAULT_POLICY);
+        Policy::parse(&text, "strict").unwrap()
+    }
+
+    #[test]
+    fn rejection_needs_a_blocking_kind_high_tier_and_confidence() {
+        let p = strict_policy();
+        // Identity change at 0.95 plus a loop: high tier, blocking → rejected.
+        let events = [
+            ev(EventKind::IdentityChange, 30.0, 600.0, 0.95),
+            ev(EventKind::VideoLoop, 100.0, 160.0, 0.9),
+        ];
+        let s = aggregate(&p, &events, &all_checked());
+        assert_eq!(s.risk_tier, RiskTier::High);
+        assert_eq!(s.verification_status, VerificationStatus::Rejected);
+        assert!(
+            s.status_reasons
+                .last()
+                .unwrap()
+                .contains("Rejected by policy")
+        );
+        // Same with confidence under block_min_confidence: review, not rejection.
+        let weaker = [
+            ev(EventKind::IdentityChange, 30.0, 600.0, 0.85),
+            ev(EventKind::VideoLoop, 100.0, 160.0, 0.9),
+        ];
+        let s = aggregate(&p, &weaker, &all_checked());
+        assert_eq!(s.verification_status, VerificationStatus::NeedsReview);
+        // The default policy blocks nothing.
+        let s = aggregate(&Policy::default(), &events, &all_checked());
+        assert_eq!(s.verification_status, VerificationStatus::NeedsReview);
+    }
+
+    #[test]
+    fn weak_spectral_evidence_never_rejects_even_at_full_confidence() {
+        let p = strict_policy();
+        let events: Vec<Event> = (0..10)
+            .flat_map(|i| {
+                let t = i as f64 * 30.0;
+                [
+                    ev(EventKind::SyntheticVoice, t, t + 20.0, 1.0),
+                    ev(EventKind::ReplaySuspected, t, t + 20.0, 1.0),
+                    ev(EventKind::AudioSplice, t, t + 1.0, 1.0),
+                    ev(EventKind::BackgroundVoice, t, t + 20.0, 1.0),
+                ]
+            })
+            .collect();
+        let s = aggregate(&p, &events, &all_checked());
+        assert_eq!(s.risk_tier, RiskTier::High);
+        assert_eq!(s.verification_status, VerificationStatus::NeedsReview);
+    }
+
+    #[test]
+    fn mostly_unusable_media_is_never_verified() {
+        let p = Policy::default();
+        let quality = [ev(EventKind::AudioDropout, 0.0, 400.0, 1.0)];
+        let s = aggregate(&p, &quality, &all_checked());
+        assert_eq!(s.integrity, 100.0, "quality kinds cost no integrity");
+        assert_eq!(s.verification_status, VerificationStatus::NeedsReview);
+        let s = aggregate(
+            &p,
+            &[ev(EventKind::AudioDropout, 0.0, 60.0, 1.0)],
+            &all_checked(),
+        );
+        assert_eq!(s.verification_status, VerificationStatus::Verified);
+    }
+
+    #[test]
+    fn policy_floors_drop_weak_or_short_events() {
+        let text = policy::DEFAULT_POLICY.replace(
+            "[events.video_freeze]\nweight = 25\nmin_duration_s = 0\nmin_confidence = 0",
+            "[events.video_freeze]\nweight = 25\nmin_duration_s = 10\nmin_confidence = 0.5",
+        );
+        let p = Policy::parse(&text, "floors").unwrap();
+        let kept = p.admit(vec![
+            ev(EventKind::VideoFreeze, 0.0, 5.0, 0.9),
+            ev(EventKind::VideoFreeze, 10.0, 30.0, 0.3),
+            ev(EventKind::VideoFreeze, 40.0, 60.0, 0.9),
+            ev(EventKind::NoAudio, 0.0, 60.0, 1.0),
+        ]);
+        let spans: Vec<(f64, f64)> = kept.iter().map(|e| (e.start_s, e.end_s)).collect();
+        assert_eq!(spans, [(40.0, 60.0), (0.0, 60.0)]);
     }
 }
