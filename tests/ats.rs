@@ -345,6 +345,7 @@ fn register_many(
                         tenant: tenant.into(),
                         application_id: app.clone(),
                         candidate_id: None,
+                        department: None,
                         integrity: 90.0,
                         risk_tier: "low".into(),
                         verification_status: "verified".into(),

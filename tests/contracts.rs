@@ -30,6 +30,7 @@ fn report() -> NewReport {
         tenant: "acme".into(),
         application_id: "31415".into(),
         candidate_id: Some("GH-TEST-1002".into()),
+        department: None,
         integrity: 96.6,
         risk_tier: "low".into(),
         verification_status: "verified".into(),
@@ -129,6 +130,7 @@ fn greenhouse_harvest_v3() {
             integrity_field: Some(FieldRef::NameKey("vigil_integrity".into())),
             risk_tier_field: Some(FieldRef::NameKey("vigil_risk_tier".into())),
             status_field: Some(FieldRef::NameKey("vigil_status".into())),
+            webhook_secret: None,
         },
         http_client(Duration::from_secs(10)).unwrap(),
     );
@@ -214,6 +216,7 @@ fn lever_v1() {
             base_url: server.url(),
             api_key: Secret::new("key"),
             perform_as: perform_as.into(),
+            webhook_signature_token: None,
         },
         http_client(Duration::from_secs(10)).unwrap(),
     );

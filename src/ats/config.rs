@@ -120,9 +120,19 @@ struct RawConfig {
     #[serde(default)]
     store: RawStore,
     #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
     delivery: RawDelivery,
     #[serde(default)]
     tenants: Vec<RawTenant>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    /// Reports (and their outbox rows) older than this are purged by `vigil ats purge`.
+    /// Default 365.
+    days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,9 +158,46 @@ struct RawDelivery {
 #[serde(deny_unknown_fields)]
 struct RawTenant {
     id: String,
+    /// Canary scope: Vigil's verdict gates the stage only for these candidates; others are
+    /// monitored (reports still delivered) but never blocked.
+    canary: Option<RawCanary>,
     greenhouse: Option<RawGreenhouse>,
     lever: Option<RawLever>,
     webhook: Option<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCanary {
+    /// Departments in scope (case-insensitive); empty = every department.
+    #[serde(default)]
+    departments: Vec<String>,
+    /// Share of new candidates in scope, 0–100, chosen by a hash of the candidate id so a
+    /// candidate never flips in and out.
+    percent: f64,
+}
+
+/// Canary scope of a tenant (`None` on the tenant: everyone is in scope).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canary {
+    pub departments: Vec<String>,
+    pub percent: f64,
+}
+
+impl Canary {
+    /// Deterministic: SHA-256 of the candidate id, first 8 bytes mod 10 000, against the
+    /// percentage in hundredths.
+    pub fn includes(&self, candidate_id: &str, department: Option<&str>) -> bool {
+        if !self.departments.is_empty()
+            && !department
+                .is_some_and(|d| self.departments.iter().any(|x| x.eq_ignore_ascii_case(d)))
+        {
+            return false;
+        }
+        let h = <sha2::Sha256 as sha2::Digest>::digest(candidate_id.as_bytes());
+        let bucket = u64::from_be_bytes(h[..8].try_into().expect("8 bytes")) % 10_000;
+        (bucket as f64) < self.percent * 100.0
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,6 +213,9 @@ struct RawGreenhouse {
     /// `admin_only` (default), `private` or `public`.
     visibility: Option<String>,
     custom_fields: Option<RawCustomFields>,
+    /// Secret of the Greenhouse web hooks pointed at `vigil ats listen` (HMAC-SHA256 of the raw
+    /// body, header `Signature: sha256 <hex>`).
+    webhook_secret: Option<SecretSource>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +241,8 @@ struct RawLever {
     base_url: Option<String>,
     api_key: SecretSource,
     perform_as: String,
+    /// `signatureToken` of the Lever webhooks pointed at `vigil ats listen`.
+    webhook_signature_token: Option<SecretSource>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,6 +257,8 @@ struct RawWebhook {
 #[derive(Debug, Clone)]
 pub struct AtsConfig {
     pub store_path: PathBuf,
+    /// Retention period of stored reports.
+    pub retention: Duration,
     pub delivery: DeliverySettings,
     pub tenants: Vec<Tenant>,
 }
@@ -222,6 +276,7 @@ pub struct DeliverySettings {
 #[derive(Debug, Clone)]
 pub struct Tenant {
     pub id: String,
+    pub canary: Option<Canary>,
     pub greenhouse: Option<GreenhouseConfig>,
     pub lever: Option<LeverConfig>,
     pub webhook: Option<WebhookConfig>,
@@ -272,6 +327,7 @@ pub struct GreenhouseConfig {
     pub integrity_field: Option<FieldRef>,
     pub risk_tier_field: Option<FieldRef>,
     pub status_field: Option<FieldRef>,
+    pub webhook_secret: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]
@@ -279,6 +335,7 @@ pub struct LeverConfig {
     pub base_url: url::Url,
     pub api_key: Secret,
     pub perform_as: String,
+    pub webhook_signature_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]
@@ -442,6 +499,10 @@ impl AtsConfig {
                         integrity_field: cf.integrity,
                         risk_tier_field: cf.risk_tier,
                         status_field: cf.verification_status,
+                        webhook_secret: g
+                            .webhook_secret
+                            .map(|w| secret(&format!("{what}.webhook_secret"), w))
+                            .transpose()?,
                     })
                 }
             };
@@ -459,6 +520,10 @@ impl AtsConfig {
                         )?,
                         api_key: secret(&format!("{what}.api_key"), l.api_key)?,
                         perform_as: l.perform_as,
+                        webhook_signature_token: l
+                            .webhook_signature_token
+                            .map(|w| secret(&format!("{what}.webhook_signature_token"), w))
+                            .transpose()?,
                     })
                 }
             };
@@ -480,7 +545,23 @@ impl AtsConfig {
                     t.id
                 )));
             }
+            let canary = match t.canary {
+                None => None,
+                Some(c) => {
+                    if !(0.0..=100.0).contains(&c.percent) {
+                        return Err(invalid(format!(
+                            "tenants.{}.canary.percent must be within 0..100",
+                            t.id
+                        )));
+                    }
+                    Some(Canary {
+                        departments: c.departments,
+                        percent: c.percent,
+                    })
+                }
+            };
             tenants.push(Tenant {
+                canary,
                 id: t.id,
                 greenhouse,
                 lever,
@@ -494,7 +575,12 @@ impl AtsConfig {
                 .join("vigil")
                 .join("vigil.db"),
         };
+        let days = raw.retention.days.unwrap_or(365);
+        if days == 0 {
+            return Err(invalid("retention.days must be at least 1".into()));
+        }
         Ok(AtsConfig {
+            retention: Duration::from_secs(days as u64 * 86_400),
             store_path,
             delivery,
             tenants,

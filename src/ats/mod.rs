@@ -14,7 +14,9 @@
 //! `webhook-id` / `Idempotency-Key` so the receiver can de-duplicate.
 
 pub mod config;
+pub mod gate;
 pub mod greenhouse;
+pub mod inbound;
 pub mod lever;
 pub mod retry;
 pub mod sandbox;

@@ -29,6 +29,18 @@ pub enum AtsCommand {
     Status(StatusArgs),
     /// Requeue dead-lettered deliveries with a fresh attempt budget.
     Retry(RetryArgs),
+    /// May this application advance to offer? (exit 0 yes, 1 no; the reason is printed)
+    Gate(GateArgs),
+    /// The manual review queue: list reports needing review, or record a decision.
+    Review(ReviewArgs),
+    /// Grant an audited exception: the application may advance without a verified report.
+    Exception(ExceptionArgs),
+    /// Degrade mode: stop automatic advances to offer (reports keep flowing), with its owner.
+    KillSwitch(KillSwitchArgs),
+    /// Delete reports older than the retention period (`[retention] days`).
+    Purge(ConfigArg),
+    /// Serve the inbound ATS webhooks (Greenhouse, Lever deletions) and the stage-gate endpoint.
+    Listen(ListenArgs),
     /// Run the local sandbox ATS (Greenhouse v3, Lever v1, webhook receiver) with fault
     /// injection, for demos and tests.
     Sandbox(SandboxArgs),
@@ -97,6 +109,71 @@ pub struct RetryArgs {
     /// Requeue every dead-lettered delivery.
     #[arg(long, conflicts_with = "ids")]
     pub all_dead: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GateArgs {
+    /// Application (Greenhouse) or opportunity (Lever) id.
+    pub application: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long)]
+    pub tenant: String,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Report to decide on (omit to list the queue).
+    pub report: Option<String>,
+    /// approve, reject or appeal.
+    #[arg(long, requires = "report", value_parser = ["approve", "reject", "appeal"])]
+    pub decision: Option<String>,
+    /// Who decides (recorded in the audit log).
+    #[arg(long, requires = "decision")]
+    pub by: Option<String>,
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExceptionArgs {
+    pub application: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long)]
+    pub tenant: String,
+    /// Who grants it (recorded in the audit log).
+    #[arg(long)]
+    pub by: String,
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KillSwitchArgs {
+    /// on, off or status.
+    #[arg(value_parser = ["on", "off", "status"])]
+    pub state: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The owner switching it (required for on/off).
+    #[arg(long)]
+    pub owner: Option<String>,
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListenArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long, default_value = "127.0.0.1:8788")]
+    pub listen: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -221,6 +298,12 @@ pub fn run(a: AtsArgs) -> Result<ExitCode, Failure> {
         AtsCommand::Status(a) => status(a),
         AtsCommand::Retry(a) => retry(a),
         AtsCommand::Sandbox(a) => run_sandbox(a),
+        AtsCommand::Gate(a) => gate(a),
+        AtsCommand::Review(a) => review(a),
+        AtsCommand::Exception(a) => exception(a),
+        AtsCommand::KillSwitch(a) => kill_switch(a),
+        AtsCommand::Purge(c) => purge(c),
+        AtsCommand::Listen(a) => listen(a),
     }
 }
 
@@ -279,6 +362,7 @@ fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
         tenant: tenant.id.clone(),
         application_id: application,
         candidate_id: a.candidate.or(report.session.candidate_external_id.clone()),
+        department: report.session.department.clone(),
         integrity: report.score.integrity,
         risk_tier: enum_name(&report.score.risk_tier),
         verification_status: enum_name(&report.score.verification_status),
@@ -480,6 +564,179 @@ fn run_sandbox(a: SandboxArgs) -> Result<ExitCode, Failure> {
         sandbox::serve(Sandbox::new(cfg), listener, shutdown_signal())
             .await
             .map_err(|e| Failure::new(2, format!("sandbox server: {e}")))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tenant_of<'a>(
+    cfg: &'a AtsConfig,
+    c: &ConfigArg,
+    id: &str,
+) -> Result<&'a crate::ats::config::Tenant, Failure> {
+    cfg.tenant(id).ok_or_else(|| {
+        Failure::new(
+            2,
+            format!("{}: no tenant '{id}' is configured", c.config.display()),
+        )
+    })
+}
+
+fn gate(a: GateArgs) -> Result<ExitCode, Failure> {
+    let cfg = load(&a.config)?;
+    let tenant = tenant_of(&cfg, &a.config, &a.tenant)?;
+    let store = open_store(&cfg)?;
+    let ans =
+        crate::ats::gate::decide(&store, tenant, &a.application).map_err(|e| Failure::new(2, e))?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&ans).expect("answer serialises")
+        );
+    } else {
+        println!(
+            "{} {}: {}",
+            if ans.advance_allowed {
+                "ALLOWED"
+            } else {
+                "BLOCKED"
+            },
+            ans.application_id,
+            ans.reason
+        );
+    }
+    Ok(if ans.advance_allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn review(a: ReviewArgs) -> Result<ExitCode, Failure> {
+    use crate::store::governance::Decision;
+    let cfg = load(&a.config)?;
+    let mut store = open_store(&cfg)?;
+    match (a.report, a.decision, a.by) {
+        (Some(report), Some(d), Some(by)) => {
+            let decision = match d.as_str() {
+                "approve" => Decision::Approve,
+                "reject" => Decision::Reject,
+                _ => Decision::Appeal,
+            };
+            store
+                .decide(&report, decision, &by, &a.reason, now_ms())
+                .map_err(|e| Failure::new(2, e))?;
+            println!("{report}: {d} by {by} (recorded in the audit log)");
+        }
+        (None, None, None) => {
+            for p in store.review_queue().map_err(|e| Failure::new(2, e))? {
+                println!(
+                    "{}  tenant {}  application {}  tier {}  integrity {:.0}{}",
+                    p.report_id,
+                    p.tenant,
+                    p.application_id,
+                    p.risk_tier,
+                    p.integrity,
+                    p.last_decision
+                        .map(|d| format!("  ({d})"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        _ => {
+            return Err(Failure::new(
+                2,
+                "a decision needs REPORT, --decision and --by",
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exception(a: ExceptionArgs) -> Result<ExitCode, Failure> {
+    let cfg = load(&a.config)?;
+    tenant_of(&cfg, &a.config, &a.tenant)?;
+    if a.reason.trim().is_empty() || a.by.trim().is_empty() {
+        return Err(Failure::new(2, "an exception needs --by and a --reason"));
+    }
+    let mut store = open_store(&cfg)?;
+    store
+        .grant_exception(&a.tenant, &a.application, &a.by, &a.reason, now_ms())
+        .map_err(|e| Failure::new(2, e))?;
+    println!(
+        "exception granted for application {} by {} (recorded in the audit log)",
+        a.application, a.by
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kill_switch(a: KillSwitchArgs) -> Result<ExitCode, Failure> {
+    let cfg = load(&a.config)?;
+    let mut store = open_store(&cfg)?;
+    if a.state != "status" {
+        let owner = a
+            .owner
+            .filter(|o| !o.trim().is_empty())
+            .ok_or_else(|| Failure::new(2, "switching the kill switch needs --owner"))?;
+        let on = a.state == "on";
+        store
+            .set_kill_switch(on, &owner, &a.reason, now_ms())
+            .map_err(|e| Failure::new(2, e))?;
+        if on {
+            tracing::error!(target: "vigil::alert", owner = %owner, reason = %a.reason,
+                "kill switch ON: no automatic advance to offer; evidence is still collected");
+        }
+    }
+    let ks = store.kill_switch().map_err(|e| Failure::new(2, e))?;
+    println!(
+        "kill switch {}{}",
+        if ks.on { "ON" } else { "off" },
+        if ks.owner.is_empty() {
+            String::new()
+        } else {
+            format!(" (last set by {}: {})", ks.owner, ks.reason)
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn purge(c: ConfigArg) -> Result<ExitCode, Failure> {
+    let cfg = load(&c)?;
+    let mut store = open_store(&cfg)?;
+    let now = now_ms();
+    let cutoff = now - cfg.retention.as_millis() as i64;
+    let d = store
+        .purge_before(cutoff, "vigil ats purge", now)
+        .map_err(|e| Failure::new(2, e))?;
+    println!(
+        "purged {} report(s) and {} delivery row(s) older than {} days",
+        d.reports,
+        d.deliveries,
+        cfg.retention.as_secs() / 86_400
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn listen(a: ListenArgs) -> Result<ExitCode, Failure> {
+    let cfg = load(&a.config)?;
+    let store = open_store(&cfg)?;
+    let state = crate::ats::inbound::InboundState {
+        store: std::sync::Arc::new(std::sync::Mutex::new(store)),
+        config: std::sync::Arc::new(cfg),
+    };
+    runtime()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&a.listen)
+            .await
+            .map_err(|e| Failure::new(2, format!("cannot listen on {}: {e}", a.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Failure::new(2, e.to_string()))?;
+        println!("listening on http://{addr} (POST /ats/{{tenant}}/greenhouse/webhook, /ats/{{tenant}}/lever/webhook; GET /ats/{{tenant}}/gate/{{application}})");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        axum::serve(listener, crate::ats::inbound::router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| Failure::new(2, format!("server: {e}")))
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -96,8 +96,13 @@ pub fn runtime() -> Result<&'static Environment, InferenceError> {
             let builder = std::panic::catch_unwind(|| ort::init_from(&path))
                 .map_err(|_| unloadable("not a loadable shared library".into()))?
                 .map_err(|e| unloadable(e.to_string()))?;
+            // ONNX Runtime 1.31 records telemetry (a device id and an event database under
+            // ~/.cache/Microsoft, a session file in $TMPDIR). The `vigil` binary sets
+            // ORT_DISABLE_TELEMETRY=1 before anything loads (the only full opt-out; see
+            // main.rs); library users must do the same. Events are also disabled here.
             builder
                 .with_name("vigil")
+                .with_telemetry(false)
                 .build()
                 .map_err(|e| unloadable(e.to_string()))
         })

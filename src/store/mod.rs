@@ -12,6 +12,7 @@
 //! look for its own report there before posting again (Greenhouse has no idempotency keys).
 
 pub mod audit;
+pub mod governance;
 
 use audit::Action;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -27,6 +28,7 @@ CREATE TABLE reports (
     tenant              TEXT NOT NULL,
     application_id      TEXT NOT NULL,
     candidate_id        TEXT,
+    department          TEXT,
     integrity           REAL NOT NULL,
     risk_tier           TEXT NOT NULL,
     verification_status TEXT NOT NULL,
@@ -78,6 +80,8 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("report {report_id} is already registered for tenant '{tenant}'")]
     OtherTenant { report_id: String, tenant: String },
+    #[error("no report with id {0}")]
+    NoSuchReport(String),
     #[error("no delivery with id {0}")]
     NoSuchDelivery(i64),
 }
@@ -97,6 +101,8 @@ pub struct NewReport {
     pub tenant: String,
     pub application_id: String,
     pub candidate_id: Option<String>,
+    /// Department (requisition) of the session, for canary scoping.
+    pub department: Option<String>,
     pub integrity: f64,
     pub risk_tier: String,
     pub verification_status: String,
@@ -217,6 +223,7 @@ impl Store {
             let tx = conn.unchecked_transaction().map_err(open_err)?;
             tx.execute_batch(SCHEMA).map_err(open_err)?;
             tx.execute_batch(audit::SCHEMA).map_err(open_err)?;
+            tx.execute_batch(governance::SCHEMA).map_err(open_err)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(open_err)?;
             tx.commit().map_err(open_err)?;
@@ -238,8 +245,8 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO reports (report_id, tenant, application_id, candidate_id,
-                integrity, risk_tier, verification_status, envelope, html, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                integrity, risk_tier, verification_status, envelope, html, created_at_ms, department)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 report.report_id,
                 report.tenant,
@@ -250,7 +257,8 @@ impl Store {
                 report.verification_status,
                 report.envelope,
                 report.html,
-                now
+                now,
+                report.department
             ],
         )?;
         if inserted == 0 {
@@ -337,7 +345,7 @@ impl Store {
             jobs.push(tx.query_row(
                 "SELECT d.id, d.connector, d.attempts, d.progress, r.report_id, r.tenant,
                         r.application_id, r.candidate_id, r.integrity, r.risk_tier,
-                        r.verification_status, r.envelope, r.html, d.total_attempts
+                        r.verification_status, r.envelope, r.html, d.total_attempts, r.department
                  FROM deliveries d JOIN reports r USING (report_id) WHERE d.id = ?1",
                 [id],
                 |r| {
@@ -353,6 +361,7 @@ impl Store {
                             tenant: r.get(5)?,
                             application_id: r.get(6)?,
                             candidate_id: r.get(7)?,
+                            department: r.get(14)?,
                             integrity: r.get(8)?,
                             risk_tier: r.get(9)?,
                             verification_status: r.get(10)?,
@@ -646,6 +655,7 @@ mod tests {
             tenant: "acme".into(),
             application_id: "42".into(),
             candidate_id: Some("7".into()),
+            department: None,
             integrity: 97.5,
             risk_tier: "low".into(),
             verification_status: "verified".into(),

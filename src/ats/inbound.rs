@@ -1,0 +1,304 @@
+//! Inbound ATS webhooks and the stage-gate endpoint (`vigil ats listen`; the router is meant to
+//! be merged into `vigil serve`).
+//!
+//! - Greenhouse: `Signature: sha256 <hex>` = HMAC-SHA256(secret, raw body), checked over the
+//!   exact bytes received; `Greenhouse-Event-ID` de-duplicates (SHA-256 of the body when absent).
+//! - Lever: `signature` = hex HMAC-SHA256(signatureToken, token + triggeredAt) inside the body
+//!   (Lever does not sign the body itself); de-duplicated by SHA-256 of the body.
+//!
+//! Signatures are compared in constant time (`Mac::verify_slice`). A bad or missing signature
+//! gets 401 and a warning log, and nothing is processed. Deletions (`delete_candidate`,
+//! `candidate_anonymized`, `candidateDeleted`) remove the candidate's stored reports and outbox
+//! rows in one transaction with their audit entry; a redelivered event does nothing.
+
+use super::config::{AtsConfig, Secret};
+use super::gate;
+use crate::store::{Store, StoreError, now_ms};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+
+/// Largest webhook body accepted (Greenhouse payloads are a few KiB).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct InboundState {
+    pub store: Arc<Mutex<Store>>,
+    pub config: Arc<AtsConfig>,
+}
+
+/// Checks Greenhouse's `Signature: sha256 <hex>` over the raw body.
+pub fn verify_greenhouse(
+    secret: &Secret,
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), &'static str> {
+    let h = header.ok_or("missing Signature header")?;
+    let hex_sig = h
+        .trim()
+        .strip_prefix("sha256 ")
+        .ok_or("Signature is not 'sha256 <hex>'")?;
+    let sig = hex::decode(hex_sig.trim()).map_err(|_| "Signature is not hex")?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes any key");
+    mac.update(body);
+    mac.verify_slice(&sig).map_err(|_| "signature mismatch")
+}
+
+/// Checks a Lever webhook: hex HMAC-SHA256(signatureToken, token + triggeredAt).
+pub fn verify_lever(token_secret: &Secret, body: &Value) -> Result<(), &'static str> {
+    let token = body["token"].as_str().ok_or("missing token")?;
+    let triggered = match &body["triggeredAt"] {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => return Err("missing triggeredAt"),
+    };
+    let sig = body["signature"].as_str().ok_or("missing signature")?;
+    let sig = hex::decode(sig).map_err(|_| "signature is not hex")?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(token_secret.expose().as_bytes())
+        .expect("HMAC takes any key");
+    mac.update(token.as_bytes());
+    mac.update(triggered.as_bytes());
+    mac.verify_slice(&sig).map_err(|_| "signature mismatch")
+}
+
+pub fn router(state: InboundState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/ats/{tenant}/greenhouse/webhook", post(greenhouse))
+        .route("/ats/{tenant}/lever/webhook", post(lever))
+        .route("/ats/{tenant}/gate/{application}", get(gate_endpoint))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+fn problem(status: StatusCode, detail: &str) -> Response {
+    (
+        status,
+        [("content-type", "application/problem+json")],
+        Json(json!({"title": status.canonical_reason().unwrap_or(""), "status": status.as_u16(), "detail": detail})),
+    )
+        .into_response()
+}
+
+async fn with_store<T: Send + 'static>(
+    st: &InboundState,
+    f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Response> {
+    let store = st.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut s)
+    })
+    .await
+    .map_err(|_| problem(StatusCode::INTERNAL_SERVER_ERROR, "store task failed"))?
+    .map_err(|e| {
+        tracing::error!(error = %e, "store error handling an inbound webhook");
+        problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage unavailable; retry later",
+        )
+    })
+}
+
+fn body_id(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+fn id_str(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+async fn greenhouse(
+    State(st): State<InboundState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(secret) = st
+        .config
+        .tenant(&tenant)
+        .and_then(|t| t.greenhouse.as_ref())
+        .and_then(|g| g.webhook_secret.clone())
+    else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "no Greenhouse webhook configured for this tenant",
+        );
+    };
+    let sig = headers.get("signature").and_then(|v| v.to_str().ok());
+    if let Err(why) = verify_greenhouse(&secret, sig, &body) {
+        tracing::warn!(tenant = %tenant, vendor = "greenhouse", reason = why, "inbound webhook rejected");
+        return problem(StatusCode::UNAUTHORIZED, "invalid or missing signature");
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return problem(StatusCode::BAD_REQUEST, "body is not JSON");
+    };
+    let event_id = headers
+        .get("greenhouse-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| body_id(&body));
+    let action = v["action"].as_str().unwrap_or("").to_owned();
+    let (candidate, apps): (Option<String>, Vec<String>) = match action.as_str() {
+        "delete_candidate" => (
+            id_str(&v["payload"]["person"]["id"]),
+            v["payload"]["person"]["deleted_application_ids"]
+                .as_array()
+                .map(|a| a.iter().filter_map(id_str).collect())
+                .unwrap_or_default(),
+        ),
+        "candidate_anonymized" => (id_str(&v["payload"]["candidate_id"]), Vec::new()),
+        _ => {
+            let (t, e, a) = (tenant.clone(), event_id.clone(), action.clone());
+            return match with_store(&st, move |s| {
+                s.note_inbound(&t, "greenhouse", &e, &a, now_ms())
+            })
+            .await
+            {
+                Ok(_) => Json(json!({"status": "ignored", "action": action})).into_response(),
+                Err(r) => r,
+            };
+        }
+    };
+    if candidate.is_none() && apps.is_empty() {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "deletion event without candidate or application ids",
+        );
+    }
+    deletion(&st, tenant, "greenhouse", event_id, action, candidate, apps).await
+}
+
+async fn lever(
+    State(st): State<InboundState>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(secret) = st
+        .config
+        .tenant(&tenant)
+        .and_then(|t| t.lever.as_ref())
+        .and_then(|l| l.webhook_signature_token.clone())
+    else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "no Lever webhook configured for this tenant",
+        );
+    };
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        tracing::warn!(tenant = %tenant, vendor = "lever", "inbound webhook rejected: not JSON");
+        return problem(StatusCode::UNAUTHORIZED, "invalid or missing signature");
+    };
+    if let Err(why) = verify_lever(&secret, &v) {
+        tracing::warn!(tenant = %tenant, vendor = "lever", reason = why, "inbound webhook rejected");
+        return problem(StatusCode::UNAUTHORIZED, "invalid or missing signature");
+    }
+    let event_id = body_id(&body);
+    let action = v["event"].as_str().unwrap_or("").to_owned();
+    if action != "candidateDeleted" {
+        let (t, e, a) = (tenant.clone(), event_id, action.clone());
+        return match with_store(&st, move |s| s.note_inbound(&t, "lever", &e, &a, now_ms())).await {
+            Ok(_) => Json(json!({"status": "ignored", "action": action})).into_response(),
+            Err(r) => r,
+        };
+    }
+    let d = &v["data"];
+    let candidate = id_str(&d["candidateId"]).or_else(|| id_str(&d["contactId"]));
+    let apps: Vec<String> = id_str(&d["opportunityId"]).into_iter().collect();
+    if candidate.is_none() && apps.is_empty() {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "candidateDeleted without candidate or opportunity id",
+        );
+    }
+    deletion(&st, tenant, "lever", event_id, action, candidate, apps).await
+}
+
+async fn deletion(
+    st: &InboundState,
+    tenant: String,
+    vendor: &'static str,
+    event_id: String,
+    action: String,
+    candidate: Option<String>,
+    apps: Vec<String>,
+) -> Response {
+    let a = action.clone();
+    match with_store(st, move |s| {
+        s.delete_candidate(
+            &tenant,
+            vendor,
+            &event_id,
+            &a,
+            candidate.as_deref(),
+            &apps,
+            now_ms(),
+        )
+    })
+    .await
+    {
+        Ok(Some(d)) => Json(json!({
+            "status": "processed", "action": action,
+            "reports_deleted": d.reports, "deliveries_deleted": d.deliveries,
+        }))
+        .into_response(),
+        Ok(None) => Json(json!({"status": "duplicate", "action": action})).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn gate_endpoint(
+    State(st): State<InboundState>,
+    Path((tenant, application)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    // The gate answers the ATS (or a recruiter tool); it is authenticated with the tenant's
+    // Greenhouse webhook secret as a bearer token until per-client tokens exist (`vigil serve`).
+    let Some(t) = st.config.tenant(&tenant).cloned() else {
+        return problem(StatusCode::NOT_FOUND, "unknown tenant");
+    };
+    let expected = t
+        .greenhouse
+        .as_ref()
+        .and_then(|g| g.webhook_secret.clone())
+        .or_else(|| {
+            t.lever
+                .as_ref()
+                .and_then(|l| l.webhook_signature_token.clone())
+        });
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = match (expected, given) {
+        (Some(e), Some(g)) => {
+            let a = Sha256::digest(e.expose().as_bytes());
+            let b = Sha256::digest(g.as_bytes());
+            // Compare digests in constant time (fixed length).
+            a.iter()
+                .zip(b.iter())
+                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                == 0
+        }
+        _ => false,
+    };
+    if !ok {
+        return problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    }
+    match with_store(&st, move |s| gate::decide(s, &t, &application)).await {
+        Ok(a) => Json(a).into_response(),
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,496 @@
+//! ATS governance: inbound deletion webhooks (signatures, de-duplication, retention), the
+//! stage gate with reviews, exceptions, kill switch and canary, and zero-retention biometrics.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+use vigil::ats::config::AtsConfig;
+use vigil::ats::inbound::{InboundState, router};
+use vigil::store::governance::Decision;
+use vigil::store::{NewReport, Store};
+
+const GH_SECRET: &str = "gh-webhook-secret";
+const LEVER_TOKEN: &str = "lever-signature-token";
+
+fn config(dir: &Path, canary: &str) -> AtsConfig {
+    let text = format!(
+        r#"
+[store]
+path = "vigil.db"
+
+[[tenants]]
+id = "acme"
+{canary}
+[tenants.greenhouse]
+client_id = "c"
+client_secret = "s"
+user_id = 1
+webhook_secret = "{GH_SECRET}"
+
+[[tenants]]
+id = "lv"
+[tenants.lever]
+api_key = "k"
+perform_as = "u"
+webhook_signature_token = "{LEVER_TOKEN}"
+"#
+    );
+    AtsConfig::parse(&text, &dir.join("ats.toml"), true).unwrap()
+}
+
+fn report(id: &str, tenant: &str, app: &str, cand: &str, status: &str) -> NewReport {
+    NewReport {
+        report_id: id.into(),
+        tenant: tenant.into(),
+        application_id: app.into(),
+        candidate_id: Some(cand.into()),
+        department: Some("Engineering".into()),
+        integrity: if status == "verified" { 97.0 } else { 62.0 },
+        risk_tier: if status == "verified" {
+            "low"
+        } else {
+            "medium"
+        }
+        .into(),
+        verification_status: status.into(),
+        envelope: b"{}".to_vec(),
+        html: None,
+    }
+}
+
+fn gh_sign(body: &[u8]) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(GH_SECRET.as_bytes()).unwrap();
+    m.update(body);
+    format!("sha256 {}", hex::encode(m.finalize().into_bytes()))
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    state: InboundState,
+}
+
+fn env(canary: &str) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), canary);
+    let store = Store::open(&cfg.store_path).unwrap();
+    Env {
+        state: InboundState {
+            store: Arc::new(Mutex::new(store)),
+            config: Arc::new(cfg),
+        },
+        _dir: dir,
+    }
+}
+
+impl Env {
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.state.store.lock().unwrap()
+    }
+
+    async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let resp = router(self.state.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+}
+
+fn gh_request(body: &[u8], signature: Option<String>, event_id: &str) -> Request<Body> {
+    let mut b = Request::post("/ats/acme/greenhouse/webhook")
+        .header("content-type", "application/json")
+        .header("greenhouse-event-id", event_id);
+    if let Some(s) = signature {
+        b = b.header("signature", s);
+    }
+    b.body(Body::from(body.to_vec())).unwrap()
+}
+
+#[tokio::test]
+async fn greenhouse_deletion_is_verified_deduplicated_and_deletes_only_that_candidate() {
+    let e = env("");
+    {
+        let mut s = e.store();
+        for r in [
+            report("vr_a", "acme", "46196263", "37031511", "verified"),
+            report("vr_b", "acme", "46196258", "37031511", "needs_review"),
+            report("vr_c", "acme", "999", "42", "verified"),
+        ] {
+            s.register(&r, &["greenhouse"], "test", 0).unwrap();
+        }
+    }
+    // Greenhouse's documented delete_candidate shape.
+    let body = serde_json::to_vec(&json!({
+        "action": "delete_candidate",
+        "payload": {"person": {"id": 37031511, "first_name": "Jack", "last_name": "Sparrow",
+            "deleted_application_ids": [46196263, 46196258]}}
+    }))
+    .unwrap();
+
+    // Missing, wrong and other-body signatures: 401, nothing deleted.
+    for sig in [None, Some("sha256 00".to_owned()), Some(gh_sign(b"{}"))] {
+        let (status, v) = e.send(gh_request(&body, sig, "ev-1")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+        assert!(
+            e.store()
+                .latest_report("acme", "46196263")
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    let (status, v) = e
+        .send(gh_request(&body, Some(gh_sign(&body)), "ev-1"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "processed");
+    assert_eq!(v["reports_deleted"], 2);
+    assert_eq!(v["deliveries_deleted"], 2);
+    assert!(
+        e.store()
+            .latest_report("acme", "46196263")
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        e.store()
+            .latest_report("acme", "46196258")
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        e.store().latest_report("acme", "999").unwrap().is_some(),
+        "other candidate kept"
+    );
+
+    // Greenhouse retries: the same event id is recognised and does nothing.
+    let (status, v) = e
+        .send(gh_request(&body, Some(gh_sign(&body)), "ev-1"))
+        .await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (StatusCode::OK, Some("duplicate"))
+    );
+
+    // Anonymisation removes the rest of a candidate's data too.
+    let anon = serde_json::to_vec(&json!({
+        "action": "candidate_anonymized",
+        "payload": {"candidate_id": 42, "anonymized_fields": ["full_name", "attachments"]}
+    }))
+    .unwrap();
+    let (status, v) = e
+        .send(gh_request(&anon, Some(gh_sign(&anon)), "ev-2"))
+        .await;
+    assert_eq!(
+        (status, v["reports_deleted"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+
+    // Other events are acknowledged and ignored.
+    let other = br#"{"action": "candidate_stage_change", "payload": {}}"#;
+    let (status, v) = e
+        .send(gh_request(other, Some(gh_sign(other)), "ev-3"))
+        .await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (StatusCode::OK, Some("ignored"))
+    );
+
+    // The audit log records the deletions and its chain holds.
+    let s = e.store();
+    let actions: Vec<String> = s
+        .audit_entries(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "candidate_data_deleted")
+            .count(),
+        2
+    );
+    assert!(matches!(
+        s.audit_verify().unwrap(),
+        vigil::store::audit::Verdict::Intact { .. }
+    ));
+}
+
+#[tokio::test]
+async fn lever_candidate_deleted_checks_the_token_signature() {
+    let e = env("");
+    e.store()
+        .register(
+            &report("vr_l", "lv", "opp-1", "cand-1", "verified"),
+            &["lever"],
+            "test",
+            0,
+        )
+        .unwrap();
+    let sign = |token: &str, at: u64| {
+        let mut m = Hmac::<Sha256>::new_from_slice(LEVER_TOKEN.as_bytes()).unwrap();
+        m.update(format!("{token}{at}").as_bytes());
+        hex::encode(m.finalize().into_bytes())
+    };
+    let mk = |sig: String| {
+        let body = json!({"triggeredAt": 1732395600000u64, "event": "candidateDeleted",
+            "token": "tok-1", "signature": sig,
+            "data": {"candidateId": "cand-1", "opportunityId": "opp-1"}});
+        Request::post("/ats/lv/lever/webhook")
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::to_vec(&body).unwrap()))
+            .unwrap()
+    };
+    let (status, _) = e.send(mk(sign("tok-2", 1732395600000))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(e.store().latest_report("lv", "opp-1").unwrap().is_some());
+    let (status, v) = e.send(mk(sign("tok-1", 1732395600000))).await;
+    assert_eq!(
+        (status, v["reports_deleted"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{v}"
+    );
+    // Unknown tenant or a vendor not configured for the tenant: 404.
+    let (status, _) = e.send(mk(sign("tok-1", 1732395600000)).map(|b| b)).await;
+    assert_eq!(status, StatusCode::OK, "a redelivery is a no-op");
+    let req = Request::post("/ats/nobody/lever/webhook")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(e.send(req).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn stage_gate_follows_reports_reviews_exceptions_and_the_kill_switch() {
+    let e = env("");
+    let cfg = e.state.config.clone();
+    let t = cfg.tenant("acme").unwrap();
+    let gate = |app: &str| vigil::ats::gate::decide(&e.store(), t, app).unwrap();
+
+    // No report: blocked (status_blocks_offer).
+    let a = gate("1");
+    assert!(!a.advance_allowed, "{a:?}");
+    e.store()
+        .register(
+            &report("vr_1", "acme", "1", "c1", "verified"),
+            &[],
+            "test",
+            0,
+        )
+        .unwrap();
+    assert!(gate("1").advance_allowed);
+
+    // needs_review waits in the manual queue until a reviewer approves.
+    e.store()
+        .register(
+            &report("vr_2", "acme", "2", "c2", "needs_review"),
+            &[],
+            "test",
+            0,
+        )
+        .unwrap();
+    let a = gate("2");
+    assert!(!a.advance_allowed);
+    assert_eq!(a.manual_queue, Some("identity-review"));
+    assert_eq!(e.store().review_queue().unwrap().len(), 1);
+    e.store()
+        .decide("vr_2", Decision::Appeal, "ops", "candidate appealed", 1)
+        .unwrap();
+    assert_eq!(
+        e.store().review_queue().unwrap().len(),
+        1,
+        "an appeal stays queued"
+    );
+    e.store()
+        .decide("vr_2", Decision::Approve, "reviewer-1", "ID re-checked", 2)
+        .unwrap();
+    assert!(gate("2").advance_allowed);
+    assert!(e.store().review_queue().unwrap().is_empty());
+
+    // An audited exception opens the gate without a report.
+    e.store()
+        .grant_exception("acme", "3", "head-of-ta", "offline ID check", 3)
+        .unwrap();
+    let a = gate("3");
+    assert!(a.advance_allowed && a.reason.contains("exception"), "{a:?}");
+
+    // Kill switch: nothing advances automatically, even verified candidates.
+    e.store()
+        .set_kill_switch(true, "recruiting-ops-oncall", "ATS incident", 4)
+        .unwrap();
+    let a = gate("1");
+    assert!(!a.advance_allowed && a.kill_switch, "{a:?}");
+    e.store()
+        .set_kill_switch(false, "recruiting-ops-oncall", "resolved", 5)
+        .unwrap();
+    assert!(gate("1").advance_allowed);
+
+    let actions: Vec<String> = e
+        .store()
+        .audit_entries(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for a in [
+        "review_decision",
+        "exception_granted",
+        "kill_switch_changed",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} audited: {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn canary_scope_is_deterministic_and_outside_it_vigil_only_monitors() {
+    let none = env("[tenants.canary]\ndepartments = [\"Engineering\"]\npercent = 0\n");
+    none.store()
+        .register(
+            &report("vr_n", "acme", "9", "c9", "needs_review"),
+            &[],
+            "test",
+            0,
+        )
+        .unwrap();
+    let cfg = none.state.config.clone();
+    let a = vigil::ats::gate::decide(&none.store(), cfg.tenant("acme").unwrap(), "9").unwrap();
+    assert!(a.advance_allowed && !a.in_canary, "{a:?}");
+
+    let all = env("[tenants.canary]\ndepartments = [\"engineering\"]\npercent = 100\n");
+    all.store()
+        .register(
+            &report("vr_n", "acme", "9", "c9", "needs_review"),
+            &[],
+            "test",
+            0,
+        )
+        .unwrap();
+    let cfg = all.state.config.clone();
+    let a = vigil::ats::gate::decide(&all.store(), cfg.tenant("acme").unwrap(), "9").unwrap();
+    assert!(!a.advance_allowed && a.in_canary, "{a:?}");
+
+    // 10 %: about a tenth of candidates, always the same ones.
+    let c = vigil::ats::config::Canary {
+        departments: vec![],
+        percent: 10.0,
+    };
+    let picked: Vec<bool> = (0..10_000)
+        .map(|i| c.includes(&format!("cand-{i}"), None))
+        .collect();
+    let n = picked.iter().filter(|x| **x).count();
+    assert!((800..1200).contains(&n), "{n} of 10000 in a 10 % canary");
+    let again: Vec<bool> = (0..10_000)
+        .map(|i| c.includes(&format!("cand-{i}"), None))
+        .collect();
+    assert_eq!(picked, again);
+    let sales = vigil::ats::config::Canary {
+        departments: vec!["Engineering".into()],
+        percent: 100.0,
+    };
+    assert!(!sales.includes("cand-1", Some("Sales")));
+}
+
+#[tokio::test]
+async fn gate_endpoint_needs_the_tenant_token() {
+    let e = env("");
+    e.store()
+        .register(
+            &report("vr_1", "acme", "1", "c1", "verified"),
+            &[],
+            "test",
+            0,
+        )
+        .unwrap();
+    let req = |auth: Option<&str>| {
+        let mut b = Request::get("/ats/acme/gate/1");
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    assert_eq!(e.send(req(None)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        e.send(req(Some("Bearer nope"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, v) = e.send(req(Some(&format!("Bearer {GH_SECRET}")))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["advance_allowed"], true);
+    assert_eq!(v["report_id"], "vr_1");
+}
+
+/// Zero-retention biometrics: after a run with a reference photo and voice, the only files
+/// Vigil wrote are the signed report and the signing key — no embedding, crop or audio.
+#[test]
+fn no_face_or_voice_data_is_left_on_disk_after_a_run() {
+    let home = tempfile::tempdir().unwrap();
+    let tmp = home.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = home.path().join("r.vigil.json");
+    let o = common::vigil(home.path())
+        .env("TMPDIR", &tmp)
+        .env("HOME", home.path())
+        .current_dir(home.path())
+        .arg("score")
+        .arg(common::testdata("face_same_person.mp4"))
+        .arg("--reference-face")
+        .arg(common::testdata("faces/grace_hopper.jpg"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let mut files = Vec::new();
+    let mut stack = vec![home.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p.strip_prefix(home.path()).unwrap().display().to_string());
+            }
+        }
+    }
+    files.sort();
+    // GStreamer's plug-in registry cache is the only other file (no media in it). ONNX Runtime's
+    // telemetry files (device id, event database, session file) must not appear: `vigil`
+    // disables telemetry before the runtime loads.
+    files.retain(|f| !f.starts_with(".cache/gstreamer-1.0/registry."));
+    assert_eq!(
+        files,
+        [
+            "r.vigil.json",
+            "vigil/signing-key.pem",
+            "vigil/signing-key.pub.pem"
+        ],
+        "unexpected files on disk"
+    );
+    // And the report carries no vector of embedding length (128 face, 256 voice).
+    let (_, payload) = common::read_report(&out);
+    fn scan(v: &Value) {
+        match v {
+            Value::Array(a) => {
+                assert!(
+                    !(a.len() == 128 || a.len() == 256) || !a.iter().all(Value::is_number),
+                    "an embedding-sized vector is in the report"
+                );
+                a.iter().for_each(scan);
+            }
+            Value::Object(o) => o.values().for_each(scan),
+            _ => {}
+        }
+    }
+    scan(&payload);
+}
