@@ -13,6 +13,7 @@ pub mod inference;
 pub mod ingest;
 pub mod media;
 pub mod pipeline;
+pub mod release_gate;
 pub mod report;
 pub mod scoring;
 pub mod store;

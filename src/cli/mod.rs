@@ -42,6 +42,9 @@ pub enum Command {
     EvidencePack(EvidencePackArgs),
     /// Deliver signed reports to applicant tracking systems (outbox, worker, sandbox).
     Ats(ats::AtsArgs),
+    /// Run the release gate of a connector (contracts, sandbox fixtures end to end, rollout
+    /// controls) and write its Evidence Pack; exit 1 on any mismatch.
+    ReleaseGate(ReleaseGateArgs),
     /// The hash-chained audit log: verify it or list entries.
     Audit(ats::AuditArgs),
 }
@@ -102,6 +105,15 @@ pub struct EvidencePackArgs {
     /// The policy file the reports were scored with, included and hashed.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReleaseGateArgs {
+    /// The release gate (YAML in the shape of the seed's; see contracts/release-gate.yaml).
+    pub file: PathBuf,
+    /// Evidence Pack to write (directory, or .zip).
+    #[arg(long, value_name = "DIR|ZIP")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -200,6 +212,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::EvidencePack(a) => evidence_pack(a),
         Command::Ats(a) => ats::run(a),
         Command::Audit(a) => ats::audit(a),
+        Command::ReleaseGate(a) => release_gate(a),
     }
 }
 
@@ -520,6 +533,34 @@ fn evidence_pack(a: EvidencePackArgs) -> Result<ExitCode, Failure> {
         pack.files.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn release_gate(a: ReleaseGateArgs) -> Result<ExitCode, Failure> {
+    let r = crate::release_gate::run(&a.file, &a.out).map_err(|e| Failure::new(2, e))?;
+    let mark = |p: bool| if p { "PASS" } else { "FAIL" };
+    for (section, checks) in [
+        ("contract", &r.contracts),
+        ("fixture", &r.fixtures),
+        ("rollout", &r.rollout_controls),
+    ] {
+        for c in checks {
+            println!("{} {section} {}", mark(c.passed), c.name);
+            for d in &c.details {
+                println!("       {d}");
+            }
+        }
+    }
+    println!(
+        "release gate {}: {} — Evidence Pack {}",
+        r.integration,
+        mark(r.passed),
+        a.out.display()
+    );
+    Ok(if r.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn keygen(a: KeygenArgs) -> Result<ExitCode, Failure> {

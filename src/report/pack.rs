@@ -75,8 +75,8 @@ pub struct Manifest {
     pub vigil_version: &'static str,
     pub inputs: Vec<InputEntry>,
     pub reports: Vec<ReportEntry>,
-    /// Extra sections added by callers (e.g. the release gate's results).
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    /// Extra top-level sections added by callers (e.g. the release gate's summary).
+    #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
     /// Every file of the pack except the manifest itself and SHA256SUMS.
     pub files: Vec<FileEntry>,
