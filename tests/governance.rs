@@ -430,6 +430,40 @@ async fn gate_endpoint_needs_the_tenant_token() {
     assert_eq!(v["report_id"], "vr_1");
 }
 
+#[tokio::test]
+async fn metrics_expose_outbox_review_queue_and_kill_switch() {
+    let e = env("");
+    e.store()
+        .register(
+            &report("vr_1", "acme", "1", "c1", "needs_review"),
+            &["greenhouse"],
+            "test",
+            0,
+        )
+        .unwrap();
+    e.store().set_kill_switch(true, "ops", "drill", 1).unwrap();
+    let resp = router(e.state.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    for line in [
+        "vigil_deliveries{state=\"pending\"} 1",
+        "vigil_review_queue_depth 1",
+        "vigil_kill_switch 1",
+        "vigil_dead_letters 0",
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+}
+
 /// Zero-retention biometrics: after a run with a reference photo and voice, the only files
 /// Vigil wrote are the signed report and the signing key — no embedding, crop or audio.
 #[test]

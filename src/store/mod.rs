@@ -592,6 +592,42 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    pub fn metrics(&self) -> Result<Metrics, StoreError> {
+        let mut m = Metrics {
+            deliveries: self.counts()?,
+            ..Metrics::default()
+        };
+        let mut st = self.conn.prepare(
+            "SELECT a.outcome, d.connector, COUNT(*), SUM(a.duration_ms)
+             FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+             GROUP BY a.outcome, d.connector ORDER BY a.outcome, d.connector",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut per_conn: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for row in rows {
+            let (outcome, conn, n, ms) = row?;
+            m.attempts.push((outcome, conn.clone(), n as u64));
+            let e = per_conn.entry(conn).or_default();
+            e.0 += ms as u64;
+            e.1 += n as u64;
+        }
+        m.attempt_ms = per_conn.into_iter().map(|(c, (s, n))| (c, s, n)).collect();
+        m.review_queue = self.review_queue()?.len() as u64;
+        m.kill_switch = self.kill_switch()?.on;
+        m.audit_entries = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0))?
+            as u64;
+        Ok(m)
+    }
+
     /// Attempts per delivered row and time from registration to delivery, for BENCHMARKS.md.
     pub fn attempt_stats(&self) -> Result<AttemptStats, StoreError> {
         Ok(self.conn.query_row(
@@ -610,6 +646,20 @@ impl Store {
             },
         )?)
     }
+}
+
+/// Figures for the Prometheus endpoint, read from durable state (so they survive restarts and
+/// agree across worker processes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics {
+    pub deliveries: Counts,
+    /// Attempts by outcome (`delivered`, `retry`, `dead`) and connector.
+    pub attempts: Vec<(String, String, u64)>,
+    /// Sum and count of attempt durations per connector, milliseconds.
+    pub attempt_ms: Vec<(String, u64, u64)>,
+    pub review_queue: u64,
+    pub kill_switch: bool,
+    pub audit_entries: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
