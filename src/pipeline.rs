@@ -44,6 +44,9 @@ pub enum PipelineError {
         #[source]
         source: IngestError,
     },
+    /// The session names a candidate but carries no valid consent record (exit 2).
+    #[error("consent: {0}")]
+    Consent(String),
 }
 
 /// Everything `score` needs besides the media.
@@ -139,6 +142,10 @@ pub fn reference_embedding(input: &MediaInput) -> Result<[f32; 128], PipelineErr
 
 /// Analyses `input` and builds the (unsigned) report.
 pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, PipelineError> {
+    // No analysis of an identified candidate without their recorded consent.
+    opts.session
+        .check_consent()
+        .map_err(PipelineError::Consent)?;
     // Load models before decoding anything: a broken install fails in milliseconds.
     let voice_reference = opts
         .reference_voice

@@ -440,6 +440,12 @@ custom_fields = {{ integrity = "vigil_integrity", risk_tier = "vigil_risk_tier",
                 candidate_external_id: Some(f.external_id.clone()),
                 ats: Some(g.ats_vendor.clone()),
                 department: f.department.clone(),
+                // Synthetic sandbox candidates: the consent record says so.
+                consent: Some(crate::report::Consent {
+                    recorded_at: rfc3339_now(),
+                    method: "sandbox_fixture".into(),
+                    text_version: "synthetic".into(),
+                }),
                 ..SessionInfo::default()
             },
             reference_face: f

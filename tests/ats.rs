@@ -134,7 +134,7 @@ fn scored_report(home: &Path) -> std::path::PathBuf {
     let session = home.join("session.json");
     std::fs::write(
         &session,
-        r#"{"application_id": "31415", "candidate_external_id": "GH-TEST-1002", "ats": "greenhouse"}"#,
+        r#"{"application_id": "31415", "candidate_external_id": "GH-TEST-1002", "ats": "greenhouse", "consent": {"recorded_at": "2026-11-20T09:00:00Z", "method": "meeting_bot_prompt", "text_version": "v3"}}"#,
     )
     .unwrap();
     let out = home.join("report.vigil.json");

@@ -82,7 +82,7 @@ fn report_page_loads_clean_with_plot_and_every_event() {
     // Hostile ids must come out as text, never as markup.
     std::fs::write(
         &session,
-        r#"{"candidate_external_id": "<script>document.title='pwned'</script>", "application_id": "app-\"><img src=x>"}"#,
+        r#"{"candidate_external_id": "<script>document.title='pwned'</script>", "application_id": "app-\"><img src=x>", "consent": {"recorded_at": "2026-11-20T09:00:00Z", "method": "meeting_bot_prompt", "text_version": "v3"}}"#,
     )
     .unwrap();
     let report = home.path().join("r.vigil.json");

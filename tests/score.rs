@@ -299,7 +299,8 @@ fn a_session_file_fills_the_session_ids() {
     let session = home.path().join("session.json");
     std::fs::write(
         &session,
-        r#"{"session_id":"s-1","interview_id":"iv-9","candidate_external_id":"c-42","ats":"greenhouse"}"#,
+        r#"{"session_id":"s-1","interview_id":"iv-9","candidate_external_id":"c-42","ats":"greenhouse",
+            "consent":{"recorded_at":"2026-11-20T09:00:00Z","method":"meeting_bot_prompt","text_version":"v3"}}"#,
     )
     .unwrap();
     let out = home.path().join("s.json");
@@ -311,6 +312,45 @@ fn a_session_file_fills_the_session_ids() {
     );
     assert_eq!(p["session"]["interview_id"], "iv-9");
     assert_eq!(p["session"]["candidate_external_id"], "c-42");
+    assert_eq!(
+        p["session"]["consent"]["text_version"], "v3",
+        "the report states the consent"
+    );
+
+    // A session naming a candidate without consent is not analysed (and writes nothing).
+    let no_consent = home.path().join("no-consent.json");
+    std::fs::write(&no_consent, r#"{"candidate_external_id":"c-42"}"#).unwrap();
+    let out2 = home.path().join("s2.json");
+    vigil(home.path())
+        .args([
+            "score",
+            testdata("audio_only.ogg").to_str().unwrap(),
+            "--session",
+        ])
+        .arg(&no_consent)
+        .arg("--out")
+        .arg(&out2)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no consent record"));
+    assert!(!out2.exists());
+    std::fs::write(
+        &no_consent,
+        r#"{"candidate_external_id":"c-42","consent":{"recorded_at":"yesterday","method":"x","text_version":"v1"}}"#,
+    )
+    .unwrap();
+    vigil(home.path())
+        .args([
+            "score",
+            testdata("audio_only.ogg").to_str().unwrap(),
+            "--session",
+        ])
+        .arg(&no_consent)
+        .arg("--out")
+        .arg(&out2)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("not RFC 3339"));
 
     std::fs::write(&session, r#"{"candidate":"typo"}"#).unwrap();
     vigil(home.path())

@@ -173,7 +173,8 @@ impl From<PipelineError> for Failure {
             | PipelineError::ReferenceMedia { .. } => 3,
             PipelineError::Inference(_)
             | PipelineError::Reference { .. }
-            | PipelineError::ReferenceVoice { .. } => 2,
+            | PipelineError::ReferenceVoice { .. }
+            | PipelineError::Consent(_) => 2,
         };
         Failure::new(code, e)
     }

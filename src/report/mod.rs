@@ -68,6 +68,53 @@ pub struct SessionInfo {
     pub requisition_id: Option<String>,
     #[serde(default)]
     pub department: Option<String>,
+    /// The candidate's recorded consent. Required whenever the session identifies a candidate
+    /// (candidate or application id): Vigil does not analyse such a session without it.
+    #[serde(default)]
+    pub consent: Option<Consent>,
+}
+
+/// How and when the candidate consented to integrity monitoring.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Consent {
+    /// RFC 3339 time the consent was given.
+    pub recorded_at: String,
+    /// How it was collected, e.g. `meeting_bot_prompt`, `scheduling_form`.
+    pub method: String,
+    /// Version of the consent text the candidate saw.
+    pub text_version: String,
+}
+
+impl SessionInfo {
+    /// True when the session names a candidate (and so needs a consent record).
+    pub fn identifies_candidate(&self) -> bool {
+        self.candidate_external_id.is_some() || self.application_id.is_some()
+    }
+
+    /// Checks the consent rule: a session naming a candidate needs a complete consent record.
+    pub fn check_consent(&self) -> Result<(), String> {
+        if !self.identifies_candidate() {
+            return Ok(());
+        }
+        let Some(c) = &self.consent else {
+            return Err("the session identifies a candidate but has no consent record (consent.recorded_at, method, text_version): Vigil does not analyse it".into());
+        };
+        if c.method.trim().is_empty() || c.text_version.trim().is_empty() {
+            return Err("consent.method and consent.text_version must not be empty".into());
+        }
+        time::OffsetDateTime::parse(
+            &c.recorded_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|e| {
+            format!(
+                "consent.recorded_at '{}' is not RFC 3339: {e}",
+                c.recorded_at
+            )
+        })?;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
