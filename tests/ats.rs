@@ -588,3 +588,63 @@ fn retry_after_is_honoured_and_secrets_never_reach_the_logs() {
         assert!(pair[1].1 - pair[0].1 >= 1000, "{rows:?}");
     }
 }
+
+#[test]
+fn scheduled_interviews_become_sessions_without_per_interview_setup() {
+    let home = tempfile::tempdir().unwrap();
+    let srv = start(SandboxConfig::default());
+    srv.sandbox.add_interview(
+        31087450,
+        31415,
+        "2026-12-01T15:00:00Z",
+        "https://meet.example/abc",
+    );
+    srv.sandbox.add_interview(
+        31087451,
+        27182,
+        "2026-12-02T09:30:00Z",
+        "https://meet.example/def",
+    );
+    srv.sandbox.add_interview(
+        31087400,
+        11111,
+        "2026-11-01T09:30:00Z",
+        "https://meet.example/old",
+    );
+    let cfg = write_config(
+        home.path(),
+        &srv.url,
+        "request_timeout_ms = 5000\nlease_s = 60",
+    );
+    for round in 0..2 {
+        let o = run_ats(
+            home.path(),
+            &cfg,
+            &[
+                "sync-interviews",
+                "--tenant",
+                "gh",
+                "--since",
+                "2026-11-23T00:00:00Z",
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let expect = if round == 0 {
+            "2 new session(s)"
+        } else {
+            "0 new session(s)"
+        };
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains(expect),
+            "{}",
+            text(&o)
+        );
+    }
+    let o = run_ats(home.path(), &cfg, &["sessions", "--tenant", "gh", "--json"]);
+    let list: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["interview_id"], "31087450");
+    assert_eq!(list[0]["application_id"], "31415");
+    assert_eq!(list[0]["video_url"], "https://meet.example/abc");
+    assert_eq!(list[0]["source"], "greenhouse_schedule");
+}

@@ -44,6 +44,17 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
+/// A scheduled interview as listed by `GET /v3/interviews`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Interview {
+    pub id: serde_json::Value,
+    pub application_id: serde_json::Value,
+    #[serde(default)]
+    pub start: Option<serde_json::Value>,
+    #[serde(default)]
+    pub video_conferencing_url: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct Attachment {
     id: serde_json::Value,
@@ -165,6 +176,32 @@ impl Greenhouse {
         Ok(None)
     }
 
+    /// Interviews starting at or after `since` (RFC 3339), following cursor pages.
+    /// `GET /v3/interviews?starts_at=gte|<since>&per_page=500`.
+    pub async fn list_interviews(&self, since: &str) -> Result<Vec<Interview>, SendError> {
+        const CALL: &str = "greenhouse list interviews";
+        let mut next = {
+            let mut u = self.url("/v3/interviews");
+            u.query_pairs_mut()
+                .append_pair("starts_at", &format!("gte|{since}"))
+                .append_pair("per_page", "500");
+            Some(u)
+        };
+        let mut out = Vec::new();
+        let mut pages = 0;
+        while let Some(u) = next.take() {
+            pages += 1;
+            if pages > 1000 {
+                break;
+            }
+            let resp = self.send(CALL, |h| h.get(u.clone())).await?;
+            next = next_link(resp.headers(), &self.cfg.base_url);
+            let items: Vec<Interview> = json_body(CALL, resp).await?;
+            out.extend(items);
+        }
+        Ok(out)
+    }
+
     async fn post_attachment(
         &self,
         application_id: u64,
@@ -279,7 +316,7 @@ impl Greenhouse {
     }
 }
 
-fn id_string(v: &serde_json::Value) -> String {
+pub fn id_string(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),

@@ -208,6 +208,7 @@ struct Inner {
     data: Snapshot,
     tokens: HashMap<String, Instant>,
     next_id: u64,
+    interviews: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -226,6 +227,7 @@ impl Sandbox {
                 data: Snapshot::default(),
                 tokens: HashMap::new(),
                 next_id: 1000,
+                interviews: Vec::new(),
             })),
             webhook_key: Arc::new(
                 super::config::decode_whsec(WEBHOOK_SECRET).expect("valid sandbox secret"),
@@ -239,6 +241,18 @@ impl Sandbox {
 
     pub fn snapshot(&self) -> Snapshot {
         self.lock().data.clone()
+    }
+
+    /// Schedules an interview in the sandbox Greenhouse (for `GET /v3/interviews`).
+    pub fn add_interview(&self, id: u64, application_id: u64, start: &str, video_url: &str) {
+        self.lock().interviews.push(json!({
+            "id": id,
+            "application_id": application_id,
+            "start": {"date_time": start},
+            "end": {"date_time": start},
+            "status": "scheduled",
+            "video_conferencing_url": video_url,
+        }));
     }
 
     pub fn set_faults(&self, f: FaultConfig) {
@@ -258,6 +272,7 @@ impl Sandbox {
             .route("/token", post(gh_token))
             .route("/v3/attachments", get(gh_list).post(gh_create))
             .route("/v3/applications/{id}", patch(gh_patch))
+            .route("/v3/interviews", get(gh_interviews))
             .route(
                 "/v1/opportunities/{id}/files",
                 get(lever_list_files).post(lever_upload),
@@ -755,6 +770,52 @@ async fn gh_patch(
     }
     let cf = a.custom_fields.clone();
     Json(json!({"id": app, "custom_fields": cf})).into_response()
+}
+
+/// `GET /v3/interviews?starts_at=gte|T[&per_page=N]`: bare array (no pagination needed for the
+/// sandbox's handful; a `cursor` is refused like Greenhouse does with other parameters).
+async fn gh_interviews(
+    State(s): State<Sandbox>,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    if let Err(r) = gh_authorised(&s, &headers) {
+        return r;
+    }
+    for k in q.keys() {
+        if !["starts_at", "per_page", "application_ids"].contains(&k.as_str()) {
+            return gh_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown query parameter",
+                Some(k),
+            );
+        }
+    }
+    let since = match q.get("starts_at") {
+        None => None,
+        Some(v) => match v.split_once('|') {
+            Some(("gte", t)) => Some(t.to_owned()),
+            _ => {
+                return gh_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "expected starts_at=gte|<RFC 3339>",
+                    Some("starts_at"),
+                );
+            }
+        },
+    };
+    let g = s.lock();
+    let list: Vec<Value> = g
+        .interviews
+        .iter()
+        .filter(|i| {
+            since
+                .as_deref()
+                .is_none_or(|t| i["start"]["date_time"].as_str().is_some_and(|st| st >= t))
+        })
+        .cloned()
+        .collect();
+    Json(Value::Array(list)).into_response()
 }
 
 // ------------------------------------------------------------------ Lever ----

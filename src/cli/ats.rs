@@ -37,6 +37,11 @@ pub enum AtsCommand {
     Exception(ExceptionArgs),
     /// Degrade mode: stop automatic advances to offer (reports keep flowing), with its owner.
     KillSwitch(KillSwitchArgs),
+    /// Register a Vigil session for every interview scheduled in Greenhouse from now (or
+    /// --since): connect once, no per-interview set-up.
+    SyncInterviews(SyncArgs),
+    /// List registered sessions of a tenant.
+    Sessions(SessionsArgs),
     /// Delete reports older than the retention period (`[retention] days`).
     Purge(ConfigArg),
     /// Serve the inbound ATS webhooks (Greenhouse, Lever deletions) and the stage-gate endpoint.
@@ -166,6 +171,27 @@ pub struct KillSwitchArgs {
     pub owner: Option<String>,
     #[arg(long, default_value = "")]
     pub reason: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long)]
+    pub tenant: String,
+    /// Interviews starting at or after this time (RFC 3339) [default: now].
+    #[arg(long)]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SessionsArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -303,6 +329,8 @@ pub fn run(a: AtsArgs) -> Result<ExitCode, Failure> {
         AtsCommand::Exception(a) => exception(a),
         AtsCommand::KillSwitch(a) => kill_switch(a),
         AtsCommand::Purge(c) => purge(c),
+        AtsCommand::SyncInterviews(a) => sync_interviews(a),
+        AtsCommand::Sessions(a) => sessions(a),
         AtsCommand::Listen(a) => listen(a),
     }
 }
@@ -738,5 +766,88 @@ fn listen(a: ListenArgs) -> Result<ExitCode, Failure> {
             .await
             .map_err(|e| Failure::new(2, format!("server: {e}")))
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sync_interviews(a: SyncArgs) -> Result<ExitCode, Failure> {
+    use crate::ats::greenhouse::{Greenhouse, id_string};
+    use crate::store::governance::ScheduledSession;
+    let cfg = load(&a.config)?;
+    let tenant = tenant_of(&cfg, &a.config, &a.tenant)?;
+    let g = tenant.greenhouse.clone().ok_or_else(|| {
+        Failure::new(
+            2,
+            format!("tenant '{}' has no Greenhouse connector", a.tenant),
+        )
+    })?;
+    let since = match a.since {
+        Some(s) => {
+            time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| Failure::new(2, format!("--since '{s}': {e}")))?;
+            s
+        }
+        None => time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    };
+    let http = crate::ats::http_client(cfg.delivery.request_timeout)
+        .map_err(|e| Failure::new(2, e.to_string()))?;
+    let client = Greenhouse::new(g, http);
+    let interviews = runtime()?
+        .block_on(client.list_interviews(&since))
+        .map_err(|e| Failure::new(1, format!("Greenhouse: {e}")))?;
+    let mut store = open_store(&cfg)?;
+    let mut new = 0;
+    for i in &interviews {
+        let s = ScheduledSession {
+            tenant: tenant.id.clone(),
+            interview_id: id_string(&i.id),
+            application_id: id_string(&i.application_id),
+            candidate_id: None,
+            starts_at: i
+                .start
+                .as_ref()
+                .and_then(|v| v.get("date_time").or(Some(v)))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            video_url: i.video_conferencing_url.clone(),
+            source: "greenhouse_schedule".into(),
+        };
+        new += store
+            .register_session(&s, now_ms())
+            .map_err(|e| Failure::new(2, e))? as usize;
+    }
+    println!(
+        "{} interview(s) scheduled since {since}: {new} new session(s) registered for {}",
+        interviews.len(),
+        tenant.id
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sessions(a: SessionsArgs) -> Result<ExitCode, Failure> {
+    let cfg = load(&a.config)?;
+    tenant_of(&cfg, &a.config, &a.tenant)?;
+    let store = open_store(&cfg)?;
+    let list = store.sessions(&a.tenant).map_err(|e| Failure::new(2, e))?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&list).expect("sessions serialise")
+        );
+    } else {
+        for s in list {
+            println!(
+                "{}  interview {}  application {}  {}  {}",
+                s.starts_at.unwrap_or_default(),
+                s.interview_id,
+                s.application_id,
+                s.video_url.unwrap_or_default(),
+                s.source
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

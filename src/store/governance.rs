@@ -26,6 +26,17 @@ CREATE TABLE decisions (
     at_ms          INTEGER NOT NULL
 );
 CREATE INDEX decisions_app ON decisions(tenant, application_id, id);
+CREATE TABLE sessions (
+    tenant         TEXT NOT NULL,
+    interview_id   TEXT NOT NULL,
+    application_id TEXT NOT NULL,
+    candidate_id   TEXT,
+    starts_at      TEXT,
+    video_url      TEXT,
+    source         TEXT NOT NULL,
+    registered_ms  INTEGER NOT NULL,
+    PRIMARY KEY (tenant, interview_id)
+);
 CREATE TABLE settings (
     key           TEXT PRIMARY KEY,
     value         TEXT NOT NULL,
@@ -99,7 +110,58 @@ pub struct Pending {
     pub last_decision: Option<String>,
 }
 
+/// An interview Vigil will monitor (from the ATS schedule or supplied by a bot).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ScheduledSession {
+    pub tenant: String,
+    pub interview_id: String,
+    pub application_id: String,
+    pub candidate_id: Option<String>,
+    pub starts_at: Option<String>,
+    pub video_url: Option<String>,
+    pub source: String,
+}
+
 impl Store {
+    /// Registers a session for an interview; true when new (re-registering is a no-op).
+    pub fn register_session(&mut self, s: &ScheduledSession, now: i64) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "INSERT OR IGNORE INTO sessions (tenant, interview_id, application_id, candidate_id,
+                starts_at, video_url, source, registered_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                s.tenant,
+                s.interview_id,
+                s.application_id,
+                s.candidate_id,
+                s.starts_at,
+                s.video_url,
+                s.source,
+                now
+            ],
+        )? == 1)
+    }
+
+    /// Registered sessions of a tenant, by start time.
+    pub fn sessions(&self, tenant: &str) -> Result<Vec<ScheduledSession>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT tenant, interview_id, application_id, candidate_id, starts_at, video_url, source
+             FROM sessions WHERE tenant = ?1 ORDER BY starts_at, interview_id",
+        )?;
+        let rows = st.query_map([tenant], |r| {
+            Ok(ScheduledSession {
+                tenant: r.get(0)?,
+                interview_id: r.get(1)?,
+                application_id: r.get(2)?,
+                candidate_id: r.get(3)?,
+                starts_at: r.get(4)?,
+                video_url: r.get(5)?,
+                source: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Records an inbound event id; false when it was seen before (then nothing is done).
     fn first_time(
         tx: &rusqlite::Transaction<'_>,
@@ -154,6 +216,18 @@ impl Store {
         }
         ids.sort();
         ids.dedup();
+        if let Some(c) = candidate_id {
+            tx.execute(
+                "DELETE FROM sessions WHERE tenant = ?1 AND candidate_id = ?2",
+                params![tenant, c],
+            )?;
+        }
+        for a in application_ids {
+            tx.execute(
+                "DELETE FROM sessions WHERE tenant = ?1 AND application_id = ?2",
+                params![tenant, a],
+            )?;
+        }
         let mut d = Deleted::default();
         for id in &ids {
             d.deliveries += tx.execute("DELETE FROM deliveries WHERE report_id = ?1", [id])? as u64;
