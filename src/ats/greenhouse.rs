@@ -233,23 +233,14 @@ impl Greenhouse {
         look_first: bool,
         progress: &mut Progress,
     ) -> Result<String, SendError> {
-        if let Some(id) = progress.get(key).and_then(|v| v.as_str()) {
-            return Ok(id.to_owned());
-        }
-        let existing = if look_first {
-            self.find_attachment(application_id, filename).await?
-        } else {
-            None
-        };
-        let id = match existing {
-            Some(id) => id,
-            None => {
-                self.post_attachment(application_id, filename, bytes)
-                    .await?
-            }
-        };
-        progress.insert(key.into(), id.clone().into());
-        Ok(id)
+        super::once(
+            progress,
+            key,
+            look_first,
+            || self.find_attachment(application_id, filename),
+            || self.post_attachment(application_id, filename, bytes),
+        )
+        .await
     }
 
     pub async fn deliver(

@@ -108,6 +108,18 @@ impl Lever {
         })
     }
 
+    async fn create_note(&self, opportunity: &str, text: String) -> Result<String, SendError> {
+        const CALL: &str = "lever create note";
+        let resp = self
+            .auth(self.http.post(self.url(opportunity, "notes", true)))
+            .json(&json!({ "value": text, "secret": false }))
+            .send()
+            .await
+            .map_err(|e| SendError::transport(CALL, &e))?;
+        let one: One = json_body(CALL, check(CALL, resp).await?).await?;
+        Ok(one.data.id)
+    }
+
     async fn upload(
         &self,
         opportunity: &str,
@@ -145,23 +157,18 @@ impl Lever {
         look_first: bool,
         progress: &mut Progress,
     ) -> Result<String, SendError> {
-        if let Some(id) = progress.get(key).and_then(|v| v.as_str()) {
-            return Ok(id.to_owned());
-        }
-        let existing = if look_first {
-            self.find("lever list files", opportunity, "files", |i| {
-                i.name.as_deref() == Some(filename)
-            })
-            .await?
-        } else {
-            None
-        };
-        let id = match existing {
-            Some(id) => id,
-            None => self.upload(opportunity, filename, mime, bytes).await?,
-        };
-        progress.insert(key.into(), id.clone().into());
-        Ok(id)
+        super::once(
+            progress,
+            key,
+            look_first,
+            || {
+                self.find("lever list files", opportunity, "files", |i| {
+                    i.name.as_deref() == Some(filename)
+                })
+            },
+            || self.upload(opportunity, filename, mime, bytes),
+        )
+        .await
     }
 
     pub async fn deliver(
@@ -195,32 +202,19 @@ impl Lever {
             )
             .await?;
         }
-        if progress.get("note_id").is_none() {
-            let text = summary_text(r);
-            let existing = if look_first {
+        let report_id = r.report_id.as_str();
+        super::once(
+            progress,
+            "note_id",
+            look_first,
+            || {
                 self.find("lever list notes", opp, "notes", |i| {
-                    i.value.as_deref().is_some_and(|v| v.contains(&r.report_id))
+                    i.value.as_deref().is_some_and(|v| v.contains(report_id))
                 })
-                .await?
-            } else {
-                None
-            };
-            let note = match existing {
-                Some(id) => id,
-                None => {
-                    const CALL: &str = "lever create note";
-                    let resp = self
-                        .auth(self.http.post(self.url(opp, "notes", true)))
-                        .json(&json!({ "value": text, "secret": false }))
-                        .send()
-                        .await
-                        .map_err(|e| SendError::transport(CALL, &e))?;
-                    let one: One = json_body(CALL, check(CALL, resp).await?).await?;
-                    one.data.id
-                }
-            };
-            progress.insert("note_id".into(), note.into());
-        }
+            },
+            || self.create_note(opp, summary_text(r)),
+        )
+        .await?;
         Ok(Receipt { remote_ref: id })
     }
 }

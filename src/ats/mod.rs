@@ -142,6 +142,33 @@ pub fn summary_text(r: &NewReport) -> String {
     )
 }
 
+/// Runs one write step of a delivery at most once: skipped when `progress` already records it;
+/// otherwise, when an earlier attempt may have reached the ATS (`look_first`), `find` looks for
+/// the result of that attempt before `create` writes again. The ATS's id for the result is
+/// recorded under `key`. This is the whole exactly-once rule for ATSs without idempotency keys.
+pub(crate) async fn once<F, C>(
+    progress: &mut Progress,
+    key: &str,
+    look_first: bool,
+    find: impl FnOnce() -> F,
+    create: impl FnOnce() -> C,
+) -> Result<String, SendError>
+where
+    F: std::future::Future<Output = Result<Option<String>, SendError>>,
+    C: std::future::Future<Output = Result<String, SendError>>,
+{
+    if let Some(id) = progress.get(key).and_then(|v| v.as_str()) {
+        return Ok(id.to_owned());
+    }
+    let existing = if look_first { find().await? } else { None };
+    let id = match existing {
+        Some(id) => id,
+        None => create().await?,
+    };
+    progress.insert(key.into(), id.clone().into());
+    Ok(id)
+}
+
 /// Maps a non-success response to [`SendError::Http`] (reading at most 4 KiB of its body) and
 /// passes a success through.
 pub(crate) async fn check(
