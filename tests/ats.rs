@@ -563,6 +563,10 @@ fn retry_after_is_honoured_and_secrets_never_reach_the_logs() {
     assert_eq!(o.status.code(), Some(1), "all attempts were rate-limited");
     let logs = text(&o);
     assert!(logs.contains("HTTP 429"), "{logs}");
+    // Every attempt's logs carry the ids that tie Vigil and the ATS together.
+    assert!(logs.contains("delivery_attempt{"), "{logs}");
+    assert!(logs.contains("report=vr_gh000000"), "{logs}");
+    assert!(logs.contains("ats.request_id=\"sbx-"), "{logs}");
     for secret in [
         vigil::ats::sandbox::GREENHOUSE_CLIENT_SECRET,
         vigil::ats::sandbox::LEVER_API_KEY,

@@ -176,6 +176,18 @@ pub(crate) async fn check(
     resp: reqwest::Response,
 ) -> Result<reqwest::Response, SendError> {
     let status = resp.status();
+    if let Some(id) = ["x-request-id", "request-id", "x-amzn-requestid"]
+        .iter()
+        .find_map(|h| resp.headers().get(*h).and_then(|v| v.to_str().ok()))
+    {
+        tracing::Span::current().record("ats.request_id", id);
+        tracing::debug!(
+            call,
+            ats.request_id = id,
+            status = status.as_u16(),
+            "ATS answered"
+        );
+    }
     if status.is_success() {
         return Ok(resp);
     }

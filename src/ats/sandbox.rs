@@ -355,7 +355,8 @@ async fn faults(State(s): State<Sandbox>, req: Request, next: Next) -> Response 
         tokio::time::sleep(hang).await;
         StatusCode::GATEWAY_TIMEOUT.into_response()
     };
-    match fault {
+    let request_id = format!("sbx-{:08}", s.lock().data.requests);
+    let mut resp = match fault {
         None => next.run(req).await,
         Some(FaultKind::ServerError) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         Some(FaultKind::Unavailable) => retry_after(StatusCode::SERVICE_UNAVAILABLE),
@@ -378,7 +379,11 @@ async fn faults(State(s): State<Sandbox>, req: Request, next: Next) -> Response 
             let _ = next.run(req).await;
             reset_response()
         }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
     }
+    resp
 }
 
 // ------------------------------------------------------------------ Greenhouse ----

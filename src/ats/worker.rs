@@ -244,9 +244,26 @@ async fn run_attempt(
     mut job: Job,
     lease: Duration,
 ) -> (Job, i64, Outcome) {
+    use tracing::Instrument;
     let started = now_ms();
     let deadline = lease / 2;
-    let outcome = match tokio::time::timeout(deadline, attempt(&connectors, &mut job)).await {
+    // One span per attempt carrying the ids that tie the ATS and Vigil together; connectors
+    // record the ATS's request id into it when the ATS returns one.
+    let span = tracing::info_span!(
+        "delivery_attempt",
+        delivery = job.delivery_id,
+        report = %job.report.report_id,
+        tenant = %job.report.tenant,
+        connector = %job.connector,
+        application = %job.report.application_id,
+        candidate.external_id = job.report.candidate_id.as_deref().unwrap_or(""),
+        attempt = job.attempt,
+        ats.request_id = tracing::field::Empty,
+    );
+    let outcome = match tokio::time::timeout(deadline, attempt(&connectors, &mut job))
+        .instrument(span)
+        .await
+    {
         Ok(o) => o,
         Err(_) => Outcome::Failed(SendError::Transport {
             call: "delivery attempt",
