@@ -149,6 +149,7 @@ async fn greenhouse_deletion_is_verified_deduplicated_and_deletes_only_that_cand
                 .is_some()
         );
     }
+    assert_eq!(e.store().rejections().unwrap(), 3, "refusals are recorded");
 
     let (status, v) = e
         .send(gh_request(&body, Some(gh_sign(&body)), "ev-1"))

@@ -109,6 +109,24 @@ async fn with_store<T: Send + 'static>(
     })
 }
 
+/// 401 for a webhook whose signature does not check; the refusal is logged and recorded.
+async fn rejected(
+    st: &InboundState,
+    tenant: String,
+    vendor: &'static str,
+    why: &'static str,
+) -> Response {
+    tracing::warn!(tenant = %tenant, vendor, reason = why, "inbound webhook rejected");
+    match with_store(st, move |s| {
+        s.record_rejection(&tenant, vendor, why, now_ms())
+    })
+    .await
+    {
+        Ok(()) => problem(StatusCode::UNAUTHORIZED, "invalid or missing signature"),
+        Err(r) => r,
+    }
+}
+
 fn body_id(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
 }
@@ -140,8 +158,7 @@ async fn greenhouse(
     };
     let sig = headers.get("signature").and_then(|v| v.to_str().ok());
     if let Err(why) = verify_greenhouse(&secret, sig, &body) {
-        tracing::warn!(tenant = %tenant, vendor = "greenhouse", reason = why, "inbound webhook rejected");
-        return problem(StatusCode::UNAUTHORIZED, "invalid or missing signature");
+        return rejected(&st, tenant, "greenhouse", why).await;
     }
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return problem(StatusCode::BAD_REQUEST, "body is not JSON");
@@ -199,12 +216,10 @@ async fn lever(
         );
     };
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-        tracing::warn!(tenant = %tenant, vendor = "lever", "inbound webhook rejected: not JSON");
-        return problem(StatusCode::UNAUTHORIZED, "invalid or missing signature");
+        return rejected(&st, tenant, "lever", "body is not JSON").await;
     };
     if let Err(why) = verify_lever(&secret, &v) {
-        tracing::warn!(tenant = %tenant, vendor = "lever", reason = why, "inbound webhook rejected");
-        return problem(StatusCode::UNAUTHORIZED, "invalid or missing signature");
+        return rejected(&st, tenant, "lever", why).await;
     }
     let event_id = body_id(&body);
     let action = v["event"].as_str().unwrap_or("").to_owned();

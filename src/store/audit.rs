@@ -38,6 +38,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    SessionRegistered,
     ReportRegistered,
     ReportDelivered,
     DeliveryDeadLettered,

@@ -37,6 +37,12 @@ CREATE TABLE sessions (
     registered_ms  INTEGER NOT NULL,
     PRIMARY KEY (tenant, interview_id)
 );
+CREATE TABLE inbound_rejections (
+    at_ms  INTEGER NOT NULL,
+    tenant TEXT NOT NULL,
+    vendor TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
 CREATE TABLE settings (
     key           TEXT PRIMARY KEY,
     value         TEXT NOT NULL,
@@ -125,7 +131,8 @@ pub struct ScheduledSession {
 impl Store {
     /// Registers a session for an interview; true when new (re-registering is a no-op).
     pub fn register_session(&mut self, s: &ScheduledSession, now: i64) -> Result<bool, StoreError> {
-        Ok(self.conn.execute(
+        let tx = self.conn.transaction()?;
+        let new = tx.execute(
             "INSERT OR IGNORE INTO sessions (tenant, interview_id, application_id, candidate_id,
                 starts_at, video_url, source, registered_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -139,7 +146,44 @@ impl Store {
                 s.source,
                 now
             ],
-        )? == 1)
+        )? == 1;
+        if new {
+            audit::append(
+                &tx,
+                now,
+                &s.source,
+                Action::SessionRegistered,
+                &s.interview_id,
+                serde_json::json!({"tenant": s.tenant, "application_id": s.application_id}),
+            )?;
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    /// Records an inbound webhook refused for its signature (nothing else is done with it).
+    /// Kept for the retention period like everything else; counted in the metrics.
+    pub fn record_rejection(
+        &mut self,
+        tenant: &str,
+        vendor: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO inbound_rejections (at_ms, tenant, vendor, reason) VALUES (?1, ?2, ?3, ?4)",
+            params![now, tenant, vendor, reason],
+        )?;
+        Ok(())
+    }
+
+    /// Inbound webhooks refused so far.
+    pub fn rejections(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM inbound_rejections", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
     }
 
     /// Registered sessions of a tenant, by start time.
@@ -281,6 +325,10 @@ impl Store {
             tx.execute("DELETE FROM reports WHERE created_at_ms < ?1", [cutoff_ms])? as u64;
         tx.execute(
             "DELETE FROM inbound_events WHERE received_at_ms < ?1",
+            [cutoff_ms],
+        )?;
+        tx.execute(
+            "DELETE FROM inbound_rejections WHERE at_ms < ?1",
             [cutoff_ms],
         )?;
         audit::append(

@@ -621,6 +621,7 @@ impl Store {
         m.attempt_ms = per_conn.into_iter().map(|(c, (s, n))| (c, s, n)).collect();
         m.review_queue = self.review_queue()?.len() as u64;
         m.kill_switch = self.kill_switch()?.on;
+        m.inbound_rejected = self.rejections()?;
         m.audit_entries = self
             .conn
             .query_row("SELECT COUNT(*) FROM audit", [], |r| r.get::<_, i64>(0))?
@@ -659,6 +660,7 @@ pub struct Metrics {
     pub attempt_ms: Vec<(String, u64, u64)>,
     pub review_queue: u64,
     pub kill_switch: bool,
+    pub inbound_rejected: u64,
     pub audit_entries: u64,
 }
 
