@@ -1,5 +1,6 @@
 //! Consumer-driven contract tests (Pact): the real connectors run against Pact mock servers
-//! that expect exactly the documented request shapes, one interaction per outbound call. On
+//! that expect exactly the documented request shapes, one interaction per outbound call; and the
+//! inbound webhook shapes Vigil consumes are message interactions fed to the real handlers. On
 //! success the pact files are written to `contracts/` (vigil-<provider>.json) for a provider,
 //! or the sandbox, to verify. A renamed or dropped field fails the mock server's validation
 //! and therefore the test.
@@ -277,4 +278,136 @@ fn standard_webhook() {
         .block_on(hook.deliver(&report(), 0, &mut Progress::new()))
         .unwrap();
     assert_eq!(receipt.remote_ref, format!("msg_{REPORT_ID}"));
+}
+
+// ------------------------------------------------------------------ inbound webhook shapes ----
+
+/// A config with one tenant receiving Greenhouse and Lever webhooks, and its inbound router.
+fn inbound(dir: &std::path::Path) -> vigil::ats::inbound::InboundState {
+    let text = r#"
+[store]
+path = "vigil.db"
+[[tenants]]
+id = "acme"
+[tenants.greenhouse]
+client_id = "c"
+client_secret = "s"
+user_id = 1
+webhook_secret = "gh-secret"
+[tenants.lever]
+api_key = "k"
+perform_as = "u"
+webhook_signature_token = "lever-token"
+"#;
+    let cfg = vigil::ats::config::AtsConfig::parse(text, &dir.join("ats.toml"), true).unwrap();
+    let store = vigil::store::Store::open(&cfg.store_path).unwrap();
+    vigil::ats::inbound::InboundState {
+        store: std::sync::Arc::new(std::sync::Mutex::new(store)),
+        config: std::sync::Arc::new(cfg),
+    }
+}
+
+fn hmac_hex(key: &str, msg: &[u8]) -> String {
+    use hmac::Mac;
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    m.update(msg);
+    hex::encode(m.finalize().into_bytes())
+}
+
+async fn post(
+    state: &vigil::ats::inbound::InboundState,
+    path: &str,
+    signature: Option<String>,
+    body: Vec<u8>,
+) -> serde_json::Value {
+    use tower::ServiceExt;
+    let mut b = axum::http::Request::post(path).header("content-type", "application/json");
+    if let Some(s) = signature {
+        b = b.header("signature", s);
+    }
+    let resp = vigil::ats::inbound::router(state.clone())
+        .oneshot(b.body(axum::body::Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), axum::http::StatusCode::OK);
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The inbound webhook shapes Vigil consumes (Pact message interactions): each example message
+/// is fed, correctly signed, to the real handler, which must process it. A renamed field (e.g.
+/// `deleted_application_ids`) makes the handler process nothing and the test fail.
+#[tokio::test]
+async fn greenhouse_webhooks_vigil_consumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = inbound(dir.path());
+    let mut pact = PactBuilder::new_v4("vigil", "greenhouse-webhooks");
+    pact.with_output_dir(contracts_dir())
+        .message_interaction("a candidate is deleted", |mut i| {
+            i.json_body(json_pattern!({
+                "action": "delete_candidate",
+                "payload": {"person": {
+                    "id": like!(37031511),
+                    "deleted_application_ids": [like!(46196263)],
+                }}
+            }));
+            i
+        })
+        .message_interaction("a candidate is anonymized", |mut i| {
+            i.json_body(json_pattern!({
+                "action": "candidate_anonymized",
+                "payload": {"candidate_id": like!(37031511), "anonymized_fields": ["attachments"]}
+            }));
+            i
+        });
+    for (n, m) in pact.messages().enumerate() {
+        let body = m.contents.contents.value().unwrap().to_vec();
+        {
+            let mut s = state.store.lock().unwrap();
+            let mut r = report();
+            r.report_id = format!("vr_{n:024}");
+            r.application_id = "46196263".into();
+            r.candidate_id = Some("37031511".into());
+            s.register(&r, &["greenhouse"], "test", 0).unwrap();
+        }
+        let sig = format!("sha256 {}", hmac_hex("gh-secret", &body));
+        let v = post(&state, "/ats/acme/greenhouse/webhook", Some(sig), body).await;
+        assert_eq!(v["status"], "processed", "{}: {v}", m.description);
+        assert_eq!(v["reports_deleted"], 1, "{}: {v}", m.description);
+    }
+}
+
+#[tokio::test]
+async fn lever_webhooks_vigil_consumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = inbound(dir.path());
+    let signature = hmac_hex("lever-token", b"3f1c2a1732395600000");
+    let mut pact = PactBuilder::new_v4("vigil", "lever-webhooks");
+    pact.with_output_dir(contracts_dir())
+        .message_interaction("a candidate is deleted", |mut i| {
+            i.json_body(json_pattern!({
+                "triggeredAt": 1732395600000u64,
+                "event": "candidateDeleted",
+                "token": "3f1c2a",
+                "signature": signature.as_str(),
+                "data": {"candidateId": like!("c-1"), "opportunityId": like!("250d8f03")},
+            }));
+            i
+        });
+    for m in pact.messages() {
+        let body = m.contents.contents.value().unwrap().to_vec();
+        {
+            let mut s = state.store.lock().unwrap();
+            let mut r = report();
+            r.tenant = "acme".into();
+            r.application_id = "250d8f03".into();
+            r.candidate_id = Some("c-1".into());
+            s.register(&r, &["lever"], "test", 0).unwrap();
+        }
+        let v = post(&state, "/ats/acme/lever/webhook", None, body).await;
+        assert_eq!(v["status"], "processed", "{v}");
+        assert_eq!(v["reports_deleted"], 1, "{v}");
+    }
 }
