@@ -134,7 +134,7 @@ fn scored_report(home: &Path) -> std::path::PathBuf {
     let session = home.join("session.json");
     std::fs::write(
         &session,
-        r#"{"application_id": "31415", "candidate_external_id": "GH-TEST-1002", "ats": "greenhouse", "consent": {"recorded_at": "2026-11-20T09:00:00Z", "method": "meeting_bot_prompt", "text_version": "v3"}}"#,
+        r#"{"session_id": "sess-77", "application_id": "31415", "candidate_external_id": "GH-TEST-1002", "ats": "greenhouse", "consent": {"recorded_at": "2026-11-20T09:00:00Z", "method": "meeting_bot_prompt", "text_version": "v3"}}"#,
     )
     .unwrap();
     let out = home.join("report.vigil.json");
@@ -176,8 +176,27 @@ fn a_scored_report_lands_once_in_each_ats() {
     let o = run_ats(home.path(), &cfg, &["enqueue", r, "--tenant", "gh"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already registered for tenant 'acme'"));
-    let o = run_ats(home.path(), &cfg, &["deliver", "--until-idle"]);
+    let o = {
+        let mut c = vigil(home.path());
+        c.env(
+            "TEST_GH_SECRET",
+            vigil::ats::sandbox::GREENHOUSE_CLIENT_SECRET,
+        )
+        .env("TEST_LEVER_KEY", vigil::ats::sandbox::LEVER_API_KEY)
+        .env("TEST_WEBHOOK_SECRET", vigil::ats::sandbox::WEBHOOK_SECRET)
+        .env("RUST_LOG", "vigil=info")
+        .args(["ats", "deliver", "--until-idle", "--config"])
+        .arg(&cfg);
+        c.output().unwrap()
+    };
     assert!(o.status.success(), "{}", text(&o));
+    // Logs tie the delivery to the candidate, the Vigil session and the ATS request.
+    let logs = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        logs.contains("candidate.external_id=GH-TEST-1002"),
+        "{logs}"
+    );
+    assert!(logs.contains("session=sess-77"), "{logs}");
 
     let envelope = std::fs::read(&report).unwrap();
     let (_, payload) = common::read_report(&report);
@@ -346,6 +365,7 @@ fn register_many(
                         application_id: app.clone(),
                         candidate_id: None,
                         department: None,
+                        session_id: None,
                         integrity: 90.0,
                         risk_tier: "low".into(),
                         verification_status: "verified".into(),

@@ -32,6 +32,7 @@ fn report() -> NewReport {
         application_id: "31415".into(),
         candidate_id: Some("GH-TEST-1002".into()),
         department: None,
+        session_id: None,
         integrity: 96.6,
         risk_tier: "low".into(),
         verification_status: "verified".into(),

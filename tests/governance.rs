@@ -52,6 +52,7 @@ fn report(id: &str, tenant: &str, app: &str, cand: &str, status: &str) -> NewRep
         application_id: app.into(),
         candidate_id: Some(cand.into()),
         department: Some("Engineering".into()),
+        session_id: None,
         integrity: if status == "verified" { 97.0 } else { 62.0 },
         risk_tier: if status == "verified" {
             "low"

@@ -173,6 +173,8 @@ impl Worker {
                 tracing::info!(
                     delivery = job.delivery_id,
                     report = %job.report.report_id,
+                    candidate.external_id = %job.report.candidate_id.as_deref().unwrap_or(""),
+                    session = %job.report.session_id.as_deref().unwrap_or(""),
                     tenant = %job.report.tenant,
                     application = %job.report.application_id,
                     connector = %job.connector,
@@ -194,14 +196,18 @@ impl Worker {
                     Some(d) => {
                         stats.retried += 1;
                         tracing::warn!(
-                            delivery = job.delivery_id,
-                            report = %job.report.report_id,
-                            connector = %job.connector,
-                            attempt = job.attempt,
-                            retry_in_ms = d.as_millis() as u64,
-                            error = %text,
-                            "attempt failed; will retry"
-                        );
+                                delivery = job.delivery_id,
+                                report = %job.report.report_id,
+                                candidate.external_id = %job.report.candidate_id.as_deref().unwrap_or(""),
+                                session = %job.report.session_id.as_deref().unwrap_or(""),
+                        candidate.external_id = %job.report.candidate_id.as_deref().unwrap_or(""),
+                        session = %job.report.session_id.as_deref().unwrap_or(""),
+                                connector = %job.connector,
+                                attempt = job.attempt,
+                                retry_in_ms = d.as_millis() as u64,
+                                error = %text,
+                                "attempt failed; will retry"
+                            );
                     }
                     None => {
                         stats.dead_lettered += 1;
@@ -211,17 +217,21 @@ impl Worker {
                             "attempts exhausted"
                         };
                         tracing::error!(
-                            target: "vigil::alert",
-                            delivery = job.delivery_id,
-                            report = %job.report.report_id,
-                            tenant = %job.report.tenant,
-                            application = %job.report.application_id,
-                            connector = %job.connector,
-                            attempt = job.attempt,
-                            error = %text,
-                            "dead letter ({why}): requeue with `vigil ats retry {}`",
-                            job.delivery_id
-                        );
+                                target: "vigil::alert",
+                                delivery = job.delivery_id,
+                                report = %job.report.report_id,
+                                candidate.external_id = %job.report.candidate_id.as_deref().unwrap_or(""),
+                                session = %job.report.session_id.as_deref().unwrap_or(""),
+                        candidate.external_id = %job.report.candidate_id.as_deref().unwrap_or(""),
+                        session = %job.report.session_id.as_deref().unwrap_or(""),
+                                tenant = %job.report.tenant,
+                                application = %job.report.application_id,
+                                connector = %job.connector,
+                                attempt = job.attempt,
+                                error = %text,
+                                "dead letter ({why}): requeue with `vigil ats retry {}`",
+                                job.delivery_id
+                            );
                     }
                 }
                 let next = delay.map(|d| now + d.as_millis() as i64);
@@ -256,7 +266,8 @@ async fn run_attempt(
         tenant = %job.report.tenant,
         connector = %job.connector,
         application = %job.report.application_id,
-        candidate.external_id = job.report.candidate_id.as_deref().unwrap_or(""),
+        candidate.external_id = %job.report.candidate_id.as_deref().unwrap_or(""),
+        session = %job.report.session_id.as_deref().unwrap_or(""),
         attempt = job.attempt,
         ats.request_id = tracing::field::Empty,
     );

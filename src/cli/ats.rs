@@ -391,6 +391,7 @@ fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
         application_id: application,
         candidate_id: a.candidate.or(report.session.candidate_external_id.clone()),
         department: report.session.department.clone(),
+        session_id: report.session.session_id.clone(),
         integrity: report.score.integrity,
         risk_tier: enum_name(&report.score.risk_tier),
         verification_status: enum_name(&report.score.verification_status),

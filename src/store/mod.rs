@@ -29,6 +29,7 @@ CREATE TABLE reports (
     application_id      TEXT NOT NULL,
     candidate_id        TEXT,
     department          TEXT,
+    session_id          TEXT,
     integrity           REAL NOT NULL,
     risk_tier           TEXT NOT NULL,
     verification_status TEXT NOT NULL,
@@ -103,6 +104,8 @@ pub struct NewReport {
     pub candidate_id: Option<String>,
     /// Department (requisition) of the session, for canary scoping.
     pub department: Option<String>,
+    /// Vigil session id, carried into logs next to the ATS ids.
+    pub session_id: Option<String>,
     pub integrity: f64,
     pub risk_tier: String,
     pub verification_status: String,
@@ -245,8 +248,9 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO reports (report_id, tenant, application_id, candidate_id,
-                integrity, risk_tier, verification_status, envelope, html, created_at_ms, department)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                integrity, risk_tier, verification_status, envelope, html, created_at_ms, department,
+                session_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 report.report_id,
                 report.tenant,
@@ -258,7 +262,8 @@ impl Store {
                 report.envelope,
                 report.html,
                 now,
-                report.department
+                report.department,
+                report.session_id
             ],
         )?;
         if inserted == 0 {
@@ -345,7 +350,8 @@ impl Store {
             jobs.push(tx.query_row(
                 "SELECT d.id, d.connector, d.attempts, d.progress, r.report_id, r.tenant,
                         r.application_id, r.candidate_id, r.integrity, r.risk_tier,
-                        r.verification_status, r.envelope, r.html, d.total_attempts, r.department
+                        r.verification_status, r.envelope, r.html, d.total_attempts, r.department,
+                        r.session_id
                  FROM deliveries d JOIN reports r USING (report_id) WHERE d.id = ?1",
                 [id],
                 |r| {
@@ -362,6 +368,7 @@ impl Store {
                             application_id: r.get(6)?,
                             candidate_id: r.get(7)?,
                             department: r.get(14)?,
+                            session_id: r.get(15)?,
                             integrity: r.get(8)?,
                             risk_tier: r.get(9)?,
                             verification_status: r.get(10)?,
@@ -708,6 +715,7 @@ mod tests {
             application_id: "42".into(),
             candidate_id: Some("7".into()),
             department: None,
+            session_id: None,
             integrity: 97.5,
             risk_tier: "low".into(),
             verification_status: "verified".into(),
