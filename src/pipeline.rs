@@ -389,7 +389,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
     Ok(Report {
         schema: SCHEMA.into(),
         report_id,
-        generated_at: now_rfc3339(),
+        generated_at: crate::report::now_rfc3339(),
         session,
         media: MediaSection {
             source: input.report_name(),
@@ -609,15 +609,4 @@ fn report_id(media: &str, session: &SessionInfo, policy: &Policy, sampling: &Sam
     h.update(serde_json::to_vec(sampling).expect("sampling serialises"));
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     format!("vr_{}", &hex::encode(h.finalize())[..24])
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }

@@ -205,14 +205,6 @@ pub fn allowed_actions(status: &str) -> &'static [&'static str] {
     }
 }
 
-fn rfc3339_now() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// Resolves a `$.a.b[0].c` path in `v`.
 fn json_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     let rest = path.strip_prefix('$')?;
@@ -310,7 +302,7 @@ pub fn run(file: &Path, out: &Path) -> Result<Results, GateError> {
         integration: g.integration.clone(),
         ats_vendor: g.ats_vendor.clone(),
         vigil_version: env!("CARGO_PKG_VERSION"),
-        started_at: rfc3339_now(),
+        started_at: crate::report::now_rfc3339(),
         passed: false,
         contracts: g
             .contract_tests
@@ -442,7 +434,7 @@ custom_fields = {{ integrity = "vigil_integrity", risk_tier = "vigil_risk_tier",
                 department: f.department.clone(),
                 // Synthetic sandbox candidates: the consent record says so.
                 consent: Some(crate::report::Consent {
-                    recorded_at: rfc3339_now(),
+                    recorded_at: crate::report::now_rfc3339(),
                     method: "sandbox_fixture".into(),
                     text_version: "synthetic".into(),
                 }),
@@ -646,8 +638,13 @@ custom_fields = {{ integrity = "vigil_integrity", risk_tier = "vigil_risk_tier",
 
     // Evidence Pack.
     let key_entry = (pubkey_path.clone(), key.verifying_key());
-    let mut p = pack::Pack::build(&report_files, &[key_entry], None, rfc3339_now())
-        .map_err(|e| GateError::Run(e.to_string()))?;
+    let mut p = pack::Pack::build(
+        &report_files,
+        &[key_entry],
+        None,
+        crate::report::now_rfc3339(),
+    )
+    .map_err(|e| GateError::Run(e.to_string()))?;
     p.manifest.extra.insert(
         "release_gate".into(),
         json!({"passed": results.passed, "keyid": keyid, "gate_file": file.display().to_string()}),

@@ -441,11 +441,7 @@ async fn gh_token(
     let token = format!("gh_{:032x}", g.rng.r#gen::<u128>());
     g.tokens.insert(token.clone(), Instant::now() + ttl);
     g.data.tokens_issued += 1;
-    let expires_at = (time::OffsetDateTime::now_utc() + ttl)
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let expires_at = crate::report::rfc3339(time::OffsetDateTime::now_utc() + ttl);
     Json(json!({"token_type": "Bearer", "access_token": token, "expires_at": expires_at}))
         .into_response()
 }
@@ -702,11 +698,7 @@ async fn gh_create(State(s): State<Sandbox>, headers: HeaderMap, body: Bytes) ->
         visibility: visibility.to_owned(),
         size: content.len(),
         sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&content)),
-        created_at: time::OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        created_at: crate::report::now_rfc3339(),
     };
     let out = attachment_json(&a);
     g.data
@@ -955,23 +947,28 @@ async fn lever_upload(
     Json(out).into_response()
 }
 
+/// Lists one kind of item of an opportunity (Lever's `{data, hasNext, next}` pages).
+fn lever_list<T: Serialize>(
+    s: &Sandbox,
+    headers: &HeaderMap,
+    opp: &str,
+    q: &BTreeMap<String, String>,
+    items: fn(&LeverOpportunity) -> &[T],
+) -> Response {
+    if let Err(r) = lever_authorised(headers) {
+        return r;
+    }
+    let g = s.lock();
+    lever_page(g.data.lever.get(opp).map(items).unwrap_or(&[]), q)
+}
+
 async fn lever_list_files(
     State(s): State<Sandbox>,
     headers: HeaderMap,
     Path(opp): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    if let Err(r) = lever_authorised(&headers) {
-        return r;
-    }
-    let g = s.lock();
-    let files = g
-        .data
-        .lever
-        .get(&opp)
-        .map(|o| o.files.clone())
-        .unwrap_or_default();
-    lever_page(&files, &q)
+    lever_list(&s, &headers, &opp, &q, |o| &o.files)
 }
 
 async fn lever_note(
@@ -1017,17 +1014,7 @@ async fn lever_list_notes(
     Path(opp): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    if let Err(r) = lever_authorised(&headers) {
-        return r;
-    }
-    let g = s.lock();
-    let notes = g
-        .data
-        .lever
-        .get(&opp)
-        .map(|o| o.notes.clone())
-        .unwrap_or_default();
-    lever_page(&notes, &q)
+    lever_list(&s, &headers, &opp, &q, |o| &o.notes)
 }
 
 // ------------------------------------------------------------------ webhook receiver ----

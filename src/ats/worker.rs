@@ -107,9 +107,7 @@ impl Worker {
             // Record finished attempts before claiming more, so no lease runs out while an
             // outcome waits in the join set.
             while let Some(done) = inflight.try_join_next() {
-                let (job, started, outcome) = done?;
-                in_flight_ids.remove(&job.delivery_id);
-                self.record(job, started, outcome, &mut stats, &mut rng)
+                self.finished(done?, &mut in_flight_ids, &mut stats, &mut rng)
                     .await?;
             }
             let has_room = !stopping && inflight.len() < self.concurrency;
@@ -146,15 +144,25 @@ impl Worker {
             };
             tokio::select! {
                 Some(done) = inflight.join_next() => {
-                    let (job, started, outcome) = done?;
-                    in_flight_ids.remove(&job.delivery_id);
-                    self.record(job, started, outcome, &mut stats, &mut rng).await?;
+                    self.finished(done?, &mut in_flight_ids, &mut stats, &mut rng).await?;
                 }
                 _ = tokio::time::sleep(wait) => {}
                 _ = &mut shutdown, if !stopping => stopping = true,
             }
         }
         Ok(stats)
+    }
+
+    /// A finished attempt: no longer in flight, outcome persisted.
+    async fn finished(
+        &self,
+        (job, started, outcome): (Job, i64, Outcome),
+        in_flight_ids: &mut HashSet<i64>,
+        stats: &mut RunStats,
+        rng: &mut StdRng,
+    ) -> Result<(), WorkerError> {
+        in_flight_ids.remove(&job.delivery_id);
+        self.record(job, started, outcome, stats, rng).await
     }
 
     /// Persists one attempt's outcome (and the steps it completed).

@@ -787,11 +787,7 @@ fn sync_interviews(a: SyncArgs) -> Result<ExitCode, Failure> {
                 .map_err(|e| Failure::new(2, format!("--since '{s}': {e}")))?;
             s
         }
-        None => time::OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        None => crate::report::now_rfc3339(),
     };
     let http = crate::ats::http_client(cfg.delivery.request_timeout)
         .map_err(|e| Failure::new(2, e.to_string()))?;

@@ -511,11 +511,7 @@ fn evidence_pack(a: EvidencePackArgs) -> Result<ExitCode, Failure> {
         let k = keys::read_verifying_key(&p).map_err(|e| Failure::new(2, e))?;
         keys_loaded.push((p, k));
     }
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let now = crate::report::now_rfc3339();
     let pack =
         pack::Pack::build(&a.reports, &keys_loaded, a.policy.as_deref(), now).map_err(|e| {
             let code = match e {

@@ -19,6 +19,22 @@ use std::collections::BTreeMap;
 
 pub const SCHEMA: &str = "vigil.integrity-report/v1";
 
+/// `t` as RFC 3339 in whole seconds (UTC), the one time format of reports, manifests and logs.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+/// Now, as [`rfc3339`].
+pub fn now_rfc3339() -> String {
+    rfc3339(time::OffsetDateTime::now_utc())
+}
+
 /// The snake_case name of a unit enum (`risk_tier`, `verification_status`, event kinds).
 pub fn enum_name<T: Serialize>(v: &T) -> String {
     serde_json::to_value(v)
