@@ -260,7 +260,17 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
                 })?;
             (Some(sha), Some(size))
         }
-        None => (None, None),
+        None => match input {
+            // A spool is complete only now that its stream has ended.
+            MediaInput::Spool(spool) => {
+                let (sha, size) = hash_file(spool.path()).map_err(|e| PipelineError::Hash {
+                    input: input.display_name(),
+                    reason: e.to_string(),
+                })?;
+                (Some(sha), Some(size))
+            }
+            _ => (None, None),
+        },
     };
 
     let has_video = summary.video.is_some() && frames > 0;

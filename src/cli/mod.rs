@@ -317,6 +317,7 @@ fn default_out(input: &MediaInput) -> PathBuf {
                 .unwrap_or_else(|| "remote".into());
             PathBuf::from(format!("{name}.vigil.json"))
         }
+        MediaInput::Spool(s) => PathBuf::from(format!("{}.vigil.json", s.name())),
     }
 }
 

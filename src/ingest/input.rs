@@ -1,14 +1,18 @@
 //! What the user passed as MEDIA: a local path or a URI GStreamer can open.
 
 use super::IngestError;
+use super::spool::Spool;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// A media input: a local file or a remote URI (`http(s)://`, `file://`, anything GStreamer has a
-/// source for).
+/// A media input: a local file, a remote URI (`http(s)://`, `file://`, anything GStreamer has a
+/// source for), or a session's spool that is still growing (`vigil serve`).
 #[derive(Debug, Clone)]
 pub enum MediaInput {
     File(PathBuf),
     Uri(url::Url),
+    /// Decoded as it arrives, through an `appsrc`; ends when the writer ends the spool.
+    Spool(Arc<Spool>),
 }
 
 impl MediaInput {
@@ -35,7 +39,7 @@ impl MediaInput {
     pub fn display_name(&self) -> String {
         match self {
             MediaInput::File(p) => p.display().to_string(),
-            MediaInput::Uri(_) => self.report_name(),
+            MediaInput::Uri(_) | MediaInput::Spool(_) => self.report_name(),
         }
     }
 
@@ -55,13 +59,15 @@ impl MediaInput {
                 u.set_fragment(None);
                 u.to_string()
             }
+            MediaInput::Spool(s) => s.name().to_string(),
         }
     }
 
+    /// A complete local file (hashed while it is decoded); `None` for URIs and growing spools.
     pub fn path(&self) -> Option<&Path> {
         match self {
             MediaInput::File(p) => Some(p),
-            MediaInput::Uri(_) => None,
+            MediaInput::Uri(_) | MediaInput::Spool(_) => None,
         }
     }
 
@@ -102,6 +108,7 @@ impl MediaInput {
                     .unwrap_or_else(|_| format!("file://{}", abs.display()))
             }
             MediaInput::Uri(u) => u.to_string(),
+            MediaInput::Spool(_) => "appsrc://".to_string(),
         }
     }
 }

@@ -13,8 +13,10 @@
 //! [`IngestConfig::stall_timeout`].
 
 mod input;
+pub mod spool;
 
 pub use input::MediaInput;
+pub use spool::Spool;
 
 use crate::media::{
     AUDIO_RATE, AudioChunk, AudioStreamInfo, Pts, VideoFrame, VideoStreamInfo, YuvMatrix,
@@ -145,16 +147,97 @@ struct Found {
 }
 
 /// Stops the pipeline when the ingest ends, in the only safe order: first drop the receiver so
-/// any streaming thread blocked on a full channel wakes up with an error, then go to `Null`.
+/// any streaming thread blocked on a full channel wakes up with an error, then go to `Null`
+/// (which unblocks a feeder waiting in `push_buffer`), then join the feeder.
 struct Running {
     rx: Option<Receiver<Item>>,
     pipeline: gst::Pipeline,
+    feeder: Option<Arc<Feeder>>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         self.rx.take();
+        if let Some(f) = &self.feeder {
+            f.stop.store(true, Ordering::Relaxed);
+        }
         let _ = self.pipeline.set_state(gst::State::Null);
+        if let Some(f) = &self.feeder
+            && let Some(t) = f.thread.lock().unwrap_or_else(|p| p.into_inner()).take()
+        {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Feeds a growing [`Spool`] into uridecodebin's `appsrc`, never past the durable length.
+struct Feeder {
+    spool: Arc<Spool>,
+    stop: std::sync::atomic::AtomicBool,
+    /// Set while the feeder has read everything and waits for the client: the decoder is not
+    /// stalled then, the bot is (the server applies its own idle timeout).
+    waiting_for_input: std::sync::atomic::AtomicBool,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Bytes handed to `appsrc` per buffer, and the most it queues before `push_buffer` blocks.
+const FEED_CHUNK: usize = 64 * 1024;
+const FEED_QUEUE_BYTES: u64 = 1 << 20;
+
+impl Feeder {
+    fn start(self: &Arc<Self>, src: gst_app::AppSrc) {
+        src.set_stream_type(gst_app::AppStreamType::Stream);
+        src.set_max_bytes(FEED_QUEUE_BYTES);
+        src.set_property("block", true);
+        let me = self.clone();
+        let handle = std::thread::Builder::new()
+            .name("vigil-feed".into())
+            .spawn(move || me.feed(&src))
+            .expect("spawning the spool feeder thread");
+        *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+    }
+
+    fn feed(&self, src: &gst_app::AppSrc) {
+        use spool::Wait;
+        use std::io::{Read, Seek, SeekFrom};
+        let fail = |msg: String| {
+            gst::element_error!(src, gst::ResourceError::Read, ("{}", msg));
+        };
+        let mut file = match std::fs::File::open(self.spool.path()) {
+            Ok(f) => f,
+            Err(e) => return fail(format!("cannot open the received media: {e}")),
+        };
+        let mut offset = 0u64;
+        let mut buf = vec![0u8; FEED_CHUNK];
+        while !self.stop.load(Ordering::Relaxed) {
+            match self.spool.wait_beyond(offset, Duration::from_millis(200)) {
+                Wait::Data(durable) => {
+                    self.waiting_for_input.store(false, Ordering::Relaxed);
+                    let want = (durable - offset).min(FEED_CHUNK as u64) as usize;
+                    let read = file
+                        .seek(SeekFrom::Start(offset))
+                        .and_then(|_| file.read(&mut buf[..want]));
+                    match read {
+                        Ok(0) => return fail("the received media is shorter than recorded".into()),
+                        Ok(n) => {
+                            offset += n as u64;
+                            let buffer = gst::Buffer::from_slice(buf[..n].to_vec());
+                            if src.push_buffer(buffer).is_err() {
+                                return; // flushing or stopped: the pipeline is shutting down
+                            }
+                        }
+                        Err(e) => return fail(format!("cannot read the received media: {e}")),
+                    }
+                }
+                Wait::Idle => self.waiting_for_input.store(true, Ordering::Relaxed),
+                Wait::Ended => {
+                    self.waiting_for_input.store(false, Ordering::Relaxed);
+                    let _ = src.end_of_stream();
+                    return;
+                }
+                Wait::Aborted(reason) => return fail(reason),
+            }
+        }
     }
 }
 
@@ -183,6 +266,27 @@ where
     let found = Arc::new(Mutex::new(Found::default()));
     watch_elements(&pipeline, cfg.sampling, &found);
 
+    let feeder = match input {
+        MediaInput::Spool(spool) => {
+            let feeder = Arc::new(Feeder {
+                spool: spool.clone(),
+                stop: false.into(),
+                waiting_for_input: false.into(),
+                thread: Mutex::new(None),
+            });
+            let f = feeder.clone();
+            decodebin.connect("source-setup", false, move |args| {
+                let src = args[1].get::<gst::Element>().ok()?;
+                if let Ok(src) = src.downcast::<gst_app::AppSrc>() {
+                    f.start(src);
+                }
+                None
+            });
+            Some(feeder)
+        }
+        _ => None,
+    };
+
     let sampling = cfg.sampling;
     {
         let found = found.clone();
@@ -202,6 +306,7 @@ where
     let mut running = Running {
         rx: Some(rx),
         pipeline: pipeline.clone(),
+        feeder: feeder.clone(),
     };
     let bus = pipeline.bus().expect("a pipeline has a bus");
     if pipeline.set_state(gst::State::Playing).is_err() {
@@ -273,6 +378,12 @@ where
                 })?;
             }
             break;
+        }
+        if feeder
+            .as_ref()
+            .is_some_and(|f| f.waiting_for_input.load(Ordering::Relaxed))
+        {
+            last_progress = Instant::now();
         }
         if last_progress.elapsed() > cfg.stall_timeout {
             return Err(IngestError::Stalled {

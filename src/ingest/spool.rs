@@ -1,0 +1,241 @@
+//! A session's media as it arrives: an append-only file on disk that grows while a bot uploads or
+//! streams, read by the decoder as it grows.
+//!
+//! The writer (the HTTP server) appends bytes, makes them durable (`fsync`) and only then calls
+//! [`Spool::advance`]; the reader (ingest's feeder thread, see `ingest::run`) never reads past the
+//! durable length. So the analysers see exactly the bytes a restart would find on disk, and a
+//! session resumed after a crash decodes the same stream again.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// The growing media file of one session, shared between its writer and its decoder.
+pub struct Spool {
+    path: PathBuf,
+    name: String,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    durable: u64,
+    ended: bool,
+    aborted: Option<String>,
+}
+
+/// What the reader finds when it asks for bytes past `offset`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Bytes up to this durable length may be read.
+    Data(u64),
+    /// The writer ended the session and every byte has been read.
+    Ended,
+    /// Nothing new within the timeout; the client is slow or pausing.
+    Idle,
+    /// The session was stopped (shutdown, cancel): stop decoding with this reason.
+    Aborted(String),
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("path", &self.path)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Spool {
+    /// A spool over `path` whose first `durable` bytes are already on disk. `name` is how the
+    /// media is called in messages and in the report (never a path).
+    pub fn new(path: impl Into<PathBuf>, name: impl Into<String>, durable: u64) -> Spool {
+        Spool {
+            path: path.into(),
+            name: name.into(),
+            state: Mutex::new(State {
+                durable,
+                ..State::default()
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes now durable on disk (only ever grows).
+    pub fn advance(&self, durable: u64) {
+        let mut s = self.lock();
+        if durable > s.durable {
+            s.durable = durable;
+            self.changed.notify_all();
+        }
+    }
+
+    pub fn durable_len(&self) -> u64 {
+        self.lock().durable
+    }
+
+    /// No more bytes will come: the reader drains what is there, then sees end of stream.
+    pub fn end(&self) {
+        self.lock().ended = true;
+        self.changed.notify_all();
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.lock().ended
+    }
+
+    /// Stops the reader: decoding fails with `reason` instead of finishing.
+    pub fn abort(&self, reason: impl Into<String>) {
+        self.lock().aborted.get_or_insert(reason.into());
+        self.changed.notify_all();
+    }
+
+    /// Waits up to `timeout` for bytes past `offset`, the end, or an abort.
+    pub fn wait_beyond(&self, offset: u64, timeout: Duration) -> Wait {
+        let mut s = self.lock();
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(r) = &s.aborted {
+                return Wait::Aborted(r.clone());
+            }
+            if s.durable > offset {
+                return Wait::Data(s.durable);
+            }
+            if s.ended {
+                return Wait::Ended;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Wait::Idle;
+            }
+            s = self
+                .changed
+                .wait_timeout(s, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+/// Whether an ISO BMFF (MP4/MOV) file must be complete before it can be decoded: its sample
+/// index (`moov`) comes after the media data (`mdat`), so a stream reader would have to hold all
+/// of `mdat` in memory. `None` until enough of the head has arrived to tell; `Some(false)` for
+/// anything that is not ISO BMFF (Matroska/WebM, MPEG-TS, Ogg, … decode as they arrive) and for
+/// fragmented or fast-start MP4.
+pub fn needs_whole_file(head: &[u8]) -> Option<bool> {
+    const PROBE: usize = 12;
+    if head.len() < PROBE {
+        return None;
+    }
+    let kind = &head[4..8];
+    if kind != b"ftyp" && kind != b"styp" {
+        return Some(false);
+    }
+    let mut at = 0usize;
+    loop {
+        if head.len() < at + 8 {
+            return None;
+        }
+        let size32 = u32::from_be_bytes(head[at..at + 4].try_into().expect("4 bytes")) as u64;
+        let kind = &head[at + 4..at + 8];
+        match kind {
+            b"moov" | b"moof" => return Some(false),
+            b"mdat" => return Some(true),
+            _ => {}
+        }
+        let size = match size32 {
+            0 => return Some(false), // box to the end of the file without moov/mdat: not ours to judge
+            1 => {
+                if head.len() < at + 16 {
+                    return None;
+                }
+                u64::from_be_bytes(head[at + 8..at + 16].try_into().expect("8 bytes"))
+            }
+            s => s,
+        };
+        if size < 8 {
+            return Some(false); // malformed: let the demuxer report it
+        }
+        at = at.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+        if at > (64 << 20) {
+            // A head this large without media data is not an interview recording layout we
+            // can stream; decode it once complete.
+            return Some(true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boxed(kind: &[u8; 4], len: u32) -> Vec<u8> {
+        let mut b = len.to_be_bytes().to_vec();
+        b.extend_from_slice(kind);
+        b.resize(len as usize, 0);
+        b
+    }
+
+    #[test]
+    fn mp4_layouts() {
+        let ftyp = boxed(b"ftyp", 32);
+        let mut late = ftyp.clone();
+        late.extend(boxed(b"free", 8));
+        late.extend(&boxed(b"mdat", 64)[..8]);
+        assert_eq!(needs_whole_file(&late), Some(true));
+        let mut fast = ftyp.clone();
+        fast.extend(&boxed(b"moov", 100)[..8]);
+        assert_eq!(needs_whole_file(&fast), Some(false));
+        assert_eq!(
+            needs_whole_file(&ftyp),
+            None,
+            "undecided until the next box header"
+        );
+        assert_eq!(
+            needs_whole_file(&[0x1a, 0x45, 0xdf, 0xa3, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Some(false)
+        );
+        assert_eq!(needs_whole_file(b"short"), None);
+    }
+
+    #[test]
+    fn the_bundled_recording_is_not_fast_start() {
+        let head = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/interview.mp4"
+        ))
+        .unwrap();
+        assert_eq!(needs_whole_file(&head[..64]), Some(true));
+    }
+
+    #[test]
+    fn reader_waits_for_durable_bytes_then_the_end() {
+        let s = std::sync::Arc::new(Spool::new("/nonexistent", "t", 0));
+        assert_eq!(s.wait_beyond(0, Duration::from_millis(10)), Wait::Idle);
+        let w = s.clone();
+        let t = std::thread::spawn(move || w.wait_beyond(0, Duration::from_secs(10)));
+        s.advance(5);
+        assert_eq!(t.join().unwrap(), Wait::Data(5));
+        s.end();
+        assert_eq!(s.wait_beyond(3, Duration::ZERO), Wait::Data(5));
+        assert_eq!(s.wait_beyond(5, Duration::ZERO), Wait::Ended);
+        s.abort("shutdown");
+        assert_eq!(
+            s.wait_beyond(5, Duration::ZERO),
+            Wait::Aborted("shutdown".into())
+        );
+    }
+}
