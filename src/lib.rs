@@ -16,4 +16,5 @@ pub mod pipeline;
 pub mod release_gate;
 pub mod report;
 pub mod scoring;
+pub mod server;
 pub mod store;

@@ -65,6 +65,36 @@ pub struct ScoreOptions {
     /// A recording of the candidate's voice to compare the session against.
     pub reference_voice: Option<MediaInput>,
     pub spectral: SpectralParams,
+    /// How the media is named in the report when not by its path or URI (a server's spool file
+    /// carries the bot's file name).
+    pub media_name: Option<String>,
+    /// Where the analysis has got to, for a server watching a live session (ingest lag).
+    pub progress: Option<std::sync::Arc<Progress>>,
+}
+
+/// How far into the media the analysers have got, updated as decoded items are handed over.
+#[derive(Debug, Default)]
+pub struct Progress {
+    media_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    /// Media time (seconds) of the latest item handed to the analysers.
+    pub fn media_s(&self) -> f64 {
+        self.media_ms.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    fn note(&self, pts: Pts) {
+        self.media_ms
+            .fetch_max(pts.0 / 1_000_000, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// One set of face models per rayon worker, shared by every analysis in the process (a server
+/// runs many sessions on the same pool; loading the models per session would multiply memory).
+fn shared_face_models() -> &'static PerWorker {
+    static MODELS: std::sync::OnceLock<PerWorker> = std::sync::OnceLock::new();
+    MODELS.get_or_init(|| PerWorker::new(rayon::current_num_threads()))
 }
 
 /// Minimum speech in a reference recording: five 1.6 s windows.
@@ -169,7 +199,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         .map(reference_embedding)
         .transpose()?;
     let mut faces = FaceAnalyser::new(opts.face.clone(), interval_s, reference);
-    let face_models = PerWorker::new(rayon::current_num_threads());
+    let face_models = shared_face_models();
 
     let hasher = input.path().map(|p| {
         let p = p.to_path_buf();
@@ -215,8 +245,12 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         Ok(())
     };
 
+    let progress = opts.progress.clone();
     let summary = ingest::run(input, &opts.ingest, |item| match item {
         Item::Video(f) => {
+            if let Some(p) = &progress {
+                p.note(f.pts);
+            }
             frames += 1;
             batch.push(f);
             if batch.len() >= batch_size {
@@ -230,9 +264,14 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             }
         }
         // A closed channel means the audio thread stopped on an error, collected below.
-        Item::Audio(a) => audio_tx
-            .send(a)
-            .map_err(|_| "audio analysis stopped".to_string()),
+        Item::Audio(a) => {
+            if let Some(p) = &progress {
+                p.note(a.pts);
+            }
+            audio_tx
+                .send(a)
+                .map_err(|_| "audio analysis stopped".to_string())
+        }
     });
     drop(audio_tx);
     let audio_result = audio_thread
@@ -390,8 +429,12 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
     models.sort();
 
     let session = opts.session.clone();
+    let source = opts
+        .media_name
+        .clone()
+        .unwrap_or_else(|| input.report_name());
     let report_id = report_id(
-        sha256.as_deref().unwrap_or(&input.report_name()),
+        sha256.as_deref().unwrap_or(&source),
         &session,
         &opts.policy,
         &opts.ingest.sampling,
@@ -402,7 +445,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         generated_at: crate::report::now_rfc3339(),
         session,
         media: MediaSection {
-            source: input.report_name(),
+            source,
             sha256,
             size_bytes,
             duration_s: round(duration_s, 3),

@@ -69,10 +69,18 @@ pub fn verify_lever(token_secret: &Secret, body: &Value) -> Result<(), &'static 
     mac.verify_slice(&sig).map_err(|_| "signature mismatch")
 }
 
+/// `vigil ats listen`: the ATS routes plus `/healthz` and `/metrics`.
 pub fn router(state: InboundState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .merge(ats_routes(state.clone()))
+        .with_state(state)
+}
+
+/// The ATS-facing routes alone (webhooks in, stage gate out), also mounted by `vigil serve`.
+pub fn ats_routes<S>(state: InboundState) -> Router<S> {
+    Router::new()
         .route("/ats/{tenant}/greenhouse/webhook", post(greenhouse))
         .route("/ats/{tenant}/lever/webhook", post(lever))
         .route("/ats/{tenant}/gate/{application}", get(gate_endpoint))

@@ -5,6 +5,7 @@
 //! file and the cause; logs go to stderr through `tracing` (`RUST_LOG`).
 
 mod ats;
+mod serve;
 
 use crate::ingest::{IngestConfig, IngestError, MediaInput, Sampling};
 use crate::pipeline::{self, PipelineError, ScoreOptions};
@@ -47,6 +48,9 @@ pub enum Command {
     ReleaseGate(ReleaseGateArgs),
     /// The hash-chained audit log: verify it or list entries.
     Audit(ats::AuditArgs),
+    /// Run the HTTP server meeting-platform bots send sessions to (live or recorded media in,
+    /// signed reports out to the ATS outbox); `vigil serve token` creates a bot token.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -214,6 +218,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Ats(a) => ats::run(a),
         Command::Audit(a) => ats::audit(a),
         Command::ReleaseGate(a) => release_gate(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

@@ -221,6 +221,7 @@ impl Feeder {
                         Ok(0) => return fail("the received media is shorter than recorded".into()),
                         Ok(n) => {
                             offset += n as u64;
+                            self.spool.note_read(offset);
                             let buffer = gst::Buffer::from_slice(buf[..n].to_vec());
                             if src.push_buffer(buffer).is_err() {
                                 return; // flushing or stopped: the pipeline is shutting down

@@ -16,6 +16,8 @@ pub struct Spool {
     name: String,
     state: Mutex<State>,
     changed: Condvar,
+    /// Bytes the decoder has taken so far (for the analysis backlog metric).
+    read: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -59,7 +61,20 @@ impl Spool {
                 ..State::default()
             }),
             changed: Condvar::new(),
+            read: 0.into(),
         }
+    }
+
+    /// Records that the decoder has taken the first `offset` bytes.
+    pub fn note_read(&self, offset: u64) {
+        self.read
+            .store(offset, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Durable bytes not yet taken by the decoder.
+    pub fn backlog(&self) -> u64 {
+        self.durable_len()
+            .saturating_sub(self.read.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     pub fn path(&self) -> &Path {

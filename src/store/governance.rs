@@ -260,15 +260,27 @@ impl Store {
         }
         ids.sort();
         ids.dedup();
+        // Finished `vigil serve` sessions go too; active ones keep running and their report is
+        // deleted when it arrives only by a later deletion event (noted in the docs).
         if let Some(c) = candidate_id {
             tx.execute(
                 "DELETE FROM sessions WHERE tenant = ?1 AND candidate_id = ?2",
+                params![tenant, c],
+            )?;
+            tx.execute(
+                "DELETE FROM live_sessions WHERE tenant = ?1 AND candidate_id = ?2
+                 AND state NOT IN ('receiving', 'finalizing')",
                 params![tenant, c],
             )?;
         }
         for a in application_ids {
             tx.execute(
                 "DELETE FROM sessions WHERE tenant = ?1 AND application_id = ?2",
+                params![tenant, a],
+            )?;
+            tx.execute(
+                "DELETE FROM live_sessions WHERE tenant = ?1 AND application_id = ?2
+                 AND state NOT IN ('receiving', 'finalizing')",
                 params![tenant, a],
             )?;
         }

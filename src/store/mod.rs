@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod governance;
+pub mod live;
 
 use audit::Action;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Schema version stored in `PRAGMA user_version`; bump with a migration step.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE reports (
@@ -227,6 +228,14 @@ impl Store {
             tx.execute_batch(SCHEMA).map_err(open_err)?;
             tx.execute_batch(audit::SCHEMA).map_err(open_err)?;
             tx.execute_batch(governance::SCHEMA).map_err(open_err)?;
+            tx.execute_batch(live::SCHEMA).map_err(open_err)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(open_err)?;
+            tx.commit().map_err(open_err)?;
+        } else if version == 1 {
+            // 1 → 2: sessions driven by `vigil serve`.
+            let tx = conn.unchecked_transaction().map_err(open_err)?;
+            tx.execute_batch(live::SCHEMA).map_err(open_err)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(open_err)?;
             tx.commit().map_err(open_err)?;

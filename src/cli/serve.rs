@@ -1,0 +1,119 @@
+//! `vigil serve --config FILE` and `vigil serve token`.
+
+use super::Failure;
+use crate::ats::worker::{RunMode, Worker};
+use crate::server::{self, config::ServeConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ServeArgs {
+    /// Server configuration (TOML; see `vigil serve --help` and README § Server mode).
+    /// Top-level keys can be overridden with VIGIL_SERVE_<KEY> environment variables.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ServeCommand {
+    /// Create a bot token: prints the token (give it to the bot) and the [[tokens]] entry with
+    /// its SHA-256 (put it in the server config; the token itself is never stored).
+    Token {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+pub fn run(a: ServeArgs) -> Result<ExitCode, Failure> {
+    if let Some(ServeCommand::Token { tenant, name }) = a.command {
+        let (token, hash) = server::auth::new_token();
+        println!("token: {token}");
+        println!();
+        println!("[[tokens]]\nname = {name:?}\ntenant = {tenant:?}\nsha256 = \"{hash}\"");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let path = a
+        .config
+        .ok_or_else(|| Failure::new(2, "vigil serve needs --config FILE"))?;
+    let cfg = ServeConfig::load(&path).map_err(|e| Failure::new(2, e))?;
+    let listen = cfg.listen.clone();
+    let grace = cfg.shutdown_grace;
+    let deliver = cfg.deliver;
+    let ats = cfg.ats.clone();
+    let state = server::prepare(cfg).map_err(|e| Failure::new(2, e))?;
+    let sessions = state.sessions.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(2, format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| Failure::new(2, format!("cannot listen on {listen}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Failure::new(2, e.to_string()))?;
+        println!("vigil serve: listening on http://{addr} (API description at /openapi.json)");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let reaper = {
+            let sessions = sessions.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            let s = sessions.clone();
+                            let _ = tokio::task::spawn_blocking(move || s.reap_idle()).await;
+                        }
+                        _ = stop.changed() => return,
+                    }
+                }
+            })
+        };
+        let worker = if deliver {
+            let store =
+                crate::store::Store::open(&ats.store_path).map_err(|e| Failure::new(2, e))?;
+            let connectors = crate::ats::connectors(&ats)
+                .map_err(|e| Failure::new(2, format!("cannot build the HTTP client: {e}")))?;
+            let d = ats.delivery;
+            let worker = Worker::new(store, connectors, d.retry, d.concurrency, d.lease);
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(e) = worker.run(RunMode::Forever, stopped).await {
+                    tracing::error!("the delivery worker stopped: {e}");
+                }
+            }))
+        } else {
+            None
+        };
+        let served = axum::serve(listener, server::router(state))
+            .with_graceful_shutdown(super::ats::shutdown_signal())
+            .await;
+        eprintln!(
+            "vigil serve: shutting down; finishing or parking active sessions (up to {} s)",
+            grace.as_secs()
+        );
+        let s = sessions.clone();
+        let _ = tokio::task::spawn_blocking(move || s.shutdown(grace)).await;
+        let _ = stop_tx.send(true);
+        let _ = reaper.await;
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
+        served.map_err(|e| Failure::new(2, format!("server: {e}")))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

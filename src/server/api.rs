@@ -1,0 +1,616 @@
+//! The bot-facing HTTP API (`/v1/…`). Every handler authenticates the bot, scopes every lookup
+//! to the bot's tenant (another tenant's session is "not found"), and answers errors as problem
+//! details. File and database work runs on the blocking pool; analysis runs on session threads.
+
+use super::AppState;
+use super::auth::{self, Bot};
+use super::problem::Problem;
+use super::session::{Active, SessionError};
+use crate::report::{Consent, SessionInfo, rfc3339};
+use crate::store::live::{LiveSession, Source, State};
+use crate::store::now_ms;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Path, State as AxState};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest `POST /v1/sessions` body (ids, consent and optional reference photo/voice, base64).
+pub const MAX_CREATE_BODY: usize = 12 << 20;
+/// A live stream is made durable (fsync + offset recorded) at least this often.
+const STREAM_SYNC_BYTES: usize = 256 * 1024;
+const STREAM_SYNC_EVERY: Duration = Duration::from_millis(500);
+/// Header carrying a session's durable media length (as in the tus resumable-upload protocol).
+pub const UPLOAD_OFFSET: &str = "upload-offset";
+
+impl FromRequestParts<AppState> for Bot {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Bot, Problem> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let bot = auth::authenticate(&st.sessions.cfg.tokens, header).ok_or_else(|| {
+            tracing::warn!(path = %parts.uri.path(), "refused a request without a valid bot token");
+            Problem::unauthorized()
+        })?;
+        if let Err(wait) = st.limiter.check(&bot.name) {
+            st.sessions
+                .stats
+                .rate_limited
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(Problem {
+                retry_after: Some(wait),
+                ..Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many requests",
+                    "this bot's request rate is above its limit; retry after the given time",
+                )
+            });
+        }
+        Ok(bot)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    pub application_id: String,
+    #[serde(default)]
+    pub interview_id: Option<String>,
+    #[serde(default)]
+    pub candidate_id: Option<String>,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default)]
+    pub requisition_id: Option<String>,
+    #[serde(default)]
+    pub ats: Option<String>,
+    pub consent: Consent,
+    pub media: MediaSpec,
+    /// Base64 of a photo of the candidate (e.g. from ID verification).
+    #[serde(default)]
+    pub reference_face: Option<String>,
+    /// Base64 of a recording of the candidate's voice (at least 8 s of speech).
+    #[serde(default)]
+    pub reference_voice: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSpec {
+    pub source: Source,
+    /// For `url`: an `https://` (or allow-listed `http://`) address Vigil pulls.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The recording's file name, for the report (`upload`).
+    #[serde(default)]
+    pub filename: Option<String>,
+}
+
+fn valid_id(what: &str, v: &str) -> Result<(), Problem> {
+    if v.is_empty() || v.len() > 128 || v.chars().any(|c| c.is_control()) {
+        return Err(Problem::unprocessable(format!(
+            "{what} must be 1–128 printable characters"
+        )));
+    }
+    Ok(())
+}
+
+async fn read_body(body: Body, limit: usize, what: &str) -> Result<Bytes, Problem> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            Problem::too_large(format!("{what} is larger than {limit} bytes"))
+        } else {
+            Problem::bad_request(format!("the request body could not be read: {e}"))
+        }
+    })
+}
+
+/// Runs blocking work (files, SQLite) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(Problem::internal)?
+}
+
+/// `POST /v1/sessions`
+pub async fn create(
+    bot: Bot,
+    AxState(st): AxState<AppState>,
+    body: Body,
+) -> Result<Response, Problem> {
+    let bytes = read_body(body, MAX_CREATE_BODY, "the session request").await?;
+    let req: CreateSession = serde_json::from_slice(&bytes)
+        .map_err(|e| Problem::unprocessable(format!("invalid session request: {e}")))?;
+    valid_id("application_id", &req.application_id)?;
+    for (what, v) in [
+        ("interview_id", &req.interview_id),
+        ("candidate_id", &req.candidate_id),
+        ("department", &req.department),
+        ("requisition_id", &req.requisition_id),
+        ("ats", &req.ats),
+    ] {
+        if let Some(v) = v {
+            valid_id(what, v)?;
+        }
+    }
+    let session_id = format!("vs_{}", hex::encode(rand::random::<[u8; 12]>()));
+    let info = SessionInfo {
+        session_id: Some(session_id.clone()),
+        interview_id: req.interview_id.clone(),
+        application_id: Some(req.application_id.clone()),
+        candidate_external_id: req.candidate_id.clone(),
+        ats: req.ats.clone(),
+        requisition_id: req.requisition_id.clone(),
+        department: req.department.clone(),
+        consent: Some(req.consent.clone()),
+    };
+    info.check_consent()
+        .map_err(|e| Problem::unprocessable(format!("consent: {e}")))?;
+    let cfg = &st.sessions.cfg;
+    let (source_url, media_name) = match req.media.source {
+        Source::Url => {
+            let raw =
+                req.media.url.as_deref().ok_or_else(|| {
+                    Problem::unprocessable("media.url is required for source 'url'")
+                })?;
+            let url = url::Url::parse(raw)
+                .map_err(|e| Problem::unprocessable(format!("media.url: {e}")))?;
+            let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+            if cfg.url_hosts.is_empty() {
+                return Err(Problem::unprocessable(
+                    "pulling media from a URL is disabled on this server (no url_hosts configured)",
+                ));
+            }
+            if !matches!(url.scheme(), "https" | "http") || !cfg.url_hosts.contains(&host) {
+                return Err(Problem::unprocessable(format!(
+                    "media.url: host '{host}' is not on this server's allow-list (http/https only)"
+                )));
+            }
+            let name = crate::ingest::MediaInput::Uri(url.clone()).report_name();
+            (Some(url.to_string()), name)
+        }
+        Source::Upload => {
+            if req.media.url.is_some() {
+                return Err(Problem::unprocessable("media.url is only for source 'url'"));
+            }
+            let name = req
+                .media
+                .filename
+                .as_deref()
+                .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f).to_string())
+                .filter(|f| !f.is_empty() && f.len() <= 200 && !f.chars().any(char::is_control))
+                .unwrap_or_else(|| "upload".into());
+            (None, name)
+        }
+        Source::Live => (None, "live stream".to_string()),
+    };
+    let mut references = Vec::new();
+    for (name, b64) in [
+        ("reference_face", &req.reference_face),
+        ("reference_voice", &req.reference_voice),
+    ] {
+        if let Some(b) = b64 {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .map_err(|e| Problem::unprocessable(format!("{name} is not base64: {e}")))?;
+            if bytes.is_empty() {
+                return Err(Problem::unprocessable(format!("{name} is empty")));
+            }
+            references.push((name, bytes));
+        }
+    }
+    let row = LiveSession {
+        id: session_id.clone(),
+        tenant: bot.tenant.clone(),
+        bot: bot.name.clone(),
+        application_id: req.application_id,
+        candidate_id: req.candidate_id,
+        session_json: serde_json::to_string(&info).expect("session serialises"),
+        source: req.media.source,
+        source_url,
+        media_name,
+        state: State::Receiving,
+        received_bytes: 0,
+        created_at_ms: now_ms(),
+        ended_at_ms: None,
+        finished_at_ms: None,
+        report_id: None,
+        error: None,
+    };
+    let sessions = st.sessions.clone();
+    let created = row.clone();
+    blocking(move || {
+        sessions.admit(created, references).map_err(|e| match e {
+            SessionError::Full { .. } | SessionError::ShuttingDown => {
+                Problem::unavailable(e.to_string(), Duration::from_secs(30))
+            }
+            other => Problem::internal(other),
+        })
+    })
+    .await?;
+    tracing::info!(session = %session_id, tenant = %bot.tenant, bot = %bot.name, candidate = row.candidate_id.as_deref().unwrap_or("-"), source = ?row.source, "session created");
+    let mut resp = (StatusCode::CREATED, axum::Json(status_json(&st, &row))).into_response();
+    resp.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/v1/sessions/{session_id}")).expect("ascii id"),
+    );
+    Ok(resp)
+}
+
+fn ms_to_rfc3339(ms: Option<i64>) -> Value {
+    ms.and_then(|m| time::OffsetDateTime::from_unix_timestamp_nanos(m as i128 * 1_000_000).ok())
+        .map(|t| Value::String(rfc3339(t)))
+        .unwrap_or(Value::Null)
+}
+
+fn status_json(st: &AppState, row: &LiveSession) -> Value {
+    let active = st.sessions.active(&row.id);
+    let base = format!("/v1/sessions/{}", row.id);
+    json!({
+        "id": row.id,
+        "state": row.state.as_str(),
+        "source": row.source,
+        "application_id": row.application_id,
+        "received_bytes": active.as_ref().map_or(row.received_bytes, |a| a.spool.durable_len()),
+        "media_analysed_s": active.as_ref().map(|a| crate::report::round(a.progress.media_s(), 3)),
+        "analysis_lag_s": active.as_ref().and_then(|a| a.lag_s()).map(|l| crate::report::round(l, 3)),
+        "created_at": ms_to_rfc3339(Some(row.created_at_ms)),
+        "ended_at": ms_to_rfc3339(row.ended_at_ms),
+        "finished_at": ms_to_rfc3339(row.finished_at_ms),
+        "report_id": row.report_id,
+        "error": row.error,
+        "links": {
+            "self": base,
+            "media": format!("{base}/media"),
+            "stream": format!("{base}/stream"),
+            "end": format!("{base}/end"),
+            "report": format!("{base}/report"),
+            "report_html": format!("{base}/report.html"),
+        }
+    })
+}
+
+async fn load(st: &AppState, bot: &Bot, id: String) -> Result<LiveSession, Problem> {
+    let store = st.sessions.store.clone();
+    let tenant = bot.tenant.clone();
+    blocking(move || {
+        store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .live_session(&tenant, &id)?
+            .ok_or_else(|| Problem::not_found("session"))
+    })
+    .await
+}
+
+/// `GET /v1/sessions/{id}`
+pub async fn status(
+    bot: Bot,
+    AxState(st): AxState<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let row = load(&st, &bot, id).await?;
+    Ok(axum::Json(status_json(&st, &row)).into_response())
+}
+
+/// The session must be receiving media from this kind of source.
+async fn receiving(
+    st: &AppState,
+    bot: &Bot,
+    id: String,
+    source: Source,
+) -> Result<Arc<Active>, Problem> {
+    let row = load(st, bot, id).await?;
+    if row.source != source {
+        return Err(Problem::conflict(format!(
+            "this session's media source is '{}'; use its own endpoint",
+            serde_json::to_value(row.source).expect("enum")["source"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{:?}", row.source).to_lowercase())
+        )));
+    }
+    if row.state != State::Receiving {
+        let why = row.error.map(|e| format!(": {e}")).unwrap_or_default();
+        return Err(Problem::conflict(format!(
+            "the session is {} and takes no more media{why}",
+            row.state.as_str()
+        ))
+        .with_offset(row.received_bytes));
+    }
+    st.sessions
+        .active(&row.id)
+        .ok_or_else(|| Problem::unavailable("the session is being resumed", Duration::from_secs(2)))
+}
+
+fn offset_header(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
+    headers
+        .get(UPLOAD_OFFSET)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| Problem::bad_request("Upload-Offset must be a byte count"))
+        })
+        .transpose()
+}
+
+/// Writes `bytes` at `offset` of the session's spool, makes them durable, records the new
+/// length, then lets the decoder read them. Returns the new durable length.
+async fn append(
+    st: &AppState,
+    active: &Arc<Active>,
+    offset: u64,
+    bytes: Bytes,
+) -> Result<u64, Problem> {
+    let sessions = st.sessions.clone();
+    let a = active.clone();
+    let end = blocking(move || {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(a.spool.path())
+            .map_err(Problem::internal)?;
+        f.write_all_at(&bytes, offset).map_err(Problem::internal)?;
+        f.sync_data().map_err(Problem::internal)?;
+        let end = offset + bytes.len() as u64;
+        sessions
+            .store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_received(&a.id, end)?;
+        Ok(end)
+    })
+    .await?;
+    active.received(end);
+    Ok(end)
+}
+
+fn too_much(st: &AppState, offset: u64, more: u64) -> Option<Problem> {
+    let max = st.sessions.cfg.max_media_bytes;
+    (offset.saturating_add(more) > max).then(|| {
+        Problem::too_large(format!(
+            "the session's media would exceed {max} bytes, this server's limit"
+        ))
+        .with_offset(offset)
+    })
+}
+
+/// `HEAD /v1/sessions/{id}/media`: the durable length to resume from.
+pub async fn media_offset(
+    bot: Bot,
+    AxState(st): AxState<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let row = load(&st, &bot, id).await?;
+    let offset = st
+        .sessions
+        .active(&row.id)
+        .map_or(row.received_bytes, |a| a.spool.durable_len());
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut()
+        .insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// `PATCH /v1/sessions/{id}/media`: one chunk of a recorded file at `Upload-Offset`.
+pub async fn upload_chunk(
+    bot: Bot,
+    AxState(st): AxState<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let active = receiving(&st, &bot, id, Source::Upload).await?;
+    let offset = offset_header(&headers)?
+        .ok_or_else(|| Problem::bad_request("Upload-Offset header is required"))?;
+    let _writer = active
+        .writer
+        .try_lock()
+        .map_err(|_| Problem::conflict("another upload to this session is in progress"))?;
+    let durable = active.spool.durable_len();
+    if offset != durable {
+        return Err(Problem::conflict(format!(
+            "Upload-Offset {offset} does not match the received length {durable}; resume from {durable}"
+        ))
+        .with_offset(durable));
+    }
+    let limit = st.sessions.cfg.max_chunk_bytes as usize;
+    let bytes = read_body(body, limit, "an upload chunk").await?;
+    if let Some(p) = too_much(&st, offset, bytes.len() as u64) {
+        return Err(p);
+    }
+    let end = append(&st, &active, offset, bytes).await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut()
+        .insert(UPLOAD_OFFSET, HeaderValue::from(end));
+    Ok(resp)
+}
+
+/// `PUT /v1/sessions/{id}/stream`: a live stream as one streaming request body (chunked
+/// transfer), made durable every 256 KiB or 0.5 s. A reconnecting bot sends `Upload-Offset`.
+pub async fn stream(
+    bot: Bot,
+    AxState(st): AxState<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let active = receiving(&st, &bot, id, Source::Live).await?;
+    let _writer = active
+        .writer
+        .try_lock()
+        .map_err(|_| Problem::conflict("another stream to this session is open"))?;
+    let durable = active.spool.durable_len();
+    let offset = offset_header(&headers)?.unwrap_or(0);
+    if offset != durable {
+        return Err(Problem::conflict(format!(
+            "the session has {durable} bytes; resume the stream with Upload-Offset: {durable}"
+        ))
+        .with_offset(durable));
+    }
+    let mut at = durable;
+    let mut pending: Vec<u8> = Vec::with_capacity(STREAM_SYNC_BYTES);
+    let mut last_sync = Instant::now();
+    let mut frames = body.into_data_stream();
+    let mut cut: Option<String> = None;
+    loop {
+        let next = tokio::time::timeout(STREAM_SYNC_EVERY, frames.next()).await;
+        let done = match next {
+            Ok(Some(Ok(chunk))) => {
+                if let Some(p) = too_much(&st, at + pending.len() as u64, chunk.len() as u64) {
+                    if !pending.is_empty() {
+                        at = append(&st, &active, at, Bytes::from(std::mem::take(&mut pending)))
+                            .await?;
+                    }
+                    return Err(p.with_offset(at));
+                }
+                pending.extend_from_slice(&chunk);
+                false
+            }
+            Ok(Some(Err(e))) => {
+                cut = Some(e.to_string());
+                true
+            }
+            Ok(None) => true,
+            Err(_) => false, // quiet for a moment: sync what we have
+        };
+        if !pending.is_empty()
+            && (done
+                || pending.len() >= STREAM_SYNC_BYTES
+                || last_sync.elapsed() >= STREAM_SYNC_EVERY)
+        {
+            at = append(&st, &active, at, Bytes::from(std::mem::take(&mut pending))).await?;
+            last_sync = Instant::now();
+        }
+        if done {
+            break;
+        }
+    }
+    if let Some(why) = cut {
+        // The bot went away mid-stream: everything received is durable; it may reconnect.
+        tracing::warn!(session = %active.id, tenant = %active.tenant, bytes = at, "live stream cut: {why}");
+        return Err(Problem::bad_request(format!("the stream was cut: {why}")).with_offset(at));
+    }
+    let mut resp = (StatusCode::OK, axum::Json(json!({"received_bytes": at}))).into_response();
+    resp.headers_mut()
+        .insert(UPLOAD_OFFSET, HeaderValue::from(at));
+    Ok(resp)
+}
+
+/// `POST /v1/sessions/{id}/end`: no more media; the report follows.
+pub async fn end(
+    bot: Bot,
+    AxState(st): AxState<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let row = load(&st, &bot, id).await?;
+    match row.state {
+        State::Receiving => {}
+        State::Finalizing | State::Done => {
+            // Ending twice is not an error (a retried request).
+            return Ok((StatusCode::ACCEPTED, axum::Json(status_json(&st, &row))).into_response());
+        }
+        s => {
+            return Err(Problem::conflict(format!(
+                "the session is {}{}",
+                s.as_str(),
+                row.error.map(|e| format!(": {e}")).unwrap_or_default()
+            )));
+        }
+    }
+    let active = st.sessions.active(&row.id).ok_or_else(|| {
+        Problem::unavailable("the session is being resumed", Duration::from_secs(2))
+    })?;
+    if row.source != Source::Url && active.spool.durable_len() == 0 {
+        return Err(Problem::conflict(
+            "no media was received; send media before ending the session",
+        ));
+    }
+    let sessions = st.sessions.clone();
+    let a = active.clone();
+    blocking(move || sessions.end(&a).map_err(Problem::internal)).await?;
+    tracing::info!(session = %row.id, tenant = %row.tenant, "session ended by the bot");
+    let row = load(&st, &bot, row.id).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(status_json(&st, &row))).into_response())
+}
+
+async fn artifacts(
+    st: &AppState,
+    bot: &Bot,
+    id: String,
+) -> Result<(Vec<u8>, Option<Vec<u8>>), Problem> {
+    let row = load(st, bot, id).await?;
+    let report_id = match (row.state, row.report_id) {
+        (State::Done, Some(r)) => r,
+        (s, _) => {
+            let why = row.error.map(|e| format!(": {e}")).unwrap_or_default();
+            return Err(Problem::conflict(format!(
+                "no report: the session is {}{why}",
+                s.as_str()
+            )));
+        }
+    };
+    let store = st.sessions.store.clone();
+    let tenant = bot.tenant.clone();
+    blocking(move || {
+        store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .report_artifacts(&tenant, &report_id)?
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::GONE,
+                    "gone",
+                    "the report was deleted (retention or a candidate deletion request)",
+                )
+            })
+    })
+    .await
+}
+
+/// `GET /v1/sessions/{id}/report`: the signed DSSE envelope.
+pub async fn report(
+    bot: Bot,
+    AxState(st): AxState<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let (envelope, _) = artifacts(&st, &bot, id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], envelope).into_response())
+}
+
+/// `GET /v1/sessions/{id}/report.html`: the report rendered for people.
+pub async fn report_html(
+    bot: Bot,
+    AxState(st): AxState<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let (_, html) = artifacts(&st, &bot, id).await?;
+    let html = html.ok_or_else(|| Problem::not_found("HTML rendering for this report"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+            ),
+        ],
+        html,
+    )
+        .into_response())
+}

@@ -1,0 +1,285 @@
+//! `vigil serve --config FILE`: the raw TOML (serde, `deny_unknown_fields`), overridden by
+//! `VIGIL_SERVE_<KEY>` environment variables for top-level settings, then validated into
+//! [`ServeConfig`].
+//!
+//! ```toml
+//! listen = "127.0.0.1:8790"
+//! ats = "ats.toml"              # tenants, the SQLite store and connectors (the outbox); required
+//! spool_dir = "spool"           # received media until its report is done (default: next to the store)
+//! signing_key = "vigil.key"     # default: the key `vigil keygen` writes
+//! policy = "policy.toml"        # default: the built-in policy
+//! sampling = "1s"               # video sampling, as `vigil score --sampling`
+//! max_sessions = 24             # admitted (receiving + finalizing) sessions; beyond: 503
+//! max_chunk_bytes = 16777216    # largest upload chunk (PATCH body)
+//! max_media_bytes = 8589934592  # largest media per session
+//! idle_timeout_s = 300          # an active session without new bytes for this long is interrupted
+//! shutdown_grace_s = 30         # on SIGTERM, finalizing sessions get this long to finish
+//! requests_per_minute = 600     # per bot token (burst: a tenth of it)
+//! url_hosts = []                # hosts media may be pulled from; empty: URL sessions refused
+//! deliver = true                # run the ATS delivery worker in this process
+//!
+//! [[tokens]]                    # one per bot; `vigil serve token` prints a new one
+//! name = "zoom-bot"
+//! tenant = "acme"
+//! sha256 = "…"                  # SHA-256 of the token, hex: the token itself is never stored
+//! ```
+//!
+//! Environment overrides use the key upper-cased, e.g. `VIGIL_SERVE_LISTEN=0.0.0.0:8790`,
+//! `VIGIL_SERVE_MAX_SESSIONS=8`; values are TOML (a bare word is taken as a string).
+
+use crate::ats::config::{AtsConfig, ConfigError};
+use crate::ingest::Sampling;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Prefix of the environment variables that override top-level settings.
+pub const ENV_PREFIX: &str = "VIGIL_SERVE_";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default = "default_listen")]
+    listen: String,
+    ats: PathBuf,
+    spool_dir: Option<PathBuf>,
+    signing_key: Option<PathBuf>,
+    policy: Option<PathBuf>,
+    #[serde(default = "default_sampling")]
+    sampling: String,
+    #[serde(default = "default_max_sessions")]
+    max_sessions: usize,
+    #[serde(default = "default_max_chunk")]
+    max_chunk_bytes: u64,
+    #[serde(default = "default_max_media")]
+    max_media_bytes: u64,
+    #[serde(default = "default_idle")]
+    idle_timeout_s: u64,
+    #[serde(default = "default_grace")]
+    shutdown_grace_s: u64,
+    #[serde(default = "default_rpm")]
+    requests_per_minute: u32,
+    #[serde(default)]
+    url_hosts: Vec<String>,
+    #[serde(default = "yes")]
+    deliver: bool,
+    #[serde(default)]
+    tokens: Vec<RawToken>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    name: String,
+    tenant: String,
+    sha256: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8790".into()
+}
+fn default_sampling() -> String {
+    "1s".into()
+}
+fn default_max_sessions() -> usize {
+    24
+}
+fn default_max_chunk() -> u64 {
+    16 << 20
+}
+fn default_max_media() -> u64 {
+    8 << 30
+}
+fn default_idle() -> u64 {
+    300
+}
+fn default_grace() -> u64 {
+    30
+}
+fn default_rpm() -> u32 {
+    600
+}
+fn yes() -> bool {
+    true
+}
+
+/// A bot's credential as configured: the token's hash, its name and its one tenant.
+#[derive(Debug, Clone)]
+pub struct TokenEntry {
+    pub name: String,
+    pub tenant: String,
+    pub sha256: [u8; 32],
+}
+
+/// Validated server settings.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: String,
+    pub ats: AtsConfig,
+    pub spool_dir: PathBuf,
+    pub signing_key: Option<PathBuf>,
+    pub policy: Option<PathBuf>,
+    pub sampling: Sampling,
+    pub max_sessions: usize,
+    pub max_chunk_bytes: u64,
+    pub max_media_bytes: u64,
+    pub idle_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub requests_per_minute: u32,
+    pub url_hosts: Vec<String>,
+    pub deliver: bool,
+    pub tokens: Vec<TokenEntry>,
+}
+
+impl ServeConfig {
+    /// Reads `path`, applies `VIGIL_SERVE_*` from the process environment, validates.
+    pub fn load(path: &Path) -> Result<ServeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path, std::env::vars())
+    }
+
+    /// Parses `text` (read from `path`, which anchors relative paths) with `env` overrides.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<ServeConfig, ConfigError> {
+        let parse_err = |message: String| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_err(e.to_string()))?;
+        let mut overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        overrides.sort();
+        for (var, value) in overrides {
+            let key = var[ENV_PREFIX.len()..].to_ascii_lowercase();
+            if key == "tokens" {
+                return Err(invalid(format!(
+                    "{var}: tokens cannot be set from the environment"
+                )));
+            }
+            let v = toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(value));
+            table.insert(key, v);
+        }
+        let raw: Raw = table
+            .try_into()
+            .map_err(|e: toml::de::Error| parse_err(e.to_string()))?;
+
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rel = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let ats = AtsConfig::load(&rel(&raw.ats))?;
+        let sampling: Sampling = raw
+            .sampling
+            .parse()
+            .map_err(|e: String| invalid(format!("sampling: {e}")))?;
+        if raw.max_sessions == 0 {
+            return Err(invalid("max_sessions must be at least 1".into()));
+        }
+        if raw.max_chunk_bytes < 64 * 1024 || raw.max_chunk_bytes > 1 << 30 {
+            return Err(invalid(
+                "max_chunk_bytes must be between 65536 and 1073741824".into(),
+            ));
+        }
+        if raw.max_media_bytes < raw.max_chunk_bytes {
+            return Err(invalid(
+                "max_media_bytes must be at least max_chunk_bytes".into(),
+            ));
+        }
+        if raw.idle_timeout_s < 5 {
+            return Err(invalid("idle_timeout_s must be at least 5".into()));
+        }
+        if raw.requests_per_minute == 0 {
+            return Err(invalid("requests_per_minute must be at least 1".into()));
+        }
+        if raw.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(format!(
+                "listen '{}' is not an address such as 127.0.0.1:8790",
+                raw.listen
+            )));
+        }
+        let mut tokens = Vec::with_capacity(raw.tokens.len());
+        for t in raw.tokens {
+            if ats.tenant(&t.tenant).is_none() {
+                return Err(invalid(format!(
+                    "token '{}': tenant '{}' is not configured in {}",
+                    t.name,
+                    t.tenant,
+                    raw.ats.display()
+                )));
+            }
+            let hash = hex::decode(t.sha256.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "token '{}': sha256 must be 64 hex digits (the token's SHA-256; `vigil serve token` prints it)",
+                        t.name
+                    ))
+                })?;
+            if tokens.iter().any(|x: &TokenEntry| x.sha256 == hash) {
+                return Err(invalid(format!(
+                    "token '{}': the same token is configured twice",
+                    t.name
+                )));
+            }
+            tokens.push(TokenEntry {
+                name: t.name,
+                tenant: t.tenant,
+                sha256: hash,
+            });
+        }
+        if tokens.is_empty() {
+            return Err(invalid(
+                "no [[tokens]]: every API call needs a bot token; create one with `vigil serve token --tenant ID --name BOT`".into(),
+            ));
+        }
+        let spool_dir = match raw.spool_dir {
+            Some(p) => rel(&p),
+            None => ats
+                .store_path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("spool"),
+        };
+        Ok(ServeConfig {
+            listen: raw.listen,
+            spool_dir,
+            signing_key: raw.signing_key.as_deref().map(rel),
+            policy: raw.policy.as_deref().map(rel),
+            sampling,
+            max_sessions: raw.max_sessions,
+            max_chunk_bytes: raw.max_chunk_bytes,
+            max_media_bytes: raw.max_media_bytes,
+            idle_timeout: Duration::from_secs(raw.idle_timeout_s),
+            shutdown_grace: Duration::from_secs(raw.shutdown_grace_s),
+            requests_per_minute: raw.requests_per_minute,
+            url_hosts: raw
+                .url_hosts
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            deliver: raw.deliver,
+            tokens,
+            ats,
+        })
+    }
+}

@@ -1,0 +1,254 @@
+//! `vigil serve`: the HTTP server meeting-platform bots drive. A bot creates a session, sends its
+//! media (a recorded file in resumable chunks, a live WebM/Matroska stream, or a URL Vigil
+//! pulls), and ends it; the analysis runs while the media arrives, so the signed report is in the
+//! outbox moments after the end. The ATS webhook and stage-gate routes of `vigil ats listen`
+//! are served too, and the outbox worker delivers reports (ATS and signed webhooks).
+//!
+//! ```text
+//! bot ──HTTP──▶ api (auth, limits) ──fsync──▶ spool file ──appsrc──▶ session thread: pipeline::score
+//!                                   └──────▶ SQLite (sessions, offsets)          │ sign, render
+//!                                                          outbox ◀──────────────┘ → ATS worker
+//! ```
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod problem;
+pub mod session;
+
+use crate::ats::inbound::{self, InboundState};
+use crate::store::Store;
+use axum::Router;
+use axum::extract::State as AxState;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use config::ServeConfig;
+use problem::Problem;
+use session::{LATENCY_BOUNDS, Sessions};
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+/// The OpenAPI 3.1 description of this server's routes (served at `/openapi.json`).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub sessions: Arc<Sessions>,
+    pub limiter: Arc<auth::RateLimiter>,
+    pub inbound: InboundState,
+}
+
+impl AppState {
+    pub fn new(sessions: Arc<Sessions>) -> AppState {
+        let cfg = sessions.cfg.clone();
+        AppState {
+            limiter: Arc::new(auth::RateLimiter::new(cfg.requests_per_minute)),
+            inbound: InboundState {
+                store: sessions.store.clone(),
+                config: Arc::new(cfg.ats.clone()),
+            },
+            sessions,
+        }
+    }
+}
+
+/// Every route, as (method, path) — the OpenAPI document must describe exactly these.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/sessions"),
+    ("get", "/v1/sessions/{id}"),
+    ("head", "/v1/sessions/{id}/media"),
+    ("patch", "/v1/sessions/{id}/media"),
+    ("put", "/v1/sessions/{id}/stream"),
+    ("post", "/v1/sessions/{id}/end"),
+    ("get", "/v1/sessions/{id}/report"),
+    ("get", "/v1/sessions/{id}/report.html"),
+    ("get", "/openapi.json"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("post", "/ats/{tenant}/greenhouse/webhook"),
+    ("post", "/ats/{tenant}/lever/webhook"),
+    ("get", "/ats/{tenant}/gate/{application}"),
+];
+
+pub fn router(state: AppState) -> Router {
+    let inbound = state.inbound.clone();
+    Router::new()
+        .route("/v1/sessions", post(api::create))
+        .route("/v1/sessions/{id}", get(api::status))
+        .route(
+            "/v1/sessions/{id}/media",
+            axum::routing::patch(api::upload_chunk).head(api::media_offset),
+        )
+        .route("/v1/sessions/{id}/stream", put(api::stream))
+        .route("/v1/sessions/{id}/end", post(api::end))
+        .route("/v1/sessions/{id}/report", get(api::report))
+        .route("/v1/sessions/{id}/report.html", get(api::report_html))
+        .route("/openapi.json", get(openapi))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            Problem::new(StatusCode::NOT_FOUND, "no such route", "see /openapi.json")
+        })
+        .with_state(state)
+        .merge(inbound::ats_routes(inbound))
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// Ready when not shutting down, the store answers and a session slot is free.
+async fn readyz(AxState(st): AxState<AppState>) -> Response {
+    if st.sessions.is_shutting_down() {
+        return Problem::unavailable("shutting down", std::time::Duration::from_secs(5))
+            .into_response();
+    }
+    let store = st.sessions.store.clone();
+    let ok = tokio::task::spawn_blocking(move || {
+        store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .live_session_counts()
+            .is_ok()
+    })
+    .await
+    .unwrap_or(false);
+    if !ok {
+        return Problem::unavailable(
+            "the store is not answering",
+            std::time::Duration::from_secs(5),
+        )
+        .into_response();
+    }
+    let active = st.sessions.active_all().len();
+    if active >= st.sessions.cfg.max_sessions {
+        return Problem::unavailable(
+            format!("{active} sessions active, the maximum"),
+            std::time::Duration::from_secs(30),
+        )
+        .into_response();
+    }
+    "ready".into_response()
+}
+
+async fn metrics(AxState(st): AxState<AppState>) -> Response {
+    let store = st.sessions.store.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let s = store.lock().unwrap_or_else(|p| p.into_inner());
+        Ok::<_, crate::store::StoreError>((s.metrics()?, s.live_session_counts()?))
+    })
+    .await;
+    let (ats, counts) = match found {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => return Problem::from(e).into_response(),
+        Err(e) => return Problem::internal(e).into_response(),
+    };
+    let mut out = inbound::render_metrics(&ats);
+    let _ = writeln!(
+        out,
+        "# HELP vigil_serve_sessions Sessions by state.\n# TYPE vigil_serve_sessions gauge"
+    );
+    for (state, n) in counts {
+        let _ = writeln!(
+            out,
+            "vigil_serve_sessions{{state=\"{}\"}} {n}",
+            state.as_str()
+        );
+    }
+    let active = st.sessions.active_all();
+    let lag = active
+        .iter()
+        .filter_map(|a| a.lag_s())
+        .fold(0.0f64, f64::max);
+    let backlog: u64 = active.iter().map(|a| a.spool.backlog()).sum();
+    let finalizing = active.iter().filter(|a| a.spool.is_ended()).count();
+    let _ = writeln!(
+        out,
+        "# HELP vigil_serve_active_sessions Admitted sessions (receiving or finalizing).\n# TYPE vigil_serve_active_sessions gauge\nvigil_serve_active_sessions {}\n\
+         # HELP vigil_serve_max_sessions Admission limit.\n# TYPE vigil_serve_max_sessions gauge\nvigil_serve_max_sessions {}\n\
+         # HELP vigil_serve_ingest_lag_seconds Largest lag of a live session's analysis behind real time.\n# TYPE vigil_serve_ingest_lag_seconds gauge\nvigil_serve_ingest_lag_seconds {lag:.3}\n\
+         # HELP vigil_serve_analysis_backlog_bytes Received media not yet taken by the decoders.\n# TYPE vigil_serve_analysis_backlog_bytes gauge\nvigil_serve_analysis_backlog_bytes {backlog}\n\
+         # HELP vigil_serve_analysis_finalizing Sessions ended and being finalised.\n# TYPE vigil_serve_analysis_finalizing gauge\nvigil_serve_analysis_finalizing {finalizing}\n\
+         # HELP vigil_serve_admission_refused_total Session requests refused with 503 (limit or shutdown).\n# TYPE vigil_serve_admission_refused_total counter\nvigil_serve_admission_refused_total {}\n\
+         # HELP vigil_serve_rate_limited_total Requests refused with 429.\n# TYPE vigil_serve_rate_limited_total counter\nvigil_serve_rate_limited_total {}",
+        active.len(),
+        st.sessions.cfg.max_sessions,
+        st.sessions.stats.admission_refused.load(Ordering::Relaxed),
+        st.sessions.stats.rate_limited.load(Ordering::Relaxed),
+    );
+    let h = st.sessions.stats.latency.lock().unwrap();
+    let _ = writeln!(
+        out,
+        "# HELP vigil_serve_report_latency_seconds From the end of a session to its signed report in the outbox.\n# TYPE vigil_serve_report_latency_seconds histogram"
+    );
+    for (b, n) in LATENCY_BOUNDS.iter().zip(h.buckets) {
+        let _ = writeln!(
+            out,
+            "vigil_serve_report_latency_seconds_bucket{{le=\"{b}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "vigil_serve_report_latency_seconds_bucket{{le=\"+Inf\"}} {}\nvigil_serve_report_latency_seconds_sum {:.3}\nvigil_serve_report_latency_seconds_count {}",
+        h.count, h.sum_s, h.count
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// Why `vigil serve` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] crate::ats::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("signing key: {0}")]
+    Key(String),
+    #[error("policy: {0}")]
+    Policy(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Opens the store, loads the key and policy, resumes interrupted sessions: everything a
+/// server (or a test) needs before it listens.
+pub fn prepare(cfg: ServeConfig) -> Result<AppState, ServeError> {
+    let key_path = match &cfg.signing_key {
+        Some(p) => p.clone(),
+        None => {
+            crate::report::keys::default_key_path().map_err(|e| ServeError::Key(e.to_string()))?
+        }
+    };
+    let key = crate::report::keys::read_signing_key(&key_path)
+        .map_err(|e| ServeError::Key(format!("{e} (create one with `vigil keygen`)")))?;
+    let policy = match &cfg.policy {
+        Some(p) => {
+            crate::scoring::Policy::load(p).map_err(|e| ServeError::Policy(e.to_string()))?
+        }
+        None => crate::scoring::Policy::default(),
+    };
+    std::fs::create_dir_all(&cfg.spool_dir).map_err(|e| {
+        ServeError::Io(format!(
+            "cannot create the spool directory {}: {e}",
+            cfg.spool_dir.display()
+        ))
+    })?;
+    let store = Store::open(&cfg.ats.store_path)?;
+    let sessions = Sessions::new(Arc::new(cfg), Arc::new(Mutex::new(store)), key, policy);
+    let (resumed, lost) = sessions
+        .recover()
+        .map_err(|e| ServeError::Io(e.to_string()))?;
+    if resumed + lost > 0 {
+        tracing::warn!(
+            resumed,
+            interrupted = lost,
+            "sessions left by the previous run"
+        );
+    }
+    Ok(AppState::new(sessions))
+}

@@ -1,0 +1,487 @@
+//! Admitted sessions: their spool, the analysis thread that decodes the media while it arrives,
+//! and the finalisation that signs the report and puts it in the outbox.
+//!
+//! Each admitted session has one OS thread running [`pipeline::score`] over its growing spool
+//! (the GStreamer and model work happens there and on the rayon pool, never on the async
+//! runtime). Ending a session only ends the spool: the decoder drains the last bytes and the
+//! analysers finish, so the report is ready moments later. State transitions are written to
+//! SQLite before they are acted on, so a restart finds every session where it was: receiving
+//! sessions resume (the bot continues from the durable offset), finalizing ones are analysed
+//! again from their spool, and one whose media is gone is reported as interrupted.
+
+use super::config::ServeConfig;
+use crate::ingest::{IngestConfig, MediaInput, Spool, spool};
+use crate::pipeline::{self, Progress, ScoreOptions};
+use crate::report::{dsse, enum_name, html};
+use crate::scoring::Policy;
+use crate::store::live::{LiveSession, Source, State};
+use crate::store::{NewReport, Store, now_ms};
+use ed25519_dalek::SigningKey;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why a session could not be admitted or driven.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("{active} sessions are active, the configured maximum; retry later")]
+    Full { active: usize },
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot write the session's media: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An admitted session (receiving or finalizing).
+pub struct Active {
+    pub id: String,
+    pub tenant: String,
+    pub source: Source,
+    pub spool: Arc<Spool>,
+    pub progress: Arc<Progress>,
+    /// One writer at a time (a second concurrent upload gets 409).
+    pub writer: tokio::sync::Mutex<()>,
+    first_byte: Mutex<Option<Instant>>,
+    last_byte: Mutex<Instant>,
+    ended: Mutex<Option<Instant>>,
+    /// Stopped by a shutdown: the analysis result is discarded, the state stays as stored.
+    parked: AtomicBool,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Active {
+    /// Seconds the analysis is behind the live stream (wall time since the first byte minus
+    /// the media time analysed); `None` before the first byte or once ended.
+    pub fn lag_s(&self) -> Option<f64> {
+        if self.ended.lock().unwrap().is_some() {
+            return None;
+        }
+        let first = (*self.first_byte.lock().unwrap())?;
+        Some((first.elapsed().as_secs_f64() - self.progress.media_s()).max(0.0))
+    }
+
+    /// Marks `bytes` as durable: the decoder may read them.
+    pub fn received(&self, bytes: u64) {
+        let now = Instant::now();
+        self.first_byte.lock().unwrap().get_or_insert(now);
+        *self.last_byte.lock().unwrap() = now;
+        self.spool.advance(bytes);
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_byte.lock().unwrap().elapsed()
+    }
+}
+
+/// Report latency histogram (seconds from end-of-session to report in the outbox).
+#[derive(Debug, Default)]
+pub struct Latency {
+    pub buckets: [u64; LATENCY_BOUNDS.len()],
+    pub count: u64,
+    pub sum_s: f64,
+}
+
+pub const LATENCY_BOUNDS: [f64; 8] = [0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// Counters for `/metrics` kept in memory (the session counts come from the store).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub latency: Mutex<Latency>,
+    pub admission_refused: AtomicU64,
+    pub rate_limited: AtomicU64,
+}
+
+/// Everything the API needs to drive sessions.
+pub struct Sessions {
+    pub cfg: Arc<ServeConfig>,
+    pub store: Arc<Mutex<Store>>,
+    key: SigningKey,
+    policy: Policy,
+    active: Mutex<HashMap<String, Arc<Active>>>,
+    pub stats: Stats,
+    shutting_down: AtomicBool,
+}
+
+impl Sessions {
+    pub fn new(
+        cfg: Arc<ServeConfig>,
+        store: Arc<Mutex<Store>>,
+        key: SigningKey,
+        policy: Policy,
+    ) -> Arc<Sessions> {
+        Arc::new(Sessions {
+            cfg,
+            store,
+            key,
+            policy,
+            active: Mutex::new(HashMap::new()),
+            stats: Stats::default(),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.cfg.spool_dir.join(id)
+    }
+
+    pub fn active(&self, id: &str) -> Option<Arc<Active>> {
+        self.active.lock().unwrap().get(id).cloned()
+    }
+
+    pub fn active_all(&self) -> Vec<Arc<Active>> {
+        let mut v: Vec<_> = self.active.lock().unwrap().values().cloned().collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Admits a new session: spool directory, references, the row, the analysis thread.
+    /// `references` are (file name, bytes) pairs written next to the media.
+    pub fn admit(
+        self: &Arc<Self>,
+        row: LiveSession,
+        references: Vec<(&'static str, Vec<u8>)>,
+    ) -> Result<Arc<Active>, SessionError> {
+        if self.is_shutting_down() {
+            return Err(SessionError::ShuttingDown);
+        }
+        let mut map = self.active.lock().unwrap();
+        if map.len() >= self.cfg.max_sessions {
+            self.stats.admission_refused.fetch_add(1, Ordering::Relaxed);
+            return Err(SessionError::Full { active: map.len() });
+        }
+        let dir = self.dir(&row.id);
+        std::fs::create_dir_all(&dir)?;
+        let media = dir.join("media");
+        std::fs::File::create(&media)?.sync_all()?;
+        for (name, bytes) in &references {
+            write_synced(&dir.join(name), bytes)?;
+        }
+        sync_dir(&dir)?;
+        if let Err(e) = self.store().create_live_session(&row) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e.into());
+        }
+        let active = self.activate(&row, row.media_name.clone());
+        map.insert(row.id.clone(), active.clone());
+        drop(map);
+        self.start(active.clone(), row);
+        Ok(active)
+    }
+
+    fn activate(&self, row: &LiveSession, media_name: String) -> Arc<Active> {
+        let now = Instant::now();
+        Arc::new(Active {
+            id: row.id.clone(),
+            tenant: row.tenant.clone(),
+            source: row.source,
+            spool: Arc::new(Spool::new(
+                self.dir(&row.id).join("media"),
+                media_name,
+                row.received_bytes,
+            )),
+            progress: Arc::new(Progress::default()),
+            writer: tokio::sync::Mutex::new(()),
+            first_byte: Mutex::new((row.received_bytes > 0).then_some(now)),
+            last_byte: Mutex::new(now),
+            ended: Mutex::new(None),
+            parked: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        })
+    }
+
+    fn start(self: &Arc<Self>, active: Arc<Active>, row: LiveSession) {
+        let me = self.clone();
+        let a = active.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("vigil-session-{}", &row.id[..row.id.len().min(12)]))
+            .spawn(move || me.analyse(a, row))
+            .expect("spawning a session analysis thread");
+        *active.thread.lock().unwrap() = Some(handle);
+    }
+
+    /// Resumes the sessions a previous process left active. Returns how many resumed and how
+    /// many could not be (their media is gone: reported as interrupted).
+    pub fn recover(self: &Arc<Self>) -> Result<(usize, usize), SessionError> {
+        let rows = self.store().active_live_sessions()?;
+        let (mut resumed, mut lost) = (0, 0);
+        for row in rows {
+            let media = self.dir(&row.id).join("media");
+            if row.source != Source::Url {
+                let ok = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&media)
+                    .and_then(|f| {
+                        // Bytes past the recorded length were never acknowledged: cut them.
+                        if f.metadata()?.len() < row.received_bytes {
+                            return Err(std::io::Error::other("shorter than recorded"));
+                        }
+                        f.set_len(row.received_bytes)?;
+                        f.sync_all()
+                    });
+                if let Err(e) = ok {
+                    tracing::error!(session = %row.id, tenant = %row.tenant, "cannot resume: received media lost ({e})");
+                    self.store().finish_live_session(
+                        &row.id,
+                        State::Interrupted,
+                        None,
+                        Some("the server restarted and this session's received media was lost"),
+                        now_ms(),
+                    )?;
+                    let _ = std::fs::remove_dir_all(self.dir(&row.id));
+                    lost += 1;
+                    continue;
+                }
+            }
+            let active = self.activate(&row, row.media_name.clone());
+            if row.state == State::Finalizing {
+                *active.ended.lock().unwrap() = Some(Instant::now());
+                active.spool.end();
+            }
+            tracing::info!(session = %row.id, tenant = %row.tenant, state = row.state.as_str(), bytes = row.received_bytes, "resuming session after restart");
+            self.active
+                .lock()
+                .unwrap()
+                .insert(row.id.clone(), active.clone());
+            self.start(active, row);
+            resumed += 1;
+        }
+        Ok((resumed, lost))
+    }
+
+    /// The bot ended the session: no more media; the report follows.
+    pub fn end(&self, active: &Active) -> Result<bool, SessionError> {
+        let changed = self.store().end_live_session(&active.id, now_ms())?;
+        if changed {
+            active.ended.lock().unwrap().get_or_insert(Instant::now());
+            active.spool.end();
+        }
+        Ok(changed)
+    }
+
+    /// Interrupts receiving sessions whose bot has sent nothing for the idle timeout.
+    pub fn reap_idle(&self) {
+        for a in self.active_all() {
+            if a.ended.lock().unwrap().is_none() && a.idle_for() > self.cfg.idle_timeout {
+                let why = format!(
+                    "no media for {} s and the session was never ended",
+                    self.cfg.idle_timeout.as_secs()
+                );
+                tracing::warn!(session = %a.id, tenant = %a.tenant, "interrupting idle session: {why}");
+                if let Err(e) = self.store().finish_live_session(
+                    &a.id,
+                    State::Interrupted,
+                    None,
+                    Some(&why),
+                    now_ms(),
+                ) {
+                    tracing::error!(session = %a.id, "cannot record the interruption: {e}");
+                    continue;
+                }
+                a.spool.abort(why);
+            }
+        }
+    }
+
+    /// Stops admitting; lets finalizing sessions finish within the grace period and parks the
+    /// rest (their state and media stay on disk; they resume on the next start).
+    pub fn shutdown(&self, grace: Duration) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        let deadline = Instant::now() + grace;
+        for a in self.active_all() {
+            if a.ended.lock().unwrap().is_none() {
+                a.parked.store(true, Ordering::Relaxed);
+                a.spool
+                    .abort("the server is shutting down; the session resumes on restart");
+            }
+        }
+        while Instant::now() < deadline && !self.active.lock().unwrap().is_empty() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for a in self.active_all() {
+            tracing::warn!(session = %a.id, "parking a session that did not finish within the grace period");
+            a.parked.store(true, Ordering::Relaxed);
+            a.spool
+                .abort("the server is shutting down; the session resumes on restart");
+        }
+        for a in self.active_all() {
+            if let Some(t) = a.thread.lock().unwrap().take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// The analysis thread: decode as the media arrives, score, sign, hand to the outbox.
+    fn analyse(self: Arc<Self>, active: Arc<Active>, row: LiveSession) {
+        let outcome = self.score(&active, &row);
+        let now = now_ms();
+        let finished = match outcome {
+            _ if active.parked.load(Ordering::Relaxed) => {
+                tracing::info!(session = %row.id, "analysis stopped for shutdown; state kept");
+                self.active.lock().unwrap().remove(&row.id);
+                return;
+            }
+            Ok(report_id) => {
+                let latency = active
+                    .ended
+                    .lock()
+                    .unwrap()
+                    .map(|e| e.elapsed().as_secs_f64());
+                if let Some(l) = latency {
+                    let mut h = self.stats.latency.lock().unwrap();
+                    for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
+                        if l <= *b {
+                            h.buckets[i] += 1;
+                        }
+                    }
+                    h.count += 1;
+                    h.sum_s += l;
+                }
+                tracing::info!(session = %row.id, tenant = %row.tenant, candidate = row.candidate_id.as_deref().unwrap_or("-"), report = %report_id, latency_s = latency.unwrap_or(0.0), "report signed and queued");
+                Ok(())
+            }
+            Err(message) => {
+                tracing::warn!(session = %row.id, tenant = %row.tenant, candidate = row.candidate_id.as_deref().unwrap_or("-"), "session failed: {message}");
+                self.store()
+                    .finish_live_session(&row.id, State::Failed, None, Some(&message), now)
+            }
+        };
+        if let Err(e) = finished {
+            tracing::error!(session = %row.id, "cannot record the session's end: {e}");
+        }
+        // Raw media is kept only until the session reaches a final state.
+        let _ = std::fs::remove_dir_all(self.dir(&row.id));
+        self.active.lock().unwrap().remove(&row.id);
+    }
+
+    /// Runs the pipeline and registers the signed report; `Err` is the message for the API.
+    fn score(&self, active: &Active, row: &LiveSession) -> Result<String, String> {
+        let dir = self.dir(&row.id);
+        let input = match row.source {
+            Source::Url => MediaInput::parse(row.source_url.as_deref().unwrap_or_default())
+                .map_err(|e| e.to_string())?,
+            Source::Live => MediaInput::Spool(active.spool.clone()),
+            Source::Upload => self.upload_input(active)?,
+        };
+        let session = serde_json::from_str(&row.session_json)
+            .map_err(|e| format!("stored session is unreadable: {e}"))?;
+        let reference = |name: &str| {
+            let p = dir.join(name);
+            p.exists().then_some(MediaInput::File(p))
+        };
+        let opts = ScoreOptions {
+            ingest: IngestConfig {
+                sampling: self.cfg.sampling,
+                stall_timeout: Duration::from_secs(60),
+                ..IngestConfig::default()
+            },
+            session,
+            policy: self.policy.clone(),
+            reference_face: reference("reference_face"),
+            reference_voice: reference("reference_voice"),
+            progress: Some(active.progress.clone()),
+            media_name: (row.source != Source::Url).then(|| active.spool.name().to_string()),
+            ..ScoreOptions::default()
+        };
+        let media_path = dir.join("media").display().to_string();
+        let report = pipeline::score(&input, &opts).map_err(|e| {
+            // Messages name the media as the bot named it, never a server path.
+            e.to_string().replace(&media_path, active.spool.name())
+        })?;
+        let payload = report.to_payload();
+        let envelope = dsse::sign(&payload, &self.key);
+        let page = html::render(
+            &report,
+            &html::SignatureCheck::Valid {
+                keyid: envelope.signatures[0].keyid.clone(),
+            },
+        );
+        let new = NewReport {
+            report_id: report.report_id.clone(),
+            tenant: row.tenant.clone(),
+            application_id: row.application_id.clone(),
+            candidate_id: row.candidate_id.clone(),
+            department: report.session.department.clone(),
+            session_id: Some(row.id.clone()),
+            integrity: report.score.integrity,
+            risk_tier: enum_name(&report.score.risk_tier),
+            verification_status: enum_name(&report.score.verification_status),
+            envelope: serde_json::to_vec_pretty(&envelope).expect("envelope serialises"),
+            html: Some(page.into_bytes()),
+        };
+        let connectors = self
+            .cfg
+            .ats
+            .tenant(&row.tenant)
+            .map(|t| t.connectors())
+            .unwrap_or_default();
+        let mut store = self.store();
+        let now = now_ms();
+        store
+            .register(&new, &connectors, &format!("bot:{}", row.bot), now)
+            .map_err(|e| {
+                tracing::error!(session = %row.id, "cannot store the report: {e}");
+                "the report could not be stored; it is retried on restart".to_string()
+            })?;
+        store
+            .finish_live_session(&row.id, State::Done, Some(&report.report_id), None, now)
+            .map_err(|e| {
+                tracing::error!(session = %row.id, "cannot mark the session done: {e}");
+                "the session could not be marked done".to_string()
+            })?;
+        Ok(report.report_id)
+    }
+
+    /// A recorded upload decodes as it arrives unless it is an MP4 with its index at the end;
+    /// that layout is decoded from the complete file once the bot ends the session.
+    fn upload_input(&self, active: &Active) -> Result<MediaInput, String> {
+        use std::io::Read;
+        let spool = &active.spool;
+        loop {
+            let len = spool.durable_len();
+            let mut head = Vec::new();
+            std::fs::File::open(spool.path())
+                .and_then(|f| f.take(len.min(1 << 16)).read_to_end(&mut head))
+                .map_err(|e| format!("cannot read the received media: {e}"))?;
+            match spool::needs_whole_file(&head) {
+                Some(false) => return Ok(MediaInput::Spool(spool.clone())),
+                Some(true) => loop {
+                    match spool.wait_beyond(u64::MAX, Duration::from_millis(500)) {
+                        spool::Wait::Ended => {
+                            return Ok(MediaInput::File(spool.path().to_path_buf()));
+                        }
+                        spool::Wait::Aborted(r) => return Err(r),
+                        _ => {}
+                    }
+                },
+                None => match spool.wait_beyond(len, Duration::from_millis(500)) {
+                    spool::Wait::Ended => return Ok(MediaInput::Spool(spool.clone())),
+                    spool::Wait::Aborted(r) => return Err(r),
+                    _ => {}
+                },
+            }
+        }
+    }
+}
+
+fn write_synced(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
