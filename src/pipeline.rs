@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -72,21 +73,41 @@ pub struct ScoreOptions {
     pub progress: Option<std::sync::Arc<Progress>>,
 }
 
-/// How far into the media the analysers have got, updated as decoded items are handed over.
-#[derive(Debug, Default)]
+/// How far into the media the analysers have got: the media time up to which every stream
+/// that has started has been *analysed* (not merely decoded), for a server measuring how far a
+/// live session's analysis trails real time.
+#[derive(Debug)]
 pub struct Progress {
-    media_ms: std::sync::atomic::AtomicU64,
+    video_ms: AtomicU64,
+    audio_ms: AtomicU64,
+}
+
+const NOT_STARTED: u64 = u64::MAX;
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            video_ms: AtomicU64::new(NOT_STARTED),
+            audio_ms: AtomicU64::new(NOT_STARTED),
+        }
+    }
 }
 
 impl Progress {
-    /// Media time (seconds) of the latest item handed to the analysers.
+    /// Media seconds analysed in every started stream (0 before anything was analysed).
     pub fn media_s(&self) -> f64 {
-        self.media_ms.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0
+        let v = self.video_ms.load(Ordering::Relaxed);
+        let a = self.audio_ms.load(Ordering::Relaxed);
+        match v.min(a) {
+            NOT_STARTED => 0.0,
+            ms => ms as f64 / 1000.0,
+        }
     }
 
-    fn note(&self, pts: Pts) {
-        self.media_ms
-            .fetch_max(pts.0 / 1_000_000, std::sync::atomic::Ordering::Relaxed);
+    fn note(slot: &AtomicU64, ms: u64) {
+        let _ = slot.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+            (old == NOT_STARTED || ms > old).then_some(ms)
+        });
     }
 }
 
@@ -206,7 +227,12 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         std::thread::spawn(move || hash_file(&p))
     });
 
-    let batch_size = (rayon::current_num_threads() * 2).max(4);
+    // A live spool is analysed frame by frame, so the face results keep up with real time (a
+    // server gets its parallelism from concurrent sessions); a file in batches across the pool.
+    let batch_size = match input {
+        MediaInput::Spool(_) => 1,
+        _ => (rayon::current_num_threads() * 2).max(4),
+    };
     let mut batch: Vec<VideoFrame> = Vec::with_capacity(batch_size);
     let mut first_error: Option<InferenceError> = None;
     let mut frames = 0u64;
@@ -217,11 +243,19 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
     let (audio_tx, audio_rx) = crossbeam_channel::bounded::<AudioChunk>(AUDIO_QUEUE);
     let audio_thread = std::thread::Builder::new()
         .name("vigil-audio".into())
-        .spawn(move || -> Result<AudioSummary, InferenceError> {
-            for chunk in audio_rx {
-                audio.feed(chunk.pts, &chunk.samples)?;
+        .spawn({
+            let progress = opts.progress.clone();
+            move || -> Result<AudioSummary, InferenceError> {
+                for chunk in audio_rx {
+                    audio.feed(chunk.pts, &chunk.samples)?;
+                    if let Some(p) = &progress {
+                        let end = chunk.pts.0 / 1_000_000
+                            + chunk.samples.len() as u64 * 1000 / AUDIO_RATE as u64;
+                        Progress::note(&p.audio_ms, end);
+                    }
+                }
+                audio.finish()
             }
-            audio.finish()
         })
         .expect("spawning the audio analysis thread");
 
@@ -241,16 +275,15 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             video.push(sig);
             faces.push(obs);
         }
+        if let (Some(p), Some(last)) = (&opts.progress, batch.last()) {
+            Progress::note(&p.video_ms, last.pts.0 / 1_000_000);
+        }
         batch.clear();
         Ok(())
     };
 
-    let progress = opts.progress.clone();
     let summary = ingest::run(input, &opts.ingest, |item| match item {
         Item::Video(f) => {
-            if let Some(p) = &progress {
-                p.note(f.pts);
-            }
             frames += 1;
             batch.push(f);
             if batch.len() >= batch_size {
@@ -264,14 +297,9 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             }
         }
         // A closed channel means the audio thread stopped on an error, collected below.
-        Item::Audio(a) => {
-            if let Some(p) = &progress {
-                p.note(a.pts);
-            }
-            audio_tx
-                .send(a)
-                .map_err(|_| "audio analysis stopped".to_string())
-        }
+        Item::Audio(a) => audio_tx
+            .send(a)
+            .map_err(|_| "audio analysis stopped".to_string()),
     });
     drop(audio_tx);
     let audio_result = audio_thread

@@ -283,3 +283,77 @@ impl ServeConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with_ats() -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ats = dir.path().join("ats.toml");
+        std::fs::write(
+            &ats,
+            "[store]\npath = \"vigil.db\"\n[[tenants]]\nid = \"acme\"\n[tenants.webhook]\nurl = \"http://127.0.0.1:9/h\"\nsecret = \"whsec_c2FuZGJveC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&ats, std::fs::Permissions::from_mode(0o600)).unwrap();
+        dir
+    }
+
+    const TOKEN: &str = "[[tokens]]\nname = \"bot\"\ntenant = \"acme\"\nsha256 = \"6893fd004ef6d13260626191a26bdb22cbe45036d2153a80a0797bdb0f66fa2b\"\n";
+
+    fn parse(dir: &Path, text: &str, env: &[(&str, &str)]) -> Result<ServeConfig, ConfigError> {
+        ServeConfig::parse(
+            text,
+            &dir.join("serve.toml"),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn defaults_and_environment_overrides() {
+        let d = dir_with_ats();
+        let text = format!("ats = \"ats.toml\"\n{TOKEN}");
+        let c = parse(d.path(), &text, &[]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8790");
+        assert_eq!(c.max_sessions, 24);
+        assert!(c.url_hosts.is_empty() && c.deliver);
+        assert_eq!(c.spool_dir, d.path().join("spool"), "next to the store");
+        let c = parse(
+            d.path(),
+            &text,
+            &[
+                ("VIGIL_SERVE_LISTEN", "0.0.0.0:9000"),
+                ("VIGIL_SERVE_MAX_SESSIONS", "3"),
+                ("VIGIL_SERVE_URL_HOSTS", "[\"Media.Example.com\"]"),
+                ("VIGIL_SERVE_DELIVER", "false"),
+                ("UNRELATED", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.max_sessions, 3);
+        assert_eq!(c.url_hosts, ["media.example.com"]);
+        assert!(!c.deliver);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let d = dir_with_ats();
+        let err =
+            |text: &str, env: &[(&str, &str)]| parse(d.path(), text, env).unwrap_err().to_string();
+        let base = format!("ats = \"ats.toml\"\n{TOKEN}");
+        assert!(err(&format!("max_sesions = 3\n{base}"), &[]).contains("max_sesions"));
+        assert!(err(&base, &[("VIGIL_SERVE_MAX_SESIONS", "3")]).contains("max_sesions"));
+        assert!(err(&base, &[("VIGIL_SERVE_TOKENS", "[]")]).contains("environment"));
+        assert!(err(&base, &[("VIGIL_SERVE_MAX_SESSIONS", "0")]).contains("max_sessions"));
+        assert!(err(&base, &[("VIGIL_SERVE_LISTEN", "nowhere")]).contains("listen"));
+        assert!(err("ats = \"ats.toml\"\n", &[]).contains("no [[tokens]]"));
+        let other = TOKEN.replace("acme", "globex");
+        assert!(err(&format!("ats = \"ats.toml\"\n{other}"), &[]).contains("globex"));
+        let short = TOKEN.replace("6893fd00", "");
+        assert!(err(&format!("ats = \"ats.toml\"\n{short}"), &[]).contains("64 hex"));
+        assert!(err(&format!("ats = \"ats.toml\"\n{TOKEN}{TOKEN}"), &[]).contains("twice"));
+    }
+}
