@@ -2,6 +2,8 @@
 //! simulators that upload a real recording in chunks and stream one live over TCP, bad input
 //! mid-stream, disconnects, admission, and a restart that resumes a half-received session.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine;
@@ -572,15 +574,27 @@ async fn bot_streams_live_reconnects_after_a_cut_and_the_report_matches_the_file
         status["state"], "receiving",
         "a cut stream leaves the session open: {status}"
     );
-    let rest = media[offset as usize..].to_vec();
-    let r = http
-        .put(format!("{base}/v1/sessions/{id}/stream"))
-        .header("authorization", &auth)
-        .header("upload-offset", offset.to_string())
-        .body(chunked(rest, 16 * 1024, Duration::from_millis(2), None))
-        .send()
-        .await
-        .unwrap();
+    // Resume from the offset; a 409 carries the offset to use instead (the old request may
+    // still have been flushing when we asked).
+    let r = loop {
+        let rest = media[offset as usize..].to_vec();
+        let r = http
+            .put(format!("{base}/v1/sessions/{id}/stream"))
+            .header("authorization", &auth)
+            .header("upload-offset", offset.to_string())
+            .body(chunked(rest, 16 * 1024, Duration::from_millis(2), None))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 409 {
+            break r;
+        }
+        offset = r.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    };
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.headers()["upload-offset"],
@@ -783,4 +797,93 @@ async fn a_reference_photo_sent_with_the_session_is_compared() {
     );
     // The reference photo is deleted with the session's media.
     assert!(!e.dir.path().join("spool").join(&id).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_is_pulled_from_an_allow_listed_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = common_http(std::fs::read(testdata("clip_vp8_opus.webm")).unwrap());
+    let cfg = write_config(dir.path(), 4, "url_hosts = [\"127.0.0.1\"]");
+    let st = server::prepare(cfg).unwrap();
+    let mut body = create_body("url");
+    body["media"] = json!({"source": "url", "url": "https://elsewhere.example.com/media.webm"});
+    let (s, h, b) = call(&st, post_json("/v1/sessions", Some(TOKEN_A), &body)).await;
+    let p = assert_problem(s, &h, &b, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p["detail"].as_str().unwrap().contains("allow-list"), "{p}");
+    body["media"] = json!({"source": "url", "url": format!("{base}/media.webm?sig=secret")});
+    let id = create(&st, TOKEN_A, &body).await;
+    // Vigil pulls and analyses it by itself; ending is allowed but not needed.
+    let v = wait_final(&st, TOKEN_A, &id).await;
+    assert_eq!(v["state"], "done", "{v}");
+    let (s, _, b) = call(&st, get(&format!("/v1/sessions/{id}/report"), TOKEN_A)).await;
+    assert_eq!(s, StatusCode::OK);
+    let env: Envelope = serde_json::from_slice(&b).unwrap();
+    let payload: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(env.payload.as_bytes())
+            .unwrap(),
+    )
+    .unwrap();
+    let source = payload["media"]["source"].as_str().unwrap();
+    assert!(
+        !source.contains("secret"),
+        "signed query never reaches the report: {source}"
+    );
+    assert!(payload["coverage"]["frames_analysed"].as_u64().unwrap() >= 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_that_vanishes_leaves_an_interrupted_session_not_a_silent_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), 4, "idle_timeout_s = 5");
+    let st = server::prepare(cfg).unwrap();
+    let id = create(&st, TOKEN_A, &create_body("live")).await;
+    let media = std::fs::read(testdata("interview_live.webm")).unwrap();
+    let (s, _, _) = call(
+        &st,
+        Request::put(format!("/v1/sessions/{id}/stream"))
+            .header("authorization", format!("Bearer {TOKEN_A}"))
+            .body(Body::from(media[..300_000].to_vec()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(5200)).await;
+    let sessions = st.sessions.clone();
+    tokio::task::spawn_blocking(move || sessions.reap_idle())
+        .await
+        .unwrap();
+    let v = wait_final(&st, TOKEN_A, &id).await;
+    assert_eq!(v["state"], "interrupted", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("never ended"), "{v}");
+    // More media now is refused with a reason; the media is deleted.
+    let (s, h, b) = call(
+        &st,
+        patch(
+            &format!("/v1/sessions/{id}/media"),
+            TOKEN_A,
+            300_000,
+            vec![0; 10],
+        ),
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::CONFLICT);
+    for _ in 0..50 {
+        if !dir.path().join("spool").join(&id).exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!dir.path().join("spool").join(&id).exists());
+    let (_, _, b) = call(&st, get("/metrics", TOKEN_A)).await;
+    assert!(
+        String::from_utf8(b)
+            .unwrap()
+            .contains("vigil_serve_sessions{state=\"interrupted\"} 1")
+    );
+}
+
+/// Serves `body` at `/media…` over HTTP on 127.0.0.1 (Range supported); returns the base URL.
+fn common_http(body: Vec<u8>) -> String {
+    common::http_server(body, common::Serve::File)
 }

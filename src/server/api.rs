@@ -356,14 +356,25 @@ async fn append(
     offset: u64,
     bytes: Bytes,
 ) -> Result<u64, Problem> {
+    let gone = move || {
+        Problem::conflict(
+            "the session stopped taking media (it failed or was interrupted); see its status",
+        )
+        .with_offset(offset)
+    };
+    if st.sessions.active(&active.id).is_none() {
+        return Err(gone());
+    }
     let sessions = st.sessions.clone();
     let a = active.clone();
     let end = blocking(move || {
         use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(a.spool.path())
-            .map_err(Problem::internal)?;
+        let f = match std::fs::OpenOptions::new().write(true).open(a.spool.path()) {
+            Ok(f) => f,
+            // The analysis ended the session and deleted its media meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(gone()),
+            Err(e) => return Err(Problem::internal(e)),
+        };
         f.write_all_at(&bytes, offset).map_err(Problem::internal)?;
         f.sync_data().map_err(Problem::internal)?;
         let end = offset + bytes.len() as u64;
@@ -452,9 +463,10 @@ pub async fn stream(
     body: Body,
 ) -> Result<Response, Problem> {
     let active = receiving(&st, &bot, id, Source::Live).await?;
-    let _writer = active
-        .writer
-        .try_lock()
+    // A bot reconnecting after a cut can arrive while the old request is still being flushed:
+    // wait for it briefly rather than refuse.
+    let _writer = tokio::time::timeout(Duration::from_secs(5), active.writer.lock())
+        .await
         .map_err(|_| Problem::conflict("another stream to this session is open"))?;
     let durable = active.spool.durable_len();
     let offset = offset_header(&headers)?.unwrap_or(0);

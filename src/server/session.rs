@@ -273,7 +273,11 @@ impl Sessions {
     /// Interrupts receiving sessions whose bot has sent nothing for the idle timeout.
     pub fn reap_idle(&self) {
         for a in self.active_all() {
-            if a.ended.lock().unwrap().is_none() && a.idle_for() > self.cfg.idle_timeout {
+            // A URL session receives nothing from the bot: Vigil is pulling it.
+            if a.source != Source::Url
+                && a.ended.lock().unwrap().is_none()
+                && a.idle_for() > self.cfg.idle_timeout
+            {
                 let why = format!(
                     "no media for {} s and the session was never ended",
                     self.cfg.idle_timeout.as_secs()
