@@ -55,6 +55,7 @@ fn write_config(dir: &Path, max_sessions: usize, extra: &str) -> ServeConfig {
         h(TOKEN_A),
         h(TOKEN_B)
     );
+    std::fs::write(dir.join("serve.toml"), &text).unwrap();
     ServeConfig::parse(&text, &dir.join("serve.toml"), Vec::new()).unwrap()
 }
 
@@ -886,4 +887,155 @@ async fn a_bot_that_vanishes_leaves_an_interrupted_session_not_a_silent_one() {
 /// Serves `body` at `/media…` over HTTP on 127.0.0.1 (Range supported); returns the base URL.
 fn common_http(body: Vec<u8>) -> String {
     common::http_server(body, common::Serve::File)
+}
+
+/// Starts the real `vigil serve` binary on a free port; returns the child and its base URL.
+fn spawn_server(dir: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vigil"))
+        .args(["serve", "--config"])
+        .arg(dir.join("serve.toml"))
+        .env("VIGIL_SERVE_LISTEN", "127.0.0.1:0")
+        .env_remove("VIGIL_SIGNING_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("vigil serve did not start: {line}"));
+    (child, format!("http://{url}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_loses_no_received_media_and_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), 4, "");
+    let http = client();
+    let auth = format!("Bearer {TOKEN_A}");
+    let media = std::fs::read(testdata("interview_live.webm")).unwrap();
+    let half = 800_000;
+
+    let (mut first, base) = spawn_server(dir.path());
+    let created: Value = http
+        .post(format!("{base}/v1/sessions"))
+        .header("authorization", &auth)
+        .json(&create_body("live"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let r = http
+        .put(format!("{base}/v1/sessions/{id}/stream"))
+        .header("authorization", &auth)
+        .body(media[..half].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    first.kill().unwrap(); // SIGKILL: no chance to park anything
+    first.wait().unwrap();
+
+    let (mut second, base) = spawn_server(dir.path());
+    let head = http
+        .head(format!("{base}/v1/sessions/{id}/media"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.headers()["upload-offset"],
+        half.to_string().as_str(),
+        "every acknowledged byte survived"
+    );
+    let r = http
+        .put(format!("{base}/v1/sessions/{id}/stream"))
+        .header("authorization", &auth)
+        .header("upload-offset", half.to_string())
+        .body(media[half..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .post(format!("{base}/v1/sessions/{id}/end"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let t0 = Instant::now();
+    let status = loop {
+        let v: Value = http
+            .get(format!("{base}/v1/sessions/{id}"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["state"] != "finalizing" {
+            break v;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status["state"], "done", "{status}");
+    let env: Envelope = http
+        .get(format!("{base}/v1/sessions/{id}/report"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pubkey =
+        keys::read_verifying_key(&keys::public_path_for(&dir.path().join("key.pem"))).unwrap();
+    let report = Report::from_payload(&dsse::verify(&env, &pubkey).unwrap()).unwrap();
+    same_analysis(&report, &reference_score("interview_live.webm"));
+
+    // A session still receiving when SIGTERM arrives is parked; the server exits cleanly.
+    let created: Value = http
+        .post(format!("{base}/v1/sessions"))
+        .header("authorization", &auth)
+        .json(&create_body("live"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let parked = created["id"].as_str().unwrap().to_string();
+    nix_term(second.id());
+    let code = tokio::task::spawn_blocking(move || second.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(code.success(), "{code:?}");
+    let store = vigil::store::Store::open(&dir.path().join("vigil.db")).unwrap();
+    let row = store.live_session("acme", &parked).unwrap().unwrap();
+    assert_eq!(
+        row.state,
+        vigil::store::live::State::Receiving,
+        "parked, to resume on restart"
+    );
+}
+
+fn nix_term(pid: u32) {
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
 }
