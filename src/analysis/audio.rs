@@ -13,10 +13,9 @@ use crate::analysis::spectral::{self, SpectralAnalyser, SpectralOutcome};
 use crate::analysis::voice::{self as voice_mod, VoiceAnalyser, VoiceOutcome};
 use crate::dsp::mel::MelFilterbank;
 use crate::dsp::stft::Stft;
-use crate::inference::{self, InferenceError, SILERO_VAD};
+use crate::inference::{InferenceError, SILERO_VAD, SessionPool};
 use crate::media::{AUDIO_RATE, Pts};
 use ndarray::{Array0, Array2, Array3};
-use ort::session::Session;
 use ort::value::TensorRef;
 use std::collections::VecDeque;
 
@@ -25,9 +24,10 @@ pub const VAD_STEP: usize = 512;
 pub const ENVELOPE_HOP: u64 = 1600;
 const VAD_CONTEXT: usize = 64;
 
-/// Streaming Silero VAD: feed 512-sample steps in order.
+/// Streaming Silero VAD: feed 512-sample steps in order. The recurrent state lives here, per
+/// stream; the ONNX Runtime session comes from the process-wide pool for each step.
 pub struct Vad {
-    session: Session,
+    pool: &'static SessionPool,
     state: Array3<f32>,
     input: Array2<f32>,
     sr: Array0<i64>,
@@ -35,8 +35,10 @@ pub struct Vad {
 
 impl Vad {
     pub fn new() -> Result<Self, InferenceError> {
+        let pool = SessionPool::of(&SILERO_VAD);
+        pool.warm()?;
         Ok(Vad {
-            session: inference::load(&SILERO_VAD)?,
+            pool,
             state: Array3::zeros((2, 1, 128)),
             input: Array2::zeros((1, VAD_CONTEXT + VAD_STEP)),
             sr: Array0::from_elem((), AUDIO_RATE as i64),
@@ -55,24 +57,26 @@ impl Vad {
             row.copy_within(VAD_STEP.., 0); // last 64 samples of the previous step become context
             row[VAD_CONTEXT..].copy_from_slice(samples);
         }
-        let outputs = self
-            .session
-            .run(ort::inputs![
-                "input" => TensorRef::from_array_view(&self.input).map_err(fail)?,
-                "state" => TensorRef::from_array_view(&self.state).map_err(fail)?,
-                "sr" => TensorRef::from_array_view(&self.sr).map_err(fail)?,
-            ])
-            .map_err(fail)?;
-        let prob = outputs["output"].try_extract_array::<f32>().map_err(fail)?[[0, 0]];
-        let new_state = outputs["stateN"].try_extract_array::<f32>().map_err(fail)?;
-        self.state
-            .as_slice_mut()
-            .expect("standard layout")
-            .copy_from_slice(new_state.as_slice().ok_or_else(|| InferenceError::Run {
-                model: SILERO_VAD.name.into(),
-                reason: "stateN is not contiguous".into(),
-            })?);
-        Ok(prob)
+        let (input, state, sr) = (&self.input, &mut self.state, &self.sr);
+        self.pool.with(|session| {
+            let outputs = session
+                .run(ort::inputs![
+                    "input" => TensorRef::from_array_view(input).map_err(fail)?,
+                    "state" => TensorRef::from_array_view(&*state).map_err(fail)?,
+                    "sr" => TensorRef::from_array_view(sr).map_err(fail)?,
+                ])
+                .map_err(fail)?;
+            let prob = outputs["output"].try_extract_array::<f32>().map_err(fail)?[[0, 0]];
+            let new_state = outputs["stateN"].try_extract_array::<f32>().map_err(fail)?;
+            state
+                .as_slice_mut()
+                .expect("standard layout")
+                .copy_from_slice(new_state.as_slice().ok_or_else(|| InferenceError::Run {
+                    model: SILERO_VAD.name.into(),
+                    reason: "stateN is not contiguous".into(),
+                })?);
+            Ok(prob)
+        })
     }
 }
 

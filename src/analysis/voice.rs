@@ -14,9 +14,8 @@
 //! Memory: one STFT window, the last 160 mel frames, a batch of windows and per-run summaries.
 //! Embeddings are never logged, written or reported.
 
-use crate::inference::{self, InferenceError, VOICE_ENCODER};
+use crate::inference::{InferenceError, SessionPool, VOICE_ENCODER};
 use crate::media::{AUDIO_RATE, Pts};
-use ort::session::Session;
 use ort::value::TensorRef;
 use std::collections::VecDeque;
 
@@ -115,16 +114,18 @@ impl Run {
     }
 }
 
-/// Resemblyzer GE2E encoder session.
+/// Resemblyzer GE2E encoder: sessions from the process-wide pool, one per batch run.
 pub struct VoiceEncoder {
-    session: Session,
+    pool: &'static SessionPool,
     input: Vec<f32>,
 }
 
 impl VoiceEncoder {
     pub fn load() -> Result<Self, InferenceError> {
+        let pool = SessionPool::of(&VOICE_ENCODER);
+        pool.warm()?;
         Ok(VoiceEncoder {
-            session: inference::load(&VOICE_ENCODER)?,
+            pool,
             input: Vec::new(),
         })
     }
@@ -142,19 +143,18 @@ impl VoiceEncoder {
         let input =
             TensorRef::from_array_view(([mels.len(), WINDOW_FRAMES, N_MELS], &self.input[..]))
                 .map_err(fail)?;
-        let out = self
-            .session
-            .run(ort::inputs!["mels" => input])
-            .map_err(fail)?;
-        let (_, e) = out["embeds"].try_extract_tensor::<f32>().map_err(fail)?;
-        Ok(e.chunks_exact(EMBED_DIM)
-            .map(|c| {
-                let mut v = [0f32; EMBED_DIM];
-                v.copy_from_slice(c);
-                normalise(&mut v);
-                v
-            })
-            .collect())
+        self.pool.with(|session| {
+            let out = session.run(ort::inputs!["mels" => input]).map_err(fail)?;
+            let (_, e) = out["embeds"].try_extract_tensor::<f32>().map_err(fail)?;
+            Ok(e.chunks_exact(EMBED_DIM)
+                .map(|c| {
+                    let mut v = [0f32; EMBED_DIM];
+                    v.copy_from_slice(c);
+                    normalise(&mut v);
+                    v
+                })
+                .collect())
+        })
     }
 }
 

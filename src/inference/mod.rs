@@ -217,3 +217,64 @@ fn check_io(
     }
     Ok(())
 }
+
+/// Sessions of one model shared by every analysis in the process, checked out per run.
+///
+/// The VAD and the speaker encoder are stateless between runs (the VAD's recurrent state is an
+/// input and an output, kept by each stream), so a server with many concurrent sessions needs
+/// only as many ONNX Runtime sessions as inferences run at the same moment — about the number
+/// of cores — instead of one per session. A run never holds the pool's lock.
+pub struct SessionPool {
+    spec: &'static ModelSpec,
+    free: Mutex<Vec<Session>>,
+}
+
+impl SessionPool {
+    /// The process-wide pool of `spec` (one per model name).
+    pub fn of(spec: &'static ModelSpec) -> &'static SessionPool {
+        static POOLS: Mutex<Vec<&'static SessionPool>> = Mutex::new(Vec::new());
+        let mut pools = POOLS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = pools.iter().find(|p| p.spec.name == spec.name) {
+            return p;
+        }
+        let p: &'static SessionPool = Box::leak(Box::new(SessionPool {
+            spec,
+            free: Mutex::new(Vec::new()),
+        }));
+        pools.push(p);
+        p
+    }
+
+    /// Loads one session if none is free yet: a missing or corrupt model fails here, before
+    /// any media is decoded.
+    pub fn warm(&self) -> Result<(), InferenceError> {
+        let empty = self
+            .free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
+        if empty {
+            let s = load(self.spec)?;
+            self.free.lock().unwrap_or_else(|p| p.into_inner()).push(s);
+        }
+        Ok(())
+    }
+
+    /// Runs `f` with a session of its own (taken from the pool, or loaded when all are busy).
+    pub fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<R, InferenceError>,
+    ) -> Result<R, InferenceError> {
+        let taken = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut session = match taken {
+            Some(s) => s,
+            None => load(self.spec)?,
+        };
+        let out = f(&mut session);
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(session);
+        out
+    }
+}
