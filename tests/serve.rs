@@ -1039,3 +1039,107 @@ fn nix_term(pid: u32) {
         .success();
     assert!(ok);
 }
+
+/// A request body that sends `bytes` and then stays open without sending anything more (a
+/// half-open connection, as after a network change).
+fn hanging_body(bytes: Vec<u8>) -> Body {
+    let first = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+    Body::from_stream(futures_util::StreamExt::chain(
+        first,
+        futures_util::stream::pending(),
+    ))
+}
+
+fn put_stream(id: &str, offset: Option<u64>, body: Body) -> Request<Body> {
+    let mut r = Request::put(format!("/v1/sessions/{id}/stream"))
+        .header("authorization", format!("Bearer {TOKEN_A}"));
+    if let Some(o) = offset {
+        r = r.header("upload-offset", o.to_string());
+    }
+    r.body(body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_stream_takes_over_a_half_open_one_and_shutdown_ends_streams() {
+    let e = env(4);
+    let id = create(&e.state, TOKEN_A, &create_body("live")).await;
+    let media = std::fs::read(testdata("interview_live.webm")).unwrap();
+    let first = tokio::spawn({
+        let st = e.state.clone();
+        let req = put_stream(&id, None, hanging_body(media[..300_000].to_vec()));
+        async move { call(&st, req).await }
+    });
+    // Wait until the first request's bytes are durable.
+    let mut offset = 0;
+    for _ in 0..100 {
+        let (_, h, _) = call(
+            &e.state,
+            Request::head(format!("/v1/sessions/{id}/media"))
+                .header("authorization", format!("Bearer {TOKEN_A}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        offset = h["upload-offset"].to_str().unwrap().parse::<u64>().unwrap();
+        if offset == 300_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(offset, 300_000);
+    // The bot reconnects; its new stream takes over and the old request is answered 409.
+    let second = tokio::spawn({
+        let st = e.state.clone();
+        let req = put_stream(
+            &id,
+            Some(300_000),
+            hanging_body(media[300_000..600_000].to_vec()),
+        );
+        async move { call(&st, req).await }
+    });
+    let (s, h, b) = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the superseded request ends")
+        .unwrap();
+    let p = assert_problem(s, &h, &b, StatusCode::CONFLICT);
+    assert!(p["detail"].as_str().unwrap().contains("took over"), "{p}");
+    // Shutdown: the open stream ends with 503 and the offset to resume from; nothing is lost.
+    for _ in 0..100 {
+        if e.state.sessions.active(&id).unwrap().spool.durable_len() == 600_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sessions = e.state.sessions.clone();
+    tokio::task::spawn_blocking(move || sessions.begin_shutdown())
+        .await
+        .unwrap();
+    let (s, h, b) = tokio::time::timeout(Duration::from_secs(10), second)
+        .await
+        .expect("an open stream ends on shutdown")
+        .unwrap();
+    assert_problem(s, &h, &b, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(h["upload-offset"], "600000");
+    assert!(h.contains_key("retry-after"));
+    let (s, h, b) = call(
+        &e.state,
+        post_json("/v1/sessions", Some(TOKEN_A), &create_body("live")),
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_reference_fails_the_session_without_leaking_server_paths() {
+    let e = env(4);
+    let mut body = create_body("live");
+    body["reference_voice"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(b"not audio at all"));
+    let id = create(&e.state, TOKEN_A, &body).await;
+    let v = wait_final(&e.state, TOKEN_A, &id).await;
+    assert_eq!(v["state"], "failed", "{v}");
+    let err = v["error"].as_str().unwrap();
+    assert!(err.contains("reference_voice"), "{err}");
+    assert!(!err.contains(&e.dir.path().display().to_string()), "{err}");
+    assert!(!err.contains("/spool/"), "{err}");
+}

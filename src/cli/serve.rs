@@ -99,15 +99,24 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Failure> {
         } else {
             None
         };
+        // On the signal: stop admitting and park receiving sessions at once, so open streams
+        // end (503 with their offset) and axum's drain of in-flight requests completes.
+        let signalled = {
+            let sessions = sessions.clone();
+            async move {
+                super::ats::shutdown_signal().await;
+                eprintln!(
+                    "vigil serve: shutting down; finishing or parking active sessions (up to {} s)",
+                    grace.as_secs()
+                );
+                let _ = tokio::task::spawn_blocking(move || sessions.begin_shutdown()).await;
+            }
+        };
         let served = axum::serve(listener, server::router(state))
-            .with_graceful_shutdown(super::ats::shutdown_signal())
+            .with_graceful_shutdown(signalled)
             .await;
-        eprintln!(
-            "vigil serve: shutting down; finishing or parking active sessions (up to {} s)",
-            grace.as_secs()
-        );
         let s = sessions.clone();
-        let _ = tokio::task::spawn_blocking(move || s.shutdown(grace)).await;
+        let _ = tokio::task::spawn_blocking(move || s.finish_shutdown(grace)).await;
         let _ = stop_tx.send(true);
         let _ = reaper.await;
         if let Some(w) = worker {

@@ -82,6 +82,12 @@ pub struct IngestConfig {
     pub queue_capacity: usize,
     /// Give up when no sample or state change has arrived for this long. Default 30 s.
     pub stall_timeout: Duration,
+    /// Set by another thread to stop decoding (server shutdown, an interrupted session):
+    /// `run` then returns [`IngestError::Cancelled`] within ~50 ms.
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Whether an `http(s)://` source follows redirects. Default true; a server pulling from an
+    /// allow-listed host turns it off so a redirect cannot lead it elsewhere.
+    pub follow_redirects: bool,
 }
 
 impl Default for IngestConfig {
@@ -90,6 +96,8 @@ impl Default for IngestConfig {
             sampling: Sampling::default(),
             queue_capacity: 8,
             stall_timeout: Duration::from_secs(30),
+            cancel: None,
+            follow_redirects: true,
         }
     }
 }
@@ -133,6 +141,8 @@ pub enum IngestError {
     MissingElement { input: String, element: String },
     #[error("analysis failed while ingesting {input}: {reason}")]
     Consumer { input: String, reason: String },
+    #[error("{input}: decoding was stopped")]
+    Cancelled { input: String },
 }
 
 /// Shared between the pad-added handler (streaming thread) and the consumer.
@@ -285,6 +295,16 @@ where
             });
             Some(feeder)
         }
+        MediaInput::Uri(_) if !cfg.follow_redirects => {
+            decodebin.connect("source-setup", false, |args| {
+                let src = args[1].get::<gst::Element>().ok()?;
+                if src.find_property("automatic-redirect").is_some() {
+                    src.set_property("automatic-redirect", false);
+                }
+                None
+            });
+            None
+        }
         _ => None,
     };
 
@@ -379,6 +399,13 @@ where
                 })?;
             }
             break;
+        }
+        if cfg
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Err(IngestError::Cancelled { input: name });
         }
         if feeder
             .as_ref()

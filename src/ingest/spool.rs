@@ -112,6 +112,10 @@ impl Spool {
         self.lock().ended
     }
 
+    pub fn is_aborted(&self) -> bool {
+        self.lock().aborted.is_some()
+    }
+
     /// Stops the reader: decoding fails with `reason` instead of finishing.
     pub fn abort(&self, reason: impl Into<String>) {
         self.lock().aborted.get_or_insert(reason.into());
@@ -193,6 +197,54 @@ pub fn needs_whole_file(head: &[u8]) -> Option<bool> {
     }
 }
 
+/// [`needs_whole_file`] for the first `len` bytes of the file at `path`, walking the top-level
+/// box headers by seeking (a large box before the media data is skipped, not read).
+pub fn file_needs_whole(path: &Path, len: u64) -> std::io::Result<Option<bool>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let mut head = [0u8; 16];
+    let mut at = 0u64;
+    let mut first = true;
+    loop {
+        if at + 8 > len {
+            return Ok(None);
+        }
+        f.seek(SeekFrom::Start(at))?;
+        let n = (len - at).min(16) as usize;
+        f.read_exact(&mut head[..n])?;
+        let kind = &head[4..8];
+        if first {
+            first = false;
+            if !is_bmff_box(kind) {
+                return Ok(Some(false));
+            }
+        }
+        match kind {
+            b"moov" | b"moof" => return Ok(Some(false)),
+            b"mdat" => return Ok(Some(true)),
+            _ => {}
+        }
+        let size = match u32::from_be_bytes(head[0..4].try_into().expect("4 bytes")) as u64 {
+            0 => return Ok(Some(false)),
+            1 if n < 16 => return Ok(None),
+            1 => u64::from_be_bytes(head[8..16].try_into().expect("8 bytes")),
+            s => s,
+        };
+        if size < 8 {
+            return Ok(Some(false));
+        }
+        at = at.saturating_add(size);
+    }
+}
+
+/// Top-level box types an ISO BMFF / QuickTime file can start with.
+fn is_bmff_box(kind: &[u8]) -> bool {
+    matches!(
+        kind,
+        b"ftyp" | b"styp" | b"wide" | b"free" | b"skip" | b"mdat" | b"moov" | b"pnot"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +276,32 @@ mod tests {
             Some(false)
         );
         assert_eq!(needs_whole_file(b"short"), None);
+    }
+
+    #[test]
+    fn file_probe_skips_large_boxes_and_knows_quicktime() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        let mut b = boxed(b"ftyp", 32);
+        b.extend(boxed(b"uuid", 200_000)); // a big box before the media data
+        b.extend(&boxed(b"mdat", 64)[..8]);
+        std::fs::write(&p, &b).unwrap();
+        assert_eq!(file_needs_whole(&p, b.len() as u64).unwrap(), Some(true));
+        assert_eq!(
+            file_needs_whole(&p, 100_000).unwrap(),
+            None,
+            "undecided inside the big box"
+        );
+        let mut qt = boxed(b"wide", 8);
+        qt.extend(&boxed(b"mdat", 64)[..8]);
+        std::fs::write(&p, &qt).unwrap();
+        assert_eq!(file_needs_whole(&p, qt.len() as u64).unwrap(), Some(true));
+        std::fs::write(&p, [0x1a, 0x45, 0xdf, 0xa3, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+        assert_eq!(
+            file_needs_whole(&p, 12).unwrap(),
+            Some(false),
+            "Matroska streams"
+        );
     }
 
     #[test]

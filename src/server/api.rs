@@ -19,6 +19,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Largest `POST /v1/sessions` body (ids, consent and optional reference photo/voice, base64).
@@ -26,6 +27,8 @@ pub const MAX_CREATE_BODY: usize = 12 << 20;
 /// A live stream is made durable (fsync + offset recorded) at least this often.
 const STREAM_SYNC_BYTES: usize = 256 * 1024;
 const STREAM_SYNC_EVERY: Duration = Duration::from_millis(500);
+/// A live stream with no data for this long (or the idle timeout, if shorter) is closed (408).
+const STREAM_INACTIVITY: Duration = Duration::from_secs(60);
 /// Header carrying a session's durable media length (as in the tus resumable-upload protocol).
 pub const UPLOAD_OFFSET: &str = "upload-offset";
 
@@ -41,7 +44,7 @@ impl FromRequestParts<AppState> for Bot {
             tracing::warn!(path = %parts.uri.path(), "refused a request without a valid bot token");
             Problem::unauthorized()
         })?;
-        if let Err(wait) = st.limiter.check(&bot.name) {
+        if let Err(wait) = st.limiter.check(&format!("{}/{}", bot.tenant, bot.name)) {
             st.sessions
                 .stats
                 .rate_limited
@@ -362,8 +365,12 @@ async fn append(
         )
         .with_offset(offset)
     };
-    if st.sessions.active(&active.id).is_none() {
-        return Err(gone());
+    if st.sessions.active(&active.id).is_none() || active.closed() {
+        return Err(if st.sessions.is_shutting_down() {
+            shutting_down(offset)
+        } else {
+            gone()
+        });
     }
     let sessions = st.sessions.clone();
     let a = active.clone();
@@ -378,16 +385,28 @@ async fn append(
         f.write_all_at(&bytes, offset).map_err(Problem::internal)?;
         f.sync_data().map_err(Problem::internal)?;
         let end = offset + bytes.len() as u64;
-        sessions
+        let still_receiving = sessions
             .store
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .set_received(&a.id, end)?;
+        // Ended, failed or interrupted meanwhile: these bytes are not part of the session.
+        if !still_receiving {
+            return Err(gone());
+        }
         Ok(end)
     })
     .await?;
     active.received(end);
     Ok(end)
+}
+
+fn shutting_down(offset: u64) -> Problem {
+    Problem::unavailable(
+        "the server is shutting down; resume from Upload-Offset once it is back",
+        Duration::from_secs(10),
+    )
+    .with_offset(offset)
 }
 
 fn too_much(st: &AppState, offset: u64, more: u64) -> Option<Problem> {
@@ -463,8 +482,10 @@ pub async fn stream(
     body: Body,
 ) -> Result<Response, Problem> {
     let active = receiving(&st, &bot, id, Source::Live).await?;
-    // A bot reconnecting after a cut can arrive while the old request is still being flushed:
-    // wait for it briefly rather than refuse.
+    // A bot reconnecting after a cut can arrive while the old request is still open (being
+    // flushed, or a half-open connection nobody will ever close): it takes over, and the old
+    // request stops at its next tick.
+    let generation = active.stream_gen.fetch_add(1, Ordering::SeqCst) + 1;
     let _writer = tokio::time::timeout(Duration::from_secs(5), active.writer.lock())
         .await
         .map_err(|_| Problem::conflict("another stream to this session is open"))?;
@@ -481,8 +502,34 @@ pub async fn stream(
     let mut last_sync = Instant::now();
     let mut frames = body.into_data_stream();
     let mut cut: Option<String> = None;
+    let mut stop: Option<Problem> = None;
+    let mut last_data = Instant::now();
+    let inactivity = st.sessions.cfg.idle_timeout.min(STREAM_INACTIVITY);
     loop {
         let next = tokio::time::timeout(STREAM_SYNC_EVERY, frames.next()).await;
+        if active.stream_gen.load(Ordering::SeqCst) != generation {
+            stop = Some(Problem::conflict(
+                "a newer stream to this session took over",
+            ));
+        } else if st.sessions.is_shutting_down() || active.closed() {
+            stop = Some(if st.sessions.is_shutting_down() {
+                shutting_down(at)
+            } else {
+                Problem::conflict("the session stopped taking media; see its status")
+            });
+        } else if last_data.elapsed() > inactivity {
+            stop = Some(Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request timeout",
+                format!(
+                    "no data on the stream for {} s; reconnect with Upload-Offset",
+                    inactivity.as_secs()
+                ),
+            ));
+        }
+        if stop.is_some() {
+            break;
+        }
         let done = match next {
             Ok(Some(Ok(chunk))) => {
                 if let Some(p) = too_much(&st, at + pending.len() as u64, chunk.len() as u64) {
@@ -493,6 +540,7 @@ pub async fn stream(
                     return Err(p.with_offset(at));
                 }
                 pending.extend_from_slice(&chunk);
+                last_data = Instant::now();
                 false
             }
             Ok(Some(Err(e))) => {
@@ -513,6 +561,14 @@ pub async fn stream(
         if done {
             break;
         }
+    }
+    if let Some(p) = stop {
+        // Everything received before the stop is durable unless the session itself closed.
+        if !pending.is_empty() && !active.closed() {
+            at = append(&st, &active, at, Bytes::from(std::mem::take(&mut pending))).await?;
+        }
+        tracing::info!(session = %active.id, bytes = at, "live stream request stopped: {}", p.detail);
+        return Err(p.with_offset(at));
     }
     if let Some(why) = cut {
         // The bot went away mid-stream: everything received is durable; it may reconnect.
@@ -554,11 +610,24 @@ pub async fn end(
             "no media was received; send media before ending the session",
         ));
     }
+    // No chunk or stream write may land after the end: wait for an open one to finish.
+    let _writer = tokio::time::timeout(Duration::from_secs(10), active.writer.lock())
+        .await
+        .map_err(|_| {
+            Problem::conflict("an upload or stream to this session is still open; close it first")
+        })?;
     let sessions = st.sessions.clone();
     let a = active.clone();
-    blocking(move || sessions.end(&a).map_err(Problem::internal)).await?;
-    tracing::info!(session = %row.id, tenant = %row.tenant, "session ended by the bot");
+    let ended = blocking(move || sessions.end(&a).map_err(Problem::internal)).await?;
     let row = load(&st, &bot, row.id).await?;
+    if !ended && !matches!(row.state, State::Finalizing | State::Done) {
+        return Err(Problem::conflict(format!(
+            "the session is {}{}",
+            row.state.as_str(),
+            row.error.map(|e| format!(": {e}")).unwrap_or_default()
+        )));
+    }
+    tracing::info!(session = %row.id, tenant = %row.tenant, "session ended by the bot");
     Ok((StatusCode::ACCEPTED, axum::Json(status_json(&st, &row))).into_response())
 }
 

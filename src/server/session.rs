@@ -50,6 +50,11 @@ pub struct Active {
     ended: Mutex<Option<Instant>>,
     /// Stopped by a shutdown: the analysis result is discarded, the state stays as stored.
     parked: AtomicBool,
+    /// Stops the decoder whatever its source (spool, complete file, URL).
+    cancel: Arc<AtomicBool>,
+    /// Incremented by every live-stream request: an older request still open (a half-open
+    /// connection) sees it change and hands over to the reconnecting bot.
+    pub stream_gen: AtomicU64,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -74,6 +79,17 @@ impl Active {
 
     fn idle_for(&self) -> Duration {
         self.last_byte.lock().unwrap().elapsed()
+    }
+
+    /// Stops the analysis: the spool reader and the decoder both give up.
+    fn stop(&self, reason: &str) {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.spool.abort(reason);
+    }
+
+    /// True once the session takes no more media (ended, or stopped).
+    pub fn closed(&self) -> bool {
+        self.spool.is_ended() || self.spool.is_aborted()
     }
 }
 
@@ -156,26 +172,33 @@ impl Sessions {
         if self.is_shutting_down() {
             return Err(SessionError::ShuttingDown);
         }
-        let mut map = self.active.lock().unwrap();
-        if map.len() >= self.cfg.max_sessions {
-            self.stats.admission_refused.fetch_add(1, Ordering::Relaxed);
-            return Err(SessionError::Full { active: map.len() });
-        }
+        // Reserve the slot under the lock; the disk and database work happens outside it.
+        let active = {
+            let mut map = self.active.lock().unwrap();
+            if map.len() >= self.cfg.max_sessions {
+                self.stats.admission_refused.fetch_add(1, Ordering::Relaxed);
+                return Err(SessionError::Full { active: map.len() });
+            }
+            let active = self.activate(&row, row.media_name.clone());
+            map.insert(row.id.clone(), active.clone());
+            active
+        };
         let dir = self.dir(&row.id);
-        std::fs::create_dir_all(&dir)?;
-        let media = dir.join("media");
-        std::fs::File::create(&media)?.sync_all()?;
-        for (name, bytes) in &references {
-            write_synced(&dir.join(name), bytes)?;
-        }
-        sync_dir(&dir)?;
-        if let Err(e) = self.store().create_live_session(&row) {
+        let prepared = (|| -> Result<(), SessionError> {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::File::create(dir.join("media"))?.sync_all()?;
+            for (name, bytes) in &references {
+                write_synced(&dir.join(name), bytes)?;
+            }
+            sync_dir(&dir)?;
+            self.store().create_live_session(&row)?;
+            Ok(())
+        })();
+        if let Err(e) = prepared {
             let _ = std::fs::remove_dir_all(&dir);
-            return Err(e.into());
+            self.active.lock().unwrap().remove(&row.id);
+            return Err(e);
         }
-        let active = self.activate(&row, row.media_name.clone());
-        map.insert(row.id.clone(), active.clone());
-        drop(map);
         self.start(active.clone(), row);
         Ok(active)
     }
@@ -197,6 +220,8 @@ impl Sessions {
             last_byte: Mutex::new(now),
             ended: Mutex::new(None),
             parked: AtomicBool::new(false),
+            cancel: Arc::new(AtomicBool::new(false)),
+            stream_gen: AtomicU64::new(0),
             thread: Mutex::new(None),
         })
     }
@@ -257,6 +282,18 @@ impl Sessions {
             self.start(active, row);
             resumed += 1;
         }
+        // Media of sessions that reached a final state but whose directory survived a crash
+        // (between the final state and the deletion) is not kept.
+        if let Ok(entries) = std::fs::read_dir(&self.cfg.spool_dir) {
+            let active = self.active.lock().unwrap();
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("vs_") && !active.contains_key(&name) {
+                    tracing::info!(session = %name, "deleting media left by a finished session");
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         Ok((resumed, lost))
     }
 
@@ -282,42 +319,44 @@ impl Sessions {
                     "no media for {} s and the session was never ended",
                     self.cfg.idle_timeout.as_secs()
                 );
-                tracing::warn!(session = %a.id, tenant = %a.tenant, "interrupting idle session: {why}");
-                if let Err(e) = self.store().finish_live_session(
-                    &a.id,
-                    State::Interrupted,
-                    None,
-                    Some(&why),
-                    now_ms(),
-                ) {
-                    tracing::error!(session = %a.id, "cannot record the interruption: {e}");
-                    continue;
+                match self.store().interrupt_live_session(&a.id, &why, now_ms()) {
+                    Ok(true) => {
+                        tracing::warn!(session = %a.id, tenant = %a.tenant, "interrupted an idle session: {why}");
+                        a.stop(&why);
+                    }
+                    Ok(false) => {} // ended or finished meanwhile
+                    Err(e) => {
+                        tracing::error!(session = %a.id, "cannot record the interruption: {e}")
+                    }
                 }
-                a.spool.abort(why);
             }
         }
     }
 
-    /// Stops admitting; lets finalizing sessions finish within the grace period and parks the
-    /// rest (their state and media stay on disk; they resume on the next start).
-    pub fn shutdown(&self, grace: Duration) {
+    /// First step of a shutdown, as soon as the signal arrives: stop admitting and park every
+    /// session still receiving (its analysis stops; its state and media stay and it resumes on
+    /// the next start). Open uploads and streams notice and answer 503 with their offset.
+    pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
-        let deadline = Instant::now() + grace;
         for a in self.active_all() {
             if a.ended.lock().unwrap().is_none() {
                 a.parked.store(true, Ordering::Relaxed);
-                a.spool
-                    .abort("the server is shutting down; the session resumes on restart");
+                a.stop("the server is shutting down; the session resumes on restart");
             }
         }
+    }
+
+    /// Second step: finalizing sessions get `grace` to finish; the rest are parked.
+    pub fn finish_shutdown(&self, grace: Duration) {
+        self.begin_shutdown();
+        let deadline = Instant::now() + grace;
         while Instant::now() < deadline && !self.active.lock().unwrap().is_empty() {
             std::thread::sleep(Duration::from_millis(50));
         }
         for a in self.active_all() {
             tracing::warn!(session = %a.id, "parking a session that did not finish within the grace period");
             a.parked.store(true, Ordering::Relaxed);
-            a.spool
-                .abort("the server is shutting down; the session resumes on restart");
+            a.stop("the server is shutting down; the session resumes on restart");
         }
         for a in self.active_all() {
             if let Some(t) = a.thread.lock().unwrap().take() {
@@ -326,12 +365,23 @@ impl Sessions {
         }
     }
 
+    /// Both steps (tests, and callers without a listener to drain).
+    pub fn shutdown(&self, grace: Duration) {
+        self.begin_shutdown();
+        self.finish_shutdown(grace);
+    }
+
     /// The analysis thread: decode as the media arrives, score, sign, hand to the outbox.
     fn analyse(self: Arc<Self>, active: Arc<Active>, row: LiveSession) {
-        let outcome = self.score(&active, &row);
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.score(&active, &row)))
+                .unwrap_or_else(|_| {
+                    tracing::error!(session = %row.id, "the analysis panicked");
+                    Err("internal error during the analysis; it has been logged".to_string())
+                });
         let now = now_ms();
         let finished = match outcome {
-            _ if active.parked.load(Ordering::Relaxed) => {
+            Err(_) if active.parked.load(Ordering::Relaxed) => {
                 tracing::info!(session = %row.id, "analysis stopped for shutdown; state kept");
                 self.active.lock().unwrap().remove(&row.id);
                 return;
@@ -388,6 +438,8 @@ impl Sessions {
             ingest: IngestConfig {
                 sampling: self.cfg.sampling,
                 stall_timeout: Duration::from_secs(60),
+                cancel: Some(active.cancel.clone()),
+                follow_redirects: false,
                 ..IngestConfig::default()
             },
             session,
@@ -399,9 +451,13 @@ impl Sessions {
             ..ScoreOptions::default()
         };
         let media_path = dir.join("media").display().to_string();
+        let dir_prefix = format!("{}/", dir.display());
         let report = pipeline::score(&input, &opts).map_err(|e| {
-            // Messages name the media as the bot named it, never a server path.
-            e.to_string().replace(&media_path, active.spool.name())
+            // Messages name the media as the bot named it and references by their role, never
+            // by a server path.
+            e.to_string()
+                .replace(&media_path, active.spool.name())
+                .replace(&dir_prefix, "")
         })?;
         let payload = report.to_payload();
         let envelope = dsse::sign(&payload, &self.key);
@@ -450,27 +506,24 @@ impl Sessions {
     /// A recorded upload decodes as it arrives unless it is an MP4 with its index at the end;
     /// that layout is decoded from the complete file once the bot ends the session.
     fn upload_input(&self, active: &Active) -> Result<MediaInput, String> {
-        use std::io::Read;
         let spool = &active.spool;
+        let whole = || loop {
+            match spool.wait_beyond(u64::MAX, Duration::from_millis(500)) {
+                spool::Wait::Ended => return Ok(MediaInput::File(spool.path().to_path_buf())),
+                spool::Wait::Aborted(r) => return Err(r),
+                _ => {}
+            }
+        };
         loop {
             let len = spool.durable_len();
-            let mut head = Vec::new();
-            std::fs::File::open(spool.path())
-                .and_then(|f| f.take(len.min(1 << 16)).read_to_end(&mut head))
+            let layout = spool::file_needs_whole(spool.path(), len)
                 .map_err(|e| format!("cannot read the received media: {e}"))?;
-            match spool::needs_whole_file(&head) {
+            match layout {
                 Some(false) => return Ok(MediaInput::Spool(spool.clone())),
-                Some(true) => loop {
-                    match spool.wait_beyond(u64::MAX, Duration::from_millis(500)) {
-                        spool::Wait::Ended => {
-                            return Ok(MediaInput::File(spool.path().to_path_buf()));
-                        }
-                        spool::Wait::Aborted(r) => return Err(r),
-                        _ => {}
-                    }
-                },
+                Some(true) => return whole(),
+                // Undecided at the end: decode the complete file (pull mode handles any layout).
                 None => match spool.wait_beyond(len, Duration::from_millis(500)) {
-                    spool::Wait::Ended => return Ok(MediaInput::Spool(spool.clone())),
+                    spool::Wait::Ended => return whole(),
                     spool::Wait::Aborted(r) => return Err(r),
                     _ => {}
                 },

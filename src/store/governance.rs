@@ -343,6 +343,11 @@ impl Store {
             "DELETE FROM inbound_rejections WHERE at_ms < ?1",
             [cutoff_ms],
         )?;
+        tx.execute(
+            "DELETE FROM live_sessions WHERE created_at_ms < ?1
+             AND state NOT IN ('receiving', 'finalizing')",
+            [cutoff_ms],
+        )?;
         audit::append(
             &tx,
             now,

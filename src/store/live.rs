@@ -215,14 +215,30 @@ impl Store {
         Ok(rows)
     }
 
-    /// Records that the first `bytes` of the session's media are durable on disk.
-    pub fn set_received(&self, id: &str, bytes: u64) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE live_sessions SET received_bytes = ?2
-             WHERE id = ?1 AND state = 'receiving' AND received_bytes < ?2",
+    /// Records that the first `bytes` of the session's media are durable on disk; false when
+    /// the session is no longer receiving (the bytes must then not be acknowledged).
+    pub fn set_received(&self, id: &str, bytes: u64) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE live_sessions SET received_bytes = MAX(received_bytes, ?2)
+             WHERE id = ?1 AND state = 'receiving'",
             params![id, bytes as i64],
-        )?;
-        Ok(())
+        )? == 1)
+    }
+
+    /// `receiving → interrupted` with the reason; false when the session had already moved on
+    /// (e.g. the bot ended it a moment before).
+    pub fn interrupt_live_session(
+        &self,
+        id: &str,
+        why: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE live_sessions SET state = 'interrupted', error = ?2, finished_at_ms = ?3,
+                ended_at_ms = COALESCE(ended_at_ms, ?3)
+             WHERE id = ?1 AND state = 'receiving'",
+            params![id, why, now],
+        )? == 1)
     }
 
     /// `receiving → finalizing` (the bot ended the session); false when it was not receiving.
