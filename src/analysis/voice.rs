@@ -76,6 +76,9 @@ pub enum VoiceFinding {
         runs: u64,
         windows: u64,
         mean_similarity: f32,
+        /// How distinctly the session's speech segments split into two voices
+        /// ([`SegmentSplit::gap`]); corroborating evidence, not the detection rule.
+        split_gap: Option<f32>,
     },
     ReferenceMismatch {
         start: Pts,
@@ -95,7 +98,40 @@ pub struct VoiceSample {
 struct Window {
     start: Pts,
     end: Pts,
+    /// The speech segment (VAD run) the window's centre frame belongs to.
+    segment: u64,
     mels: Vec<f32>,
+}
+
+/// One speech segment (a run of speech frames between pauses) and the mean of the embeddings of
+/// the windows centred in it. Kept in memory for the session only, for clustering; never
+/// reported or written.
+struct Segment {
+    id: u64,
+    start: Pts,
+    end: Pts,
+    windows: u32,
+    sum: [f32; EMBED_DIM],
+}
+
+/// Segments kept for clustering; beyond this the two most similar neighbours are merged, so
+/// memory stays bounded (≈ 1 KiB per segment) whatever the session length.
+const MAX_SEGMENTS: usize = 512;
+
+/// The two-cluster split of a session's speech segments (cosine 2-means).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentSplit {
+    /// Coherence of the less coherent cluster (mean similarity of its segments to its centre)
+    /// minus the similarity between the two centres: how much more alike each voice is to
+    /// itself than to the other. Single speakers measure ≤ ~0.05 here, distinct voices more.
+    pub gap: f32,
+    /// Segments, windows and time spans of the smaller cluster (by windows).
+    pub minority_segments: u64,
+    pub minority_windows: u64,
+    pub majority_windows: u64,
+    pub minority_spans: Vec<(Pts, Pts)>,
+    /// Times the voice switches between the clusters, in time order.
+    pub switches: u64,
 }
 
 struct Run {
@@ -158,6 +194,99 @@ impl VoiceEncoder {
     }
 }
 
+/// Cosine 2-means over segment embeddings (weighted by windows), deterministic: initialised
+/// with the longest segment and the segment least like it. `None` with fewer than two segments.
+fn split_segments(segments: &[Segment]) -> Option<SegmentSplit> {
+    if segments.len() < 2 {
+        return None;
+    }
+    let units: Vec<[f32; EMBED_DIM]> = segments
+        .iter()
+        .map(|s| {
+            let mut v = s.sum;
+            normalise(&mut v);
+            v
+        })
+        .collect();
+    let first = (0..segments.len())
+        .max_by(|&a, &b| {
+            segments[a]
+                .windows
+                .cmp(&segments[b].windows)
+                .then(b.cmp(&a))
+        })
+        .expect("non-empty");
+    let second = (0..segments.len())
+        .min_by(|&a, &b| {
+            cosine(&units[first], &units[a])
+                .total_cmp(&cosine(&units[first], &units[b]))
+                .then(a.cmp(&b))
+        })
+        .expect("non-empty");
+    let mut centres = [units[first], units[second]];
+    let mut label = vec![0usize; segments.len()];
+    for _ in 0..20 {
+        let next: Vec<usize> = units
+            .iter()
+            .map(|u| usize::from(cosine(u, &centres[1]) > cosine(u, &centres[0])))
+            .collect();
+        let settled = next == label;
+        label = next;
+        for (k, centre) in centres.iter_mut().enumerate() {
+            let mut m = [0f32; EMBED_DIM];
+            for (i, seg) in segments.iter().enumerate() {
+                if label[i] == k {
+                    m.iter_mut().zip(&seg.sum).for_each(|(a, b)| *a += b);
+                }
+            }
+            normalise(&mut m);
+            *centre = m;
+        }
+        if settled {
+            break;
+        }
+    }
+    let windows = |k: usize| -> u64 {
+        segments
+            .iter()
+            .zip(&label)
+            .filter(|(_, l)| **l == k)
+            .map(|(s, _)| s.windows as u64)
+            .sum()
+    };
+    let (wa, wb) = (windows(0), windows(1));
+    if wa == 0 || wb == 0 {
+        return None;
+    }
+    let coherence = |k: usize| -> f32 {
+        let (sum, n) = units
+            .iter()
+            .zip(&label)
+            .filter(|(_, l)| **l == k)
+            .fold((0f32, 0u32), |(s, n), (u, _)| {
+                (s + cosine(u, &centres[k]), n + 1)
+            });
+        sum / n.max(1) as f32
+    };
+    let gap = coherence(0).min(coherence(1)) - cosine(&centres[0], &centres[1]);
+    let minority = if wb < wa { 1 } else { 0 };
+    let minority_spans: Vec<(Pts, Pts)> = segments
+        .iter()
+        .zip(&label)
+        .filter(|(_, l)| **l == minority)
+        .map(|(s, _)| (s.start, s.end))
+        .collect();
+    let switches = label.windows(2).filter(|w| w[0] != w[1]).count() as u64;
+    Some(SegmentSplit {
+        gap,
+        minority_segments: minority_spans.len() as u64,
+        minority_windows: windows(minority),
+        majority_windows: windows(1 - minority),
+        minority_spans,
+        switches,
+    })
+}
+
 fn normalise(v: &mut [f32; EMBED_DIM]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if n > 0.0 {
@@ -177,6 +306,11 @@ pub struct VoiceAnalyser {
     /// sample `j·160`) and the energy (Σx²) of each frame's hop of samples.
     mels: VecDeque<[f32; N_MELS]>,
     frame_ids: VecDeque<u64>,
+    /// Segment id of each frame in `mels` (a new segment starts after any gap in frame ids).
+    frame_segs: VecDeque<u64>,
+    segment: u64,
+    last_frame: Option<u64>,
+    segments: Vec<Segment>,
     hop_energy: VecDeque<f64>,
     frames_total: usize,
     stream_start: Pts,
@@ -205,6 +339,8 @@ pub struct VoiceAnalyser {
 /// recording is turned into an identity); it is never reported or stored.
 pub struct VoiceOutcome {
     pub findings: Vec<VoiceFinding>,
+    /// How the session's speech segments split into two voices (no embeddings).
+    pub split: Option<SegmentSplit>,
     pub samples: Vec<VoiceSample>,
     pub enrolled: bool,
     pub windows: u64,
@@ -221,6 +357,10 @@ impl VoiceAnalyser {
             encoder: VoiceEncoder::load()?,
             mels: VecDeque::with_capacity(WINDOW_FRAMES + 1),
             frame_ids: VecDeque::with_capacity(WINDOW_FRAMES + 1),
+            frame_segs: VecDeque::with_capacity(WINDOW_FRAMES + 1),
+            segment: 0,
+            last_frame: None,
+            segments: Vec::new(),
             hop_energy: VecDeque::with_capacity(WINDOW_FRAMES + 1),
             frames_total: 0,
             stream_start: Pts(0),
@@ -261,6 +401,11 @@ impl VoiceAnalyser {
     ) -> Result<(), InferenceError> {
         self.hop_energy.push_back(hop_energy);
         self.frame_ids.push_back(frame);
+        if self.last_frame.is_some_and(|l| frame != l + 1) {
+            self.segment += 1;
+        }
+        self.last_frame = Some(frame);
+        self.frame_segs.push_back(self.segment);
         self.push_row(row)
     }
 
@@ -270,6 +415,7 @@ impl VoiceAnalyser {
         if self.mels.len() > WINDOW_FRAMES {
             self.mels.pop_front();
             self.frame_ids.pop_front();
+            self.frame_segs.pop_front();
         }
         while self.hop_energy.len() > WINDOW_FRAMES {
             self.hop_energy.pop_front();
@@ -296,7 +442,17 @@ impl VoiceAnalyser {
                 self.time_of(first * HOP as u64),
                 self.time_of(last * HOP as u64 + HOP as u64 - 1),
             );
-            self.batch.push(Window { start, end, mels });
+            let segment = self
+                .frame_segs
+                .get(self.frame_segs.len() / 2)
+                .copied()
+                .unwrap_or(self.segment);
+            self.batch.push(Window {
+                start,
+                end,
+                segment,
+                mels,
+            });
             if self.batch.len() >= BATCH {
                 self.flush()?;
             }
@@ -312,9 +468,59 @@ impl VoiceAnalyser {
         let views: Vec<&[f32]> = batch.iter().map(|w| &w.mels[..]).collect();
         let embeds = self.encoder.embed(&views)?;
         for (w, e) in batch.iter().zip(embeds) {
+            self.add_to_segment(w, &e);
             self.on_window(w.start, w.end, e);
         }
         Ok(())
+    }
+
+    fn add_to_segment(&mut self, w: &Window, e: &[f32; EMBED_DIM]) {
+        match self.segments.last_mut() {
+            Some(seg) if seg.id == w.segment => {
+                seg.end = seg.end.max(w.end);
+                seg.windows += 1;
+                seg.sum.iter_mut().zip(e).for_each(|(a, b)| *a += b);
+            }
+            _ => {
+                self.segments.push(Segment {
+                    id: w.segment,
+                    start: w.start,
+                    end: w.end,
+                    windows: 1,
+                    sum: *e,
+                });
+                if self.segments.len() > MAX_SEGMENTS {
+                    self.merge_closest_neighbours();
+                }
+            }
+        }
+    }
+
+    /// Merges the most similar pair of consecutive segments (bounded memory for long sessions).
+    fn merge_closest_neighbours(&mut self) {
+        let unit = |s: &Segment| {
+            let mut v = s.sum;
+            normalise(&mut v);
+            v
+        };
+        // The newest segment may still grow: it is never merged.
+        let n = self.segments.len() - 1;
+        let best = (0..n.saturating_sub(1))
+            .map(|i| {
+                (
+                    i,
+                    cosine(&unit(&self.segments[i]), &unit(&self.segments[i + 1])),
+                )
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(i, _)| i);
+        if let Some(i) = best {
+            let next = self.segments.remove(i + 1);
+            let seg = &mut self.segments[i];
+            seg.end = next.end;
+            seg.windows += next.windows;
+            seg.sum.iter_mut().zip(&next.sum).for_each(|(a, b)| *a += b);
+        }
     }
 
     fn on_window(&mut self, start: Pts, end: Pts, e: [f32; EMBED_DIM]) {
@@ -460,6 +666,7 @@ impl VoiceAnalyser {
                 runs: self.closed_runs.len() as u64,
                 windows,
                 mean_similarity: sim / windows as f32,
+                split_gap: None,
             });
         }
         if self.reference.is_some() && !self.ref_sims.is_empty() {
@@ -482,12 +689,86 @@ impl VoiceAnalyser {
             normalise(&mut m);
             m
         });
+        let split = split_segments(&self.segments);
+        for f in &mut findings {
+            if let VoiceFinding::SecondSpeaker { split_gap, .. } = f {
+                *split_gap = split.as_ref().map(|s| s.gap);
+            }
+        }
+        if let Some(sp) = &split {
+            tracing::debug!(
+                segments = self.segments.len(),
+                gap = sp.gap,
+                minority_segments = sp.minority_segments,
+                minority_windows = sp.minority_windows,
+                majority_windows = sp.majority_windows,
+                switches = sp.switches,
+                "speech segments split into two voices"
+            );
+        }
         Ok(VoiceOutcome {
             findings,
+            split,
             samples: self.samples,
             enrolled: self.enrolled.is_some(),
             windows: self.windows,
             mean_embedding,
         })
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    /// A unit vector near axis `axis`, perturbed deterministically by `k`.
+    fn voice(axis: usize, k: usize) -> [f32; EMBED_DIM] {
+        let mut v = [0f32; EMBED_DIM];
+        v[axis] = 1.0;
+        v[(axis + 7 + k * 13) % EMBED_DIM] = 0.3;
+        normalise(&mut v);
+        v
+    }
+
+    fn seg(id: u64, e: [f32; EMBED_DIM]) -> Segment {
+        Segment {
+            id,
+            start: Pts(id * 1_000_000_000),
+            end: Pts(id * 1_000_000_000 + 900_000_000),
+            windows: 2,
+            sum: e.map(|x| x * 2.0),
+        }
+    }
+
+    #[test]
+    fn two_alternating_voices_split_cleanly_one_voice_does_not() {
+        let two: Vec<Segment> = (0..10)
+            .map(|i| seg(i, voice(if i % 3 == 2 { 100 } else { 0 }, i as usize)))
+            .collect();
+        let sp = split_segments(&two).unwrap();
+        assert!(sp.gap > 0.5, "{sp:?}");
+        assert_eq!(sp.minority_segments, 3);
+        assert_eq!(sp.switches, 6);
+        let one: Vec<Segment> = (0..10).map(|i| seg(i, voice(0, i as usize))).collect();
+        let sp1 = split_segments(&one).unwrap();
+        assert!(sp1.gap < sp.gap - 0.3, "{sp1:?}");
+        assert!(split_segments(&one[..1]).is_none());
+    }
+
+    #[test]
+    fn segments_stay_bounded_in_long_sessions() {
+        let mut v = VoiceAnalyser::new(VoiceParams::default(), None).unwrap();
+        for i in 0..(MAX_SEGMENTS as u64 + 200) {
+            let w = Window {
+                start: Pts(i),
+                end: Pts(i + 1),
+                segment: i,
+                mels: Vec::new(),
+            };
+            v.add_to_segment(&w, &voice((i % 2) as usize * 50, i as usize));
+        }
+        assert_eq!(v.segments.len(), MAX_SEGMENTS);
+        let windows: u32 = v.segments.iter().map(|s| s.windows).sum();
+        assert_eq!(windows as usize, MAX_SEGMENTS + 200, "merged, not dropped");
     }
 }

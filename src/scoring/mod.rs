@@ -385,6 +385,7 @@ pub fn voice_events(findings: &[VoiceFinding], params: &VoiceParams) -> Vec<Even
                 runs,
                 windows,
                 mean_similarity,
+                split_gap,
             } => {
                 let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
                 span_event(
@@ -396,6 +397,13 @@ pub fn voice_events(findings: &[VoiceFinding], params: &VoiceParams) -> Vec<Even
                         ("windows", json!(windows)),
                         ("mean_similarity", json!(round(mean_similarity as f64, 3))),
                         ("same_voice_above", json!(round(thr, 3))),
+                        // Two-voice split of the speech segments (cosine 2-means): how much more
+                        // alike each cluster is to itself than to the other. Single speakers
+                        // measured −0.03…0.13 on the labelled set (BENCHMARKS.md).
+                        (
+                            "segment_split_gap",
+                            json!(split_gap.map(|g| round(g as f64, 3))),
+                        ),
                     ],
                     format!(
                         "Another voice speaks in {runs} stretch(es) between {} and {}, alternating with the candidate's (similarity {:.2}).",
