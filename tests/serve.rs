@@ -452,16 +452,7 @@ async fn bot_uploads_a_recording_in_chunks_and_gets_a_signed_report() {
         head.headers()["upload-offset"],
         media.len().to_string().as_str()
     );
-    let ended = http
-        .post(format!("{base}/v1/sessions/{id}/end"))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ended.status(), 202);
-    let done = wait_final(&e.state, TOKEN_A, &id).await;
-    assert_eq!(done["state"], "done", "{done}");
-    let report = fetch_report(&e, TOKEN_A, &id).await;
+    let report = end_and_fetch(&e, &http, &base, &id).await;
     assert_eq!(report.session.session_id.as_deref(), Some(id.as_str()));
     assert_eq!(
         report.session.candidate_external_id.as_deref(),
@@ -497,6 +488,20 @@ async fn bot_uploads_a_recording_in_chunks_and_gets_a_signed_report() {
     assert!(String::from_utf8_lossy(&b).contains(&report.report_id));
     // Raw media is gone once the report exists.
     assert!(!e.dir.path().join("spool").join(&id).exists());
+}
+
+/// Ends a session over HTTP as a bot does, waits for it to finish and returns its verified report.
+async fn end_and_fetch(e: &Env, http: &reqwest::Client, base: &str, id: &str) -> Report {
+    let ended = http
+        .post(format!("{base}/v1/sessions/{id}/end"))
+        .header("authorization", format!("Bearer {TOKEN_A}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 202);
+    let done = wait_final(&e.state, TOKEN_A, id).await;
+    assert_eq!(done["state"], "done", "{done}");
+    fetch_report(e, TOKEN_A, id).await
 }
 
 /// Streams `bytes` as one chunked request body, `piece` bytes at a time.
@@ -601,16 +606,7 @@ async fn bot_streams_live_reconnects_after_a_cut_and_the_report_matches_the_file
         r.headers()["upload-offset"],
         media.len().to_string().as_str()
     );
-    let r = http
-        .post(format!("{base}/v1/sessions/{id}/end"))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let done = wait_final(&e.state, TOKEN_A, &id).await;
-    assert_eq!(done["state"], "done", "{done}");
-    let report = fetch_report(&e, TOKEN_A, &id).await;
+    let report = end_and_fetch(&e, &http, &base, &id).await;
     assert_eq!(report.media.source, "live stream");
     same_analysis(&report, &reference_score("interview_live.webm"));
     let (_, _, b) = call(&e.state, get("/metrics", TOKEN_A)).await;

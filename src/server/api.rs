@@ -401,6 +401,18 @@ async fn append(
     Ok(end)
 }
 
+/// Media continues exactly where the durable bytes end (a retried or stale write is refused
+/// with the offset to resume from).
+fn expect_offset(offset: u64, durable: u64) -> Result<(), Problem> {
+    if offset == durable {
+        return Ok(());
+    }
+    Err(Problem::conflict(format!(
+        "Upload-Offset {offset} does not match the received length {durable}; resume from {durable}"
+    ))
+    .with_offset(durable))
+}
+
 fn shutting_down(offset: u64) -> Problem {
     Problem::unavailable(
         "the server is shutting down; resume from Upload-Offset once it is back",
@@ -454,12 +466,7 @@ pub async fn upload_chunk(
         .try_lock()
         .map_err(|_| Problem::conflict("another upload to this session is in progress"))?;
     let durable = active.spool.durable_len();
-    if offset != durable {
-        return Err(Problem::conflict(format!(
-            "Upload-Offset {offset} does not match the received length {durable}; resume from {durable}"
-        ))
-        .with_offset(durable));
-    }
+    expect_offset(offset, durable)?;
     let limit = st.sessions.cfg.max_chunk_bytes as usize;
     let bytes = read_body(body, limit, "an upload chunk").await?;
     if let Some(p) = too_much(&st, offset, bytes.len() as u64) {
@@ -490,13 +497,7 @@ pub async fn stream(
         .await
         .map_err(|_| Problem::conflict("another stream to this session is open"))?;
     let durable = active.spool.durable_len();
-    let offset = offset_header(&headers)?.unwrap_or(0);
-    if offset != durable {
-        return Err(Problem::conflict(format!(
-            "the session has {durable} bytes; resume the stream with Upload-Offset: {durable}"
-        ))
-        .with_offset(durable));
-    }
+    expect_offset(offset_header(&headers)?.unwrap_or(0), durable)?;
     let mut at = durable;
     let mut pending: Vec<u8> = Vec::with_capacity(STREAM_SYNC_BYTES);
     let mut last_sync = Instant::now();
