@@ -28,7 +28,6 @@ fn testdata(name: &str) -> std::path::PathBuf {
 struct Env {
     dir: tempfile::TempDir,
     state: AppState,
-    pubkey: ed25519_dalek::VerifyingKey,
 }
 
 fn write_config(dir: &Path, max_sessions: usize, extra: &str) -> ServeConfig {
@@ -63,9 +62,7 @@ fn env(max_sessions: usize) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), max_sessions, "");
     let state = server::prepare(cfg).unwrap();
-    let pubkey =
-        keys::read_verifying_key(&keys::public_path_for(&dir.path().join("key.pem"))).unwrap();
-    Env { dir, state, pubkey }
+    Env { dir, state }
 }
 
 fn consent() -> Value {
@@ -165,13 +162,34 @@ fn assert_problem(
     v
 }
 
+/// Verifies a report envelope with the server key in `dir` and parses its payload.
+fn verified(dir: &Path, envelope: &[u8]) -> Report {
+    let env: Envelope = serde_json::from_slice(envelope).unwrap();
+    let pubkey = keys::read_verifying_key(&keys::public_path_for(&dir.join("key.pem"))).unwrap();
+    let payload = dsse::verify(&env, &pubkey).expect("the server's report verifies offline");
+    Report::from_payload(&payload).unwrap()
+}
+
+/// Creates a session over HTTP as a bot does; returns its id.
+async fn create_over_http(http: &reqwest::Client, base: &str, source: &str) -> String {
+    let created: Value = http
+        .post(format!("{base}/v1/sessions"))
+        .header("authorization", format!("Bearer {TOKEN_A}"))
+        .json(&create_body(source))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["id"].as_str().unwrap().to_string()
+}
+
 /// The report a session produced, verified with the server's public key.
 async fn fetch_report(e: &Env, token: &str, id: &str) -> Report {
     let (s, _, b) = call(&e.state, get(&format!("/v1/sessions/{id}/report"), token)).await;
     assert_eq!(s, StatusCode::OK);
-    let env: Envelope = serde_json::from_slice(&b).unwrap();
-    let payload = dsse::verify(&env, &e.pubkey).expect("the server's report verifies offline");
-    Report::from_payload(&payload).unwrap()
+    verified(e.dir.path(), &b)
 }
 
 #[tokio::test]
@@ -403,17 +421,7 @@ async fn bot_uploads_a_recording_in_chunks_and_gets_a_signed_report() {
     let base = listen(e.state.clone()).await;
     let http = client();
     let auth = format!("Bearer {TOKEN_A}");
-    let created: Value = http
-        .post(format!("{base}/v1/sessions"))
-        .header("authorization", &auth)
-        .json(&create_body("upload"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_string();
+    let id = create_over_http(&http, &base, "upload").await;
     let media = std::fs::read(testdata("interview.mp4")).unwrap();
     let mut offset = 0usize;
     for chunk in media.chunks(200_000) {
@@ -740,10 +748,7 @@ async fn a_restart_resumes_a_half_received_session_and_loses_nothing() {
     assert_eq!(v["state"], "done", "{v}");
     let (s, _, b) = call(&st, get(&format!("/v1/sessions/{id}/report"), TOKEN_A)).await;
     assert_eq!(s, StatusCode::OK);
-    let env: Envelope = serde_json::from_slice(&b).unwrap();
-    let pubkey =
-        keys::read_verifying_key(&keys::public_path_for(&dir.path().join("key.pem"))).unwrap();
-    let report = Report::from_payload(&dsse::verify(&env, &pubkey).unwrap()).unwrap();
+    let report = verified(dir.path(), &b);
     same_analysis(&report, &reference_score("interview_live.webm"));
 }
 
@@ -919,17 +924,7 @@ async fn a_killed_server_loses_no_received_media_and_shuts_down_gracefully() {
     let half = 800_000;
 
     let (mut first, base) = spawn_server(dir.path());
-    let created: Value = http
-        .post(format!("{base}/v1/sessions"))
-        .header("authorization", &auth)
-        .json(&create_body("live"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_string();
+    let id = create_over_http(&http, &base, "live").await;
     let r = http
         .put(format!("{base}/v1/sessions/{id}/stream"))
         .header("authorization", &auth)
@@ -987,32 +982,20 @@ async fn a_killed_server_loses_no_received_media_and_shuts_down_gracefully() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(status["state"], "done", "{status}");
-    let env: Envelope = http
+    let envelope = http
         .get(format!("{base}/v1/sessions/{id}/report"))
         .header("authorization", &auth)
         .send()
         .await
         .unwrap()
-        .json()
+        .bytes()
         .await
         .unwrap();
-    let pubkey =
-        keys::read_verifying_key(&keys::public_path_for(&dir.path().join("key.pem"))).unwrap();
-    let report = Report::from_payload(&dsse::verify(&env, &pubkey).unwrap()).unwrap();
+    let report = verified(dir.path(), &envelope);
     same_analysis(&report, &reference_score("interview_live.webm"));
 
     // A session still receiving when SIGTERM arrives is parked; the server exits cleanly.
-    let created: Value = http
-        .post(format!("{base}/v1/sessions"))
-        .header("authorization", &auth)
-        .json(&create_body("live"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let parked = created["id"].as_str().unwrap().to_string();
+    let parked = create_over_http(&http, &base, "live").await;
     nix_term(second.id());
     let code = tokio::task::spawn_blocking(move || second.wait().unwrap())
         .await

@@ -320,10 +320,7 @@ async fn receiving(
     if row.source != source {
         return Err(Problem::conflict(format!(
             "this session's media source is '{}'; use its own endpoint",
-            serde_json::to_value(row.source).expect("enum")["source"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("{:?}", row.source).to_lowercase())
+            row.source.as_str()
         )));
     }
     if row.state != State::Receiving {

@@ -89,7 +89,8 @@ impl State {
 }
 
 impl Source {
-    fn as_str(self) -> &'static str {
+    /// The wire name (as in the API and the `source` column).
+    pub fn as_str(self) -> &'static str {
         match self {
             Source::Upload => "upload",
             Source::Live => "live",
