@@ -2,5 +2,6 @@
 //! both the voice analyser's mel front end and, later, the spectral anomaly features — one FFT per
 //! frame for both.
 
+pub mod fbank;
 pub mod mel;
 pub mod stft;

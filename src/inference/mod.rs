@@ -10,8 +10,10 @@
 //!   across frames/windows; small models run slower with more intra-op threads.
 
 mod models;
+mod speech;
 
 pub use models::*;
+pub use speech::*;
 
 use ort::environment::Environment;
 use ort::session::Session;
@@ -48,6 +50,8 @@ pub enum InferenceError {
     ModelMismatch { path: PathBuf, detail: String },
     #[error("ONNX Runtime failed on {model}: {reason}")]
     Run { model: String, reason: String },
+    #[error("invalid input for {model}: {detail}")]
+    BadInput { model: String, detail: String },
 }
 
 /// Where the runtime library is looked for, in order: `$VIGIL_ORT_LIB`, next to the executable

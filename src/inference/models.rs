@@ -102,12 +102,45 @@ pub const VOICE_ENCODER: ModelSpec = ModelSpec {
     outputs: &[io("embeds", &[-1, 256])],
 };
 
+/// CAM++ speaker embedder (3D-Speaker `speech_campplus_sv_zh_en_16k-common_advanced`): Kaldi
+/// fbank + CMN frames in, one 192-d embedding per window out. Wrapper: [`super::CamPlus`].
+pub const CAMPPLUS: ModelSpec = ModelSpec {
+    name: "campplus_sv_zh_en_16k",
+    file: "campplus_sv_zh_en_16k.onnx",
+    sha256: "678a5a9e7f580687983afa0f0c4e6edd6638992ffebb64af42c04eeeeba736e6",
+    inputs: &[io("feats", &[-1, -1, 80])],
+    outputs: &[io("embedding", &[-1, 192])],
+};
+
+/// pyannote segmentation-3.0: 10 s of waveform in, 589 frames of powerset log-probabilities
+/// over 7 classes out. Wrapper: [`super::Segmentation`].
+pub const SEGMENTATION: ModelSpec = ModelSpec {
+    name: "pyannote_segmentation_3",
+    file: "pyannote_segmentation_3.onnx",
+    sha256: "0bb6dfe4a494a0120c9ef10215ddc1c75efe7cdf73e1b3dd2465a68e89f79e89",
+    inputs: &[io("waveform", &[-1, 1, 160_000])],
+    outputs: &[io("logits", &[-1, 589, 7])],
+};
+
+/// AASIST anti-spoofing (ASVspoof 2019 LA): 4.04 s of waveform in, [spoof, bona fide] logits
+/// out. Wrapper: [`super::Aasist`].
+pub const AASIST: ModelSpec = ModelSpec {
+    name: "aasist_la",
+    file: "aasist_la.onnx",
+    sha256: "d24ea417bafb859be9476beb4c4989d899eca94ab121b74d4744fdd0f11190a0",
+    inputs: &[io("waveform", &[-1, 64_600])],
+    outputs: &[io("logits", &[-1, 2])],
+};
+
 /// Every model shipped in `models/`.
-pub const ALL_MODELS: [ModelSpec; 6] = [
+pub const ALL_MODELS: [ModelSpec; 9] = [
     SILERO_VAD,
     BLAZEFACE_SHORT,
     BLAZEFACE_FULL,
     FACE_LANDMARK,
     FACE_EMBEDDER,
     VOICE_ENCODER,
+    CAMPPLUS,
+    SEGMENTATION,
+    AASIST,
 ];
