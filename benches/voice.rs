@@ -1,12 +1,13 @@
-//! Voice analyser costs per second of audio on one core: Silero VAD, the mel front end (STFT +
-//! Slaney filterbank) and GE2E embeddings (one 1.6 s window per 0.77 s of speech, batched by 8).
-//! Throughput is in audio seconds per second (× real time = elements/s).
+//! Voice analyser costs per second of audio on one core: Silero VAD, and the CAM++ speaker
+//! windows as the analyser takes them (3.0 s of speech every 1.5 s: Kaldi fbank + CMN per
+//! window, embeddings batched by 8). Throughput is in audio seconds per second (× real time =
+//! elements/s). Per-model costs on fixed inputs are in `benches/speech_models.rs`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::path::Path;
 use vigil::analysis::audio::{VAD_STEP, Vad};
-use vigil::analysis::voice::VoiceEncoder;
-use vigil::dsp::mel::melspectrogram;
+use vigil::dsp::fbank::{FBANK_BINS, campplus_features};
+use vigil::inference::CamPlus;
 use vigil::ingest::{self, MediaInput};
 
 fn speech(seconds: usize) -> Vec<f32> {
@@ -30,19 +31,18 @@ fn voice(c: &mut Criterion) {
                 .sum::<f32>()
         })
     });
-    g.bench_function("mel_front_end", |b| b.iter(|| melspectrogram(&audio)));
-    let mels = melspectrogram(&audio);
-    let flat: Vec<f32> = mels.iter().flatten().copied().collect();
-    // Windows every 77 frames, as the analyser takes them: 10 s of speech → 12 windows.
-    let windows: Vec<&[f32]> = (0..)
-        .map(|i| i * 77)
-        .take_while(|k| k + 160 <= mels.len())
-        .map(|k| &flat[k * 40..(k + 160) * 40])
-        .collect();
-    let mut enc = VoiceEncoder::load().unwrap();
-    g.bench_function("ge2e_embeddings_batched", |b| {
+    // Windows of 94 VAD steps every 47, as the analyser takes them: 10 s → 5 windows.
+    let (window, hop) = (94 * VAD_STEP, 47 * VAD_STEP);
+    let mut enc = CamPlus::load().unwrap();
+    g.bench_function("campplus_windows_batched", |b| {
         b.iter(|| {
-            windows
+            let feats: Vec<Vec<[f32; FBANK_BINS]>> = (0..)
+                .map(|i| i * hop)
+                .take_while(|k| k + window <= audio.len())
+                .map(|k| campplus_features(&audio[k..k + window]))
+                .collect();
+            let views: Vec<&[[f32; FBANK_BINS]]> = feats.iter().map(|f| &f[..]).collect();
+            views
                 .chunks(8)
                 .map(|w| enc.embed(w).unwrap().len())
                 .sum::<usize>()

@@ -10,9 +10,10 @@ use crate::analysis::audio::{AudioAnalyser, AudioSummary, ENVELOPE_HOP, VadParam
 use crate::analysis::face::{self, FaceAnalyser, FaceParams, FaceSample, PerWorker};
 use crate::analysis::lipsync::{self, LipSyncParams};
 use crate::analysis::spectral::{SpectralAnalyser, SpectralParams};
+use crate::analysis::spoof::{SpoofAnalyser, SpoofParams};
 use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoFinding, VideoParams};
 use crate::analysis::voice::{self, VoiceAnalyser, VoiceParams, VoiceSample};
-use crate::inference::{InferenceError, SILERO_VAD, VOICE_ENCODER};
+use crate::inference::{AASIST, CAMPPLUS, InferenceError, SILERO_VAD};
 use crate::ingest::{self, IngestConfig, IngestError, Item, MediaInput, Sampling};
 use crate::media::{AUDIO_RATE, AudioChunk, Pts, VideoFrame};
 use crate::report::{
@@ -66,6 +67,7 @@ pub struct ScoreOptions {
     /// A recording of the candidate's voice to compare the session against.
     pub reference_voice: Option<MediaInput>,
     pub spectral: SpectralParams,
+    pub spoof: SpoofParams,
     /// How the media is named in the report when not by its path or URI (a server's spool file
     /// carries the bot's file name).
     pub media_name: Option<String>,
@@ -118,11 +120,11 @@ fn shared_face_models() -> &'static PerWorker {
     MODELS.get_or_init(|| PerWorker::new(rayon::current_num_threads()))
 }
 
-/// Minimum speech in a reference recording: five 1.6 s windows.
-const MIN_REFERENCE_WINDOWS: u64 = 5;
+/// Minimum speech in a reference recording: four 3 s windows (8 s of speech).
+const MIN_REFERENCE_WINDOWS: u64 = 4;
 
 /// Utterance embedding of the speech in a reference recording (any audio or video GStreamer
-/// decodes): VAD, Resemblyzer windows, normalised mean.
+/// decodes): VAD, CAM++ windows, normalised mean.
 pub fn reference_voice_embedding(
     input: &MediaInput,
     opts: &ScoreOptions,
@@ -130,6 +132,7 @@ pub fn reference_voice_embedding(
     let mut audio = AudioAnalyser::new(
         opts.vad.clone(),
         VoiceAnalyser::new(opts.voice.clone(), None)?,
+        None,
         None,
     )?;
     let mut failure = None;
@@ -207,6 +210,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         opts.vad.clone(),
         VoiceAnalyser::new(opts.voice.clone(), voice_reference)?,
         Some(SpectralAnalyser::new(opts.spectral.clone())),
+        Some(SpoofAnalyser::new(opts.spoof.clone())?),
     )?;
     let interval_s = match opts.ingest.sampling {
         Sampling::Interval { every_s } => every_s,
@@ -373,6 +377,14 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             audio_summary.start.as_secs_f64(),
         ));
     }
+    if has_audio
+        && let Some(f) = audio_summary
+            .spoof
+            .as_ref()
+            .and_then(|o| o.finding(&opts.spoof))
+    {
+        scoring::add_spoof_evidence(&mut events, &f);
+    }
     if has_video && has_audio {
         let audio_start = audio_summary.start;
         let speaking = |t: Pts| {
@@ -452,7 +464,8 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         analysers.push("voice_consistency".to_string());
         analysers.push("spectral_anomaly".to_string());
         models.push(SILERO_VAD.reference());
-        models.push(VOICE_ENCODER.reference());
+        models.push(CAMPPLUS.reference());
+        models.push(AASIST.reference());
     }
     models.sort();
 

@@ -28,18 +28,11 @@ const PERSON_KINDS: &[&str] = &[
 ];
 
 /// (recording name, why it misses its truth today).
-const KNOWN_FAILING: &[(&str, &str)] = &[
-    (
-        "ci_face_swap",
-        "identity_change is raised at 14.0 s, 5 s after the cut at 9.0 s (small faces of two \
+const KNOWN_FAILING: &[(&str, &str)] = &[(
+    "ci_face_swap",
+    "identity_change is raised at 14.0 s, 5 s after the cut at 9.0 s (small faces of two \
          young men, 320x240 VP8 at 100 kbit/s)",
-    ),
-    (
-        "ci_loop",
-        "video_loop missed: the replay repeats 1.0 s on from 7.9 s, an offset (6.9 s) that is not a \
-         whole number of sampled seconds, so at 1 frame/s no sampled frame equals an earlier one",
-    ),
-];
+)];
 
 fn corpus_dir() -> PathBuf {
     common::testdata("corpus")

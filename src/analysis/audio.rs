@@ -4,14 +4,13 @@
 //! the last 64 samples as context, so it runs sequentially over the stream (in parallel with the
 //! video work, not within itself). Memory is the per-second summary only.
 //!
-//! After the VAD has judged a step, its samples go through one STFT (n_fft 400, hop 160: the
-//! voice mel front end's shape): every power frame feeds the spectral analyser with the VAD flag
-//! of the frame's centre, and the frames in speech are turned into mel rows for the voice
-//! analyser — one FFT per frame for both.
+//! After the VAD has judged a step, its samples go through one STFT (n_fft 400, hop 160): every
+//! power frame feeds the spectral analyser with the VAD flag of the frame's centre. Steps in
+//! speech also go to the voice analyser, which embeds windows of speech with its own front end.
 
 use crate::analysis::spectral::{self, SpectralAnalyser, SpectralOutcome};
-use crate::analysis::voice::{self as voice_mod, VoiceAnalyser, VoiceOutcome};
-use crate::dsp::mel::MelFilterbank;
+use crate::analysis::spoof::{SpoofAnalyser, SpoofOutcome};
+use crate::analysis::voice::{VoiceAnalyser, VoiceOutcome};
 use crate::dsp::stft::Stft;
 use crate::inference::{InferenceError, SILERO_VAD, SessionPool};
 use crate::media::{AUDIO_RATE, Pts};
@@ -138,6 +137,8 @@ pub struct AudioSummary {
     pub voice: VoiceOutcome,
     /// `None` when the spectral analyser was not run (reference recordings).
     pub spectral: Option<SpectralOutcome>,
+    /// AASIST window scores; `None` when not run (reference recordings).
+    pub spoof: Option<SpoofOutcome>,
 }
 
 /// Sequential audio state; feed chunks in stream order.
@@ -155,41 +156,32 @@ pub struct AudioAnalyser {
     env_acc: f64,
     voice: VoiceAnalyser,
     spectral: Option<SpectralAnalyser>,
+    spoof: Option<SpoofAnalyser>,
     stft: Stft,
-    fb: MelFilterbank,
     /// Speech flags of the last VAD steps (step index, speech): a frame's centre lies in the step
     /// being fed or the one before.
     step_flags: VecDeque<(u64, bool)>,
-    /// Samples through the STFT, frames out of it.
-    front_samples: u64,
+    /// Frames out of the STFT.
     frames: u64,
-    /// Energy of each 160-sample hop (index of the front entry, values) for the voice
-    /// analyser's loudness normalisation.
-    hop_base: u64,
-    hop_energy: VecDeque<f64>,
-    hop_acc: f64,
     frame_buf: Vec<f32>,
 }
 
 impl AudioAnalyser {
-    /// `spectral`: the spectral anomaly analyser, fed every frame (`None` for a reference
-    /// recording, where only the voice matters).
+    /// `spectral`: the spectral anomaly analyser, fed every frame, and `spoof` the AASIST
+    /// windows (`None` for a reference recording, where only the voice matters).
     pub fn new(
         params: VadParams,
         voice: VoiceAnalyser,
         spectral: Option<SpectralAnalyser>,
+        spoof: Option<SpoofAnalyser>,
     ) -> Result<Self, InferenceError> {
         Ok(AudioAnalyser {
             voice,
             spectral,
+            spoof,
             stft: Stft::new(spectral::N_FFT, spectral::HOP),
-            fb: MelFilterbank::new(AUDIO_RATE, spectral::N_FFT, voice_mod::N_MELS),
             step_flags: VecDeque::with_capacity(4),
-            front_samples: 0,
             frames: 0,
-            hop_base: 0,
-            hop_energy: VecDeque::with_capacity(8),
-            hop_acc: 0.0,
             frame_buf: Vec::with_capacity(spectral::BINS * 4),
             envelope: Vec::new(),
             env_acc: 0.0,
@@ -218,6 +210,9 @@ impl AudioAnalyser {
         if self.start.is_none() {
             self.start = Some(pts);
             self.voice.set_stream_start(pts);
+            if let Some(s) = &mut self.spoof {
+                s.set_stream_start(pts);
+            }
         }
         for &x in samples {
             let idx = self.samples;
@@ -269,7 +264,15 @@ impl AudioAnalyser {
                 self.step_flags.pop_front();
             }
             let pending = std::mem::take(&mut self.pending);
-            let r = self.front(&pending[a..b]);
+            let r = self.front(&pending[a..b]).and_then(|()| {
+                if let Some(s) = &mut self.spoof {
+                    s.push(&pending[a..b], idx, speech)?;
+                }
+                if speech {
+                    self.voice.push_speech(&pending[a..b], idx)?;
+                }
+                Ok(())
+            });
             self.pending = pending;
             r?;
             self.vad_samples += VAD_STEP as u64;
@@ -293,7 +296,6 @@ impl AudioAnalyser {
         if let Some(s) = &mut self.spectral {
             s.push_samples(samples);
         }
-        let hop = spectral::HOP as u64;
         let clean: std::borrow::Cow<[f32]> = if samples.iter().all(|x| x.is_finite()) {
             samples.into()
         } else {
@@ -303,14 +305,6 @@ impl AudioAnalyser {
                 .collect::<Vec<_>>()
                 .into()
         };
-        for &x in clean.iter() {
-            self.hop_acc += (x as f64) * (x as f64);
-            self.front_samples += 1;
-            if self.front_samples.is_multiple_of(hop) {
-                self.hop_energy.push_back(self.hop_acc);
-                self.hop_acc = 0.0;
-            }
-        }
         let buf = &mut self.frame_buf;
         self.stft.push(&clean, |p| buf.extend_from_slice(p));
         self.drain_frames()
@@ -325,21 +319,6 @@ impl AudioAnalyser {
             let speech = self.speech_at(j * hop);
             if let Some(s) = &mut self.spectral {
                 s.push_frame(p, speech);
-            }
-            // Hops before this frame's are no longer needed.
-            while self.hop_base < j && !self.hop_energy.is_empty() {
-                self.hop_energy.pop_front();
-                self.hop_base += 1;
-            }
-            if speech {
-                let mut row = [0f32; voice_mod::N_MELS];
-                self.fb.apply(p, &mut row);
-                let e = if self.hop_base == j {
-                    self.hop_energy.front().copied().unwrap_or(self.hop_acc)
-                } else {
-                    self.hop_acc
-                };
-                self.voice.push_frame(row, e, j)?;
             }
         }
         self.frame_buf = buf;
@@ -357,9 +336,11 @@ impl AudioAnalyser {
         self.drain_frames()?;
         let voice = self.voice.finish()?;
         let spectral = self.spectral.map(SpectralAnalyser::finish);
+        let spoof = self.spoof.map(SpoofAnalyser::finish).transpose()?;
         Ok(AudioSummary {
             voice,
             spectral,
+            spoof,
             envelope: self.envelope,
             start: self.start.unwrap_or_default(),
             samples: self.samples,

@@ -26,6 +26,14 @@ pub struct LipSyncParams {
     pub min_frames: u64,
     /// A span ends when no qualifying frame came for this long (face away, silence). Default 3 s.
     pub max_gap_s: f64,
+    /// A mouth whose openness correlates with the voice's loudness at least this much over the
+    /// span follows the voice, however little it opens (a face with a small mouth range, sampled
+    /// between syllables): no mismatch. Default 0.5.
+    pub follows_voice_corr: f32,
+    /// …provided it moves at least this much (max − min openness in the span), so FaceMesh's
+    /// jitter on a closed mouth cannot pass for following. Default 0.01 (closed-mouth jitter on
+    /// the fixtures ≤ 0.005; a small-mouthed speaker 0.01–0.03).
+    pub follows_voice_range: f32,
 }
 
 impl Default for LipSyncParams {
@@ -35,6 +43,8 @@ impl Default for LipSyncParams {
             min_span_s: 6.0,
             min_frames: 5,
             max_gap_s: 3.0,
+            follows_voice_corr: 0.5,
+            follows_voice_range: 0.01,
         }
     }
 }
@@ -49,6 +59,8 @@ pub struct LipSyncFinding {
     pub frames: u64,
     /// Largest mouth openness seen in the span.
     pub max_mouth: f32,
+    /// Smallest mouth openness seen in the span.
+    pub min_mouth: f32,
     pub correlation: f32,
 }
 
@@ -103,7 +115,12 @@ pub fn detect(
             && r.end.as_secs_f64() - r.start.as_secs_f64() >= p.min_span_s - 1e-9
         {
             r.correlation = correlation(faces, &loudness, r.start, r.end).unwrap_or(0.0);
-            out.push(r);
+            // Never raised against its own evidence: a mouth moving with the voice is speaking.
+            let follows = r.correlation >= p.follows_voice_corr
+                && r.max_mouth - r.min_mouth >= p.follows_voice_range;
+            if !follows {
+                out.push(r);
+            }
         }
     };
     for f in faces {
@@ -123,6 +140,7 @@ pub fn detect(
                     r.end = f.pts;
                     r.frames += 1;
                     r.max_mouth = r.max_mouth.max(m);
+                    r.min_mouth = r.min_mouth.min(m);
                 }
                 None => {
                     run = Some(LipSyncFinding {
@@ -130,6 +148,7 @@ pub fn detect(
                         end: f.pts,
                         frames: 1,
                         max_mouth: m,
+                        min_mouth: m,
                         correlation: 0.0,
                     })
                 }
@@ -182,6 +201,14 @@ mod tests {
         assert_eq!(f[0].start, Pts(8_000_000_000));
         // A mouth that never moves has no correlation with the voice.
         assert_eq!(f[0].correlation, 0.0);
+        // A mouth that barely opens but moves with the voice is the speaker's.
+        let small: Vec<_> = (0..20)
+            .map(|t| sample(t, 0.01 + 0.005 * (t % 4) as f32))
+            .collect();
+        let with_voice = |t: Pts| Some(0.05 * ((t.0 / 1_000_000_000) % 4) as f32);
+        assert!(detect(&small, |_| true, with_voice, &p).is_empty());
+        let against_voice = |t: Pts| Some(0.05 * (3 - (t.0 / 1_000_000_000) % 4) as f32);
+        assert_eq!(detect(&small, |_| true, against_voice, &p).len(), 1);
         // No speech: a closed mouth is just listening.
         assert!(detect(&closed, |_| false, |_| Some(0.1), &p).is_empty());
     }

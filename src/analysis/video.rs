@@ -23,13 +23,29 @@ const MAX_RECENT: usize = 1200;
 /// Thresholds for the video detectors (policy values; defaults documented per field).
 #[derive(Debug, Clone)]
 pub struct VideoParams {
-    /// Mean absolute luma difference (grey levels, sparse raw pixels) under which two consecutive
-    /// sampled frames count as the same picture. Default 1.0 (live fixtures: ≥ 8; re-encoded frozen frames: 0.3–0.5).
+    /// Mean absolute luma difference (grey levels, sparse raw pixels) that a frozen span's median
+    /// frame-to-frame change may always reach: identical pictures measure 0. Default 1.0.
     pub freeze_mad: f32,
+    /// A frozen span's median raw change may also reach this share of the session's own median
+    /// change outside frozen spans: a still frame re-encoded at a low bitrate keeps changing
+    /// (1.0–1.6 grey levels, pulses of ≈ 3 at keyframes) while live video moves more (4.5–12 on
+    /// the same recording). Default 0.5.
+    pub freeze_relative: f32,
+    /// Thumbnail (64×36 area means) change from the first frame of a span under which the
+    /// picture has not moved: area means average compression and sensor noise away but keep
+    /// any motion of the person or the camera. Default 0.6 grey levels.
+    pub freeze_thumb_mad: f32,
     /// Shortest frozen span reported. Default 5 s.
     pub min_freeze_s: f64,
     /// Thumbnail mean absolute difference under which a frame repeats an earlier one. Default 1.5.
     pub loop_mad: f32,
+    /// Thumbnail change from the previous sampled frame above which the picture is moving: only
+    /// moving content repeating is a replay (a still picture repeats itself trivially). Default 0.6.
+    pub loop_motion_thumb: f32,
+    /// A repeat must also be this close relative to the frame's own motion (thumbnail change from
+    /// the previous sampled frame). Default 0.4: replays sampled 0.1 s off the original measure
+    /// 0.08–0.37 of their motion, a live portrait hovering around one pose 0.4–0.9.
+    pub loop_motion_ratio: f32,
     /// A loop must repeat frames at least this far back (so slow motion is not a loop). Default 5 s.
     pub loop_min_lag_s: f64,
     /// How far back loops are searched; bounds memory. Default 600 s.
@@ -42,8 +58,12 @@ impl Default for VideoParams {
     fn default() -> Self {
         VideoParams {
             freeze_mad: 1.0,
+            freeze_relative: 0.5,
+            freeze_thumb_mad: 0.6,
             min_freeze_s: 5.0,
             loop_mad: 1.5,
+            loop_motion_thumb: 0.6,
+            loop_motion_ratio: 0.4,
             loop_min_lag_s: 5.0,
             loop_window_s: 600.0,
             min_loop_s: 4.0,
@@ -142,7 +162,13 @@ pub enum VideoFinding {
         start: Pts,
         end: Pts,
         frames: u64,
+        /// Largest and median raw frame-to-frame change inside the span (grey levels).
         max_mad: f32,
+        median_mad: f32,
+        /// The session's median raw change outside frozen spans: what live video measures here.
+        session_mad: f32,
+        /// Largest thumbnail change from the span's first frame.
+        max_thumb_mad: f32,
     },
     Loop {
         start: Pts,
@@ -164,17 +190,38 @@ struct OpenLoop {
     start: Pts,
     end: Pts,
     source_start: Pts,
-    /// pts of the matched earlier frame for the latest frame in the run.
-    last_source: Pts,
     frames: u64,
     mad_sum: f32,
+}
+
+/// A run of frames whose thumbnail stays within `freeze_thumb_mad` of its first frame's.
+struct StillRun {
+    anchor: Vec<f32>,
+    start: Pts,
+    end: Pts,
+    frames: u64,
+    /// Raw changes of the frames after the first (bounded by the span: at most one per sampled
+    /// frame of one frozen stretch).
+    mads: Vec<f32>,
+    max_thumb: f32,
+}
+
+/// A still run long enough to report, judged against the session's motion at the end.
+struct Candidate {
+    start: Pts,
+    end: Pts,
+    frames: u64,
+    max_mad: f32,
+    median_mad: f32,
+    max_thumb: f32,
 }
 
 /// Sequential state of the video analyser; feed it signatures in index order.
 pub struct VideoAnalyser {
     params: VideoParams,
     prev: Option<FrameSignature>,
-    freeze_run: Option<(Pts, Pts, u64, f32)>,
+    still: Option<StillRun>,
+    candidates: Vec<Candidate>,
     recent: VecDeque<Recent>,
     open_loop: Option<OpenLoop>,
     findings: Vec<VideoFinding>,
@@ -190,7 +237,8 @@ impl VideoAnalyser {
         VideoAnalyser {
             params,
             prev: None,
-            freeze_run: None,
+            still: None,
+            candidates: Vec::new(),
             recent: VecDeque::new(),
             open_loop: None,
             findings: Vec::new(),
@@ -200,11 +248,13 @@ impl VideoAnalyser {
     }
 
     pub fn push(&mut self, sig: FrameSignature) {
-        let motion = self
-            .prev
-            .as_ref()
-            .map(|p| mad_u8(&p.sparse, &sig.sparse))
-            .unwrap_or(f32::NAN);
+        let (motion, thumb_motion) = match &self.prev {
+            Some(p) => (
+                mad_u8(&p.sparse, &sig.sparse),
+                mad_f32(&p.thumb, &sig.thumb),
+            ),
+            None => (f32::NAN, f32::NAN),
+        };
         self.per_frame.push((sig.pts, motion, sig.mean_luma));
         // The real spacing of sampled frames (keyframe spacing, stream fps) rather than the
         // nominal one.
@@ -213,50 +263,119 @@ impl VideoAnalyser {
         {
             self.interval_s = sig.pts.as_secs_f64() - p.pts.as_secs_f64();
         }
+        self.track_still(&sig, motion);
+        // Loop: only moving pictures can be evidence of a replay; compression noise on a still
+        // picture is not motion.
+        let moving = thumb_motion.is_finite() && thumb_motion > self.params.loop_motion_thumb;
+        // A replay reproduces an earlier frame far more closely than the picture moves from one
+        // sampled frame to the next; a live person hovering around one pose only comes close.
+        let matched = if moving { self.best_match(&sig) } else { None }
+            .filter(|(d, _)| *d <= self.params.loop_motion_ratio * thumb_motion);
+        tracing::debug!(
+            t = sig.pts.as_secs_f64(),
+            motion,
+            thumb_motion,
+            loop_match = matched.map(|m| m.0),
+            loop_source = matched.map(|m| m.1.as_secs_f64()),
+            nearest = self.nearest_earlier(&sig),
+            "video frame"
+        );
+        self.extend_loop(&sig, matched);
+        self.remember(&sig);
+        self.prev = Some(sig);
+    }
 
-        // Freeze: a run of consecutive frames each (nearly) identical to the one before.
-        if motion.is_finite() && motion <= self.params.freeze_mad {
-            let prev_pts = self.prev.as_ref().map(|p| p.pts).unwrap_or(sig.pts);
-            match &mut self.freeze_run {
-                Some((_, end, n, max)) => {
-                    *end = sig.pts;
-                    *n += 1;
-                    *max = max.max(motion);
-                }
-                None => self.freeze_run = Some((prev_pts, sig.pts, 2, motion)),
+    /// Freeze candidates: runs whose thumbnail stays within `freeze_thumb_mad` of the run's
+    /// first frame.
+    fn track_still(&mut self, sig: &FrameSignature, motion: f32) {
+        let limit = self.params.freeze_thumb_mad;
+        if let Some(run) = &mut self.still {
+            let d = mad_f32(&run.anchor, &sig.thumb);
+            if d <= limit {
+                run.end = sig.pts;
+                run.frames += 1;
+                run.mads.push(motion);
+                run.max_thumb = run.max_thumb.max(d);
+                return;
             }
-        } else {
-            self.close_freeze();
+            self.close_still();
         }
+        let Some(prev) = &self.prev else { return };
+        let d = mad_f32(&prev.thumb, &sig.thumb);
+        if d <= limit {
+            self.still = Some(StillRun {
+                anchor: prev.thumb.clone(),
+                start: prev.pts,
+                end: sig.pts,
+                frames: 2,
+                mads: vec![motion],
+                max_thumb: d,
+            });
+        }
+    }
 
-        // Loop: only moving frames can be evidence of a replay.
-        let moving = motion.is_finite() && motion > self.params.freeze_mad;
-        let mut matched = None;
-        if moving {
-            let min_lag = Pts::from_secs_f64(self.params.loop_min_lag_s);
-            let mut best: Option<(f32, Pts)> = None;
-            for r in &self.recent {
-                if sig.pts.0.saturating_sub(r.pts.0) < min_lag.0 {
-                    continue;
-                }
-                if (r.dhash ^ sig.dhash).count_ones() > 6 {
-                    continue;
-                }
-                let d = mad_f32(&r.thumb, &sig.thumb);
-                if d <= self.params.loop_mad && best.is_none_or(|(bd, _)| d < bd) {
-                    best = Some((d, r.pts));
-                }
-            }
-            matched = best;
+    fn close_still(&mut self) {
+        let Some(mut run) = self.still.take() else {
+            return;
+        };
+        if run.end.as_secs_f64() - run.start.as_secs_f64() < self.params.min_freeze_s - 1e-9 {
+            return;
         }
+        let max_mad = run.mads.iter().copied().fold(0f32, f32::max);
+        let median_mad = median(&mut run.mads);
+        self.candidates.push(Candidate {
+            start: run.start,
+            end: run.end,
+            frames: run.frames,
+            max_mad,
+            median_mad,
+            max_thumb: run.max_thumb,
+        });
+    }
+
+    /// The closest earlier thumbnail at least `loop_min_lag_s` back, if it repeats this frame.
+    fn best_match(&self, sig: &FrameSignature) -> Option<(f32, Pts)> {
+        let min_lag = Pts::from_secs_f64(self.params.loop_min_lag_s);
+        let mut best: Option<(f32, Pts)> = None;
+        for r in &self.recent {
+            if sig.pts.0.saturating_sub(r.pts.0) < min_lag.0 {
+                continue;
+            }
+            if (r.dhash ^ sig.dhash).count_ones() > 6 {
+                continue;
+            }
+            let d = mad_f32(&r.thumb, &sig.thumb);
+            if d <= self.params.loop_mad && best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, r.pts));
+            }
+        }
+        best
+    }
+
+    /// Thumbnail distance to the closest earlier frame at least `loop_min_lag_s` back, for the
+    /// debug log the loop threshold is calibrated on.
+    fn nearest_earlier(&self, sig: &FrameSignature) -> Option<f32> {
+        let min_lag = Pts::from_secs_f64(self.params.loop_min_lag_s);
+        self.recent
+            .iter()
+            .filter(|r| sig.pts.0.saturating_sub(r.pts.0) >= min_lag.0)
+            .map(|r| mad_f32(&r.thumb, &sig.thumb))
+            .min_by(f32::total_cmp)
+    }
+
+    /// A replay shows earlier pictures at a constant lag: a match continues the open run when
+    /// its lag agrees with the run's within one sampling interval, and a frame or two without a
+    /// match (fast motion sampled between the earlier frames) does not break it.
+    fn extend_loop(&mut self, sig: &FrameSignature, matched: Option<(f32, Pts)>) {
+        let interval = Pts::from_secs_f64(self.interval_s);
+        let lag = |t: Pts, src: Pts| t.0 as i128 - src.0 as i128;
         match (matched, self.open_loop.as_mut()) {
             (Some((d, src)), Some(open))
-                if src > open.last_source
-                    && src.0 - open.last_source.0
-                        <= Pts::from_secs_f64(self.interval_s * 2.5).0 =>
+                if (lag(sig.pts, src) - lag(open.start, open.source_start)).abs()
+                    <= interval.0 as i128
+                    && sig.pts.0 - open.end.0 <= 2 * interval.0 + interval.0 / 2 =>
             {
                 open.end = sig.pts;
-                open.last_source = src;
                 open.frames += 1;
                 open.mad_sum += d;
             }
@@ -266,15 +385,18 @@ impl VideoAnalyser {
                     start: sig.pts,
                     end: sig.pts,
                     source_start: src,
-                    last_source: src,
                     frames: 1,
                     mad_sum: d,
                 });
             }
+            (None, Some(open)) if sig.pts.0 - open.end.0 < 2 * interval.0 => {}
             (None, _) => self.close_loop(),
         }
+    }
 
-        // Bounded ring of recent thumbnails for the loop search.
+    /// Bounded ring of recent thumbnails for the loop search: by time and by count (timestamps
+    /// that do not advance must not grow it).
+    fn remember(&mut self, sig: &FrameSignature) {
         let window = Pts::from_secs_f64(self.params.loop_window_s);
         while self
             .recent
@@ -283,7 +405,6 @@ impl VideoAnalyser {
         {
             self.recent.pop_front();
         }
-        // And by count: timestamps that do not advance must not grow the ring.
         while self.recent.len() >= MAX_RECENT {
             self.recent.pop_front();
         }
@@ -292,20 +413,6 @@ impl VideoAnalyser {
             thumb: sig.thumb.clone(),
             dhash: sig.dhash,
         });
-        self.prev = Some(sig);
-    }
-
-    fn close_freeze(&mut self) {
-        if let Some((start, end, frames, max_mad)) = self.freeze_run.take()
-            && (end.as_secs_f64() - start.as_secs_f64()) >= self.params.min_freeze_s - 1e-9
-        {
-            self.findings.push(VideoFinding::Freeze {
-                start,
-                end,
-                frames,
-                max_mad,
-            });
-        }
     }
 
     fn close_loop(&mut self) {
@@ -324,16 +431,54 @@ impl VideoAnalyser {
         }
     }
 
+    /// Still runs become freezes when their raw change is the session's compression noise, not
+    /// its live motion: at most `freeze_mad`, or `freeze_relative` of the median change outside
+    /// them (a wide, calm shot whose thumbnail hardly moves still changes like live video).
+    fn judge_candidates(&mut self) {
+        let inside = |t: Pts| self.candidates.iter().any(|c| t > c.start && t <= c.end);
+        let mut outside: Vec<f32> = self
+            .per_frame
+            .iter()
+            .filter(|(t, m, _)| m.is_finite() && !inside(*t))
+            .map(|(_, m, _)| *m)
+            .collect();
+        let session_mad = median(&mut outside);
+        let limit = self
+            .params
+            .freeze_mad
+            .max(self.params.freeze_relative * session_mad);
+        for c in std::mem::take(&mut self.candidates) {
+            if c.median_mad <= limit {
+                self.findings.push(VideoFinding::Freeze {
+                    start: c.start,
+                    end: c.end,
+                    frames: c.frames,
+                    max_mad: c.max_mad,
+                    median_mad: c.median_mad,
+                    session_mad,
+                    max_thumb_mad: c.max_thumb,
+                });
+            }
+        }
+    }
+
     /// Closes open spans and returns the findings in time order.
     pub fn finish(mut self) -> (Vec<VideoFinding>, Vec<(Pts, f32, f32)>) {
-        self.close_freeze();
+        self.close_still();
         self.close_loop();
+        self.judge_candidates();
         let mut f = self.findings;
         f.sort_by_key(|x| match x {
             VideoFinding::Freeze { start, .. } | VideoFinding::Loop { start, .. } => *start,
         });
         (f, self.per_frame)
     }
+}
+
+/// Median of finite values (0 when there are none).
+fn median(v: &mut [f32]) -> f32 {
+    v.sort_by(f32::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 #[cfg(test)]
@@ -392,6 +537,88 @@ mod tests {
             a.push(FrameSignature::of(&frame(i, i as f64, seed)));
         }
         assert!(a.finish().0.is_empty());
+    }
+
+    /// A 640×360 frame of `seed`'s picture (a gradient whose phase the seed sets) with
+    /// symmetric per-pixel noise of up to ±`noise` grey levels drawn from `noise_seed` (an
+    /// encoder refining a still picture, or sensor noise).
+    fn noisy(index: u64, pts_s: f64, seed: u64, noise: u8, noise_seed: u64) -> VideoFrame {
+        let (w, h) = (640u32, 360u32);
+        let mut s = noise_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let y = (0..w * h)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let (x, r) = ((i % w) as f64, (i / w) as f64);
+                let (a, b) = (seed as f64 * 0.37, seed as f64 * 0.21);
+                let base = 128.0 + 60.0 * (x / 23.0 + a).sin() * (r / 29.0 - b).cos();
+                let n = (s % (2 * noise as u64 + 1)) as f64 - noise as f64;
+                (base + n).clamp(0.0, 255.0) as u8
+            })
+            .collect();
+        VideoFrame {
+            pts: Pts::from_secs_f64(pts_s),
+            index,
+            width: w,
+            height: h,
+            colour: Default::default(),
+            y,
+            u: vec![128; (w * h / 4) as usize],
+            v: vec![128; (w * h / 4) as usize],
+        }
+    }
+
+    #[test]
+    fn a_still_frame_with_compression_noise_is_a_freeze_not_a_loop() {
+        let mut a = VideoAnalyser::new(VideoParams::default(), 1.0);
+        for i in 0..40u64 {
+            // 10–30 s: one picture, re-encoded: every frame differs by ≈ 1.5 grey levels, more
+            // at "keyframes" (every 5th); outside it the picture moves every second.
+            let f = if (10..=30).contains(&i) {
+                noisy(i, i as f64, 10, if i % 5 == 0 { 6 } else { 3 }, i)
+            } else {
+                noisy(i, i as f64, i, 3, i)
+            };
+            a.push(FrameSignature::of(&f));
+        }
+        let (f, _) = a.finish();
+        assert_eq!(f.len(), 1, "{f:?}");
+        match &f[0] {
+            VideoFinding::Freeze {
+                start,
+                end,
+                median_mad,
+                session_mad,
+                ..
+            } => {
+                assert_eq!((start.as_secs_f64(), end.as_secs_f64()), (10.0, 30.0));
+                assert!(*median_mad > 1.0, "{median_mad}");
+                assert!(*session_mad > 2.0 * median_mad, "{session_mad}");
+            }
+            other => panic!("expected a freeze, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn moving_pictures_replayed_are_a_loop() {
+        let mut a = VideoAnalyser::new(VideoParams::default(), 1.0);
+        // 0–11 s live; 12–22 s replays 1–11 s (same pictures, fresh noise).
+        for i in 0..24u64 {
+            let seed = if (12..=22).contains(&i) { i - 11 } else { i };
+            a.push(FrameSignature::of(&noisy(i, i as f64, seed, 2, i)));
+        }
+        let (f, _) = a.finish();
+        assert!(
+            f.iter().any(
+                |x| matches!(x, VideoFinding::Loop { start, .. } if start.as_secs_f64() == 12.0)
+            ),
+            "{f:?}"
+        );
+        assert!(
+            !f.iter().any(|x| matches!(x, VideoFinding::Freeze { .. })),
+            "{f:?}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use crate::analysis::face::FaceFinding;
 use crate::analysis::lipsync::{LipSyncFinding, LipSyncParams};
 use crate::analysis::spectral::{SpectralFinding, SpliceCue};
+use crate::analysis::spoof::SpoofFinding;
 use crate::analysis::video::VideoFinding;
 use crate::analysis::voice::{VoiceFinding, VoiceParams};
 use crate::report::{Components, Event, Score, round};
@@ -173,6 +174,9 @@ pub fn video_events(findings: &[VideoFinding]) -> Vec<Event> {
                 end,
                 frames,
                 max_mad,
+                median_mad,
+                session_mad,
+                max_thumb_mad,
             } => {
                 let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
                 let dur = e - s;
@@ -186,13 +190,18 @@ pub fn video_events(findings: &[VideoFinding]) -> Vec<Event> {
                     [
                         ("frames", json!(frames)),
                         ("max_mean_abs_diff", json!(round(max_mad as f64, 3))),
+                        ("median_mean_abs_diff", json!(round(median_mad as f64, 3))),
+                        ("session_mean_abs_diff", json!(round(session_mad as f64, 3))),
+                        ("max_thumbnail_change", json!(round(max_thumb_mad as f64, 3))),
                         ("duration_s", json!(round(dur, 3))),
                     ],
                     format!(
-                        "The camera picture did not change from {} to {} ({} consecutive sampled frames were identical): a frozen feed or a still image.",
+                        "The camera picture did not change from {} to {} ({} consecutive sampled frames show the same still picture; it changed by {:.1} grey levels a frame where live video here changes by {:.1}): a frozen feed or a still image.",
                         fmt_s(s),
                         fmt_s(e),
-                        frames
+                        frames,
+                        median_mad,
+                        session_mad
                     ),
                 )
             }
@@ -436,6 +445,52 @@ pub fn voice_events(findings: &[VoiceFinding], params: &VoiceParams) -> Vec<Even
             }
         })
         .collect()
+}
+
+/// Adds the anti-spoofing model's session decision: to a `synthetic_voice` event the spectral
+/// cues already raised (as evidence, one event per finding), or as its own event.
+pub fn add_spoof_evidence(events: &mut Vec<Event>, f: &SpoofFinding) {
+    let (s, e) = (f.start.as_secs_f64(), f.end.as_secs_f64());
+    let existing = events
+        .iter_mut()
+        .find(|ev| ev.kind == EventKind::SyntheticVoice && ev.start_s <= e && ev.end_s >= s);
+    match existing {
+        Some(ev) => {
+            ev.evidence.insert(
+                "anti_spoofing_median_score".into(),
+                json!(round(f.median_score as f64, 3)),
+            );
+        }
+        None => events.push(spoof_event(f)),
+    }
+}
+
+/// The anti-spoofing model's session decision as a `synthetic_voice` event.
+pub fn spoof_event(f: &SpoofFinding) -> Event {
+    let (s, e) = (f.start.as_secs_f64(), f.end.as_secs_f64());
+    // Further under the calibrated threshold is stronger evidence; the model alone never
+    // reaches certainty (it is domain-mismatched, models/README.md).
+    let margin = (f.threshold - f.median_score) as f64;
+    let confidence = round((0.55 + margin / 10.0).clamp(0.55, 0.85), 3);
+    span_event(
+        EventKind::SyntheticVoice,
+        (s, e),
+        confidence,
+        [
+            ("cue", json!("anti_spoofing_model")),
+            ("median_score", json!(round(f.median_score as f64, 3))),
+            ("threshold", json!(round(f.threshold as f64, 3))),
+            ("windows", json!(f.windows)),
+        ],
+        format!(
+            "The voice from {} to {} sounds synthetic to the anti-spoofing model: its median score over {} windows is {:.2}, under the {:.2} that real voices stay above.",
+            fmt_s(s),
+            fmt_s(e),
+            f.windows,
+            f.median_score,
+            f.threshold
+        ),
+    )
 }
 
 /// Turns lip-sync findings into events.
@@ -822,6 +877,9 @@ mod tests {
             end: Pts::from_secs_f64(end),
             frames: (end - start) as u64 + 1,
             max_mad: 0.0,
+            median_mad: 0.0,
+            session_mad: 5.0,
+            max_thumb_mad: 0.0,
         }
     }
 
