@@ -10,10 +10,9 @@ use crate::analysis::audio::{AudioAnalyser, AudioSummary, ENVELOPE_HOP, VadParam
 use crate::analysis::face::{self, FaceAnalyser, FaceParams, FaceSample, PerWorker};
 use crate::analysis::lipsync::{self, LipSyncParams};
 use crate::analysis::spectral::{SpectralAnalyser, SpectralParams};
-use crate::analysis::spoof::{SpoofAnalyser, SpoofParams};
 use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoFinding, VideoParams};
 use crate::analysis::voice::{self, VoiceAnalyser, VoiceParams, VoiceSample};
-use crate::inference::{AASIST, CAMPPLUS, InferenceError, SILERO_VAD};
+use crate::inference::{CAMPPLUS, InferenceError, SILERO_VAD};
 use crate::ingest::{self, IngestConfig, IngestError, Item, MediaInput, Sampling};
 use crate::media::{AUDIO_RATE, AudioChunk, Pts, VideoFrame};
 use crate::report::{
@@ -67,7 +66,6 @@ pub struct ScoreOptions {
     /// A recording of the candidate's voice to compare the session against.
     pub reference_voice: Option<MediaInput>,
     pub spectral: SpectralParams,
-    pub spoof: SpoofParams,
     /// How the media is named in the report when not by its path or URI (a server's spool file
     /// carries the bot's file name).
     pub media_name: Option<String>,
@@ -132,7 +130,6 @@ pub fn reference_voice_embedding(
     let mut audio = AudioAnalyser::new(
         opts.vad.clone(),
         VoiceAnalyser::new(opts.voice.clone(), None)?,
-        None,
         None,
     )?;
     let mut failure = None;
@@ -210,7 +207,6 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         opts.vad.clone(),
         VoiceAnalyser::new(opts.voice.clone(), voice_reference)?,
         Some(SpectralAnalyser::new(opts.spectral.clone())),
-        Some(SpoofAnalyser::new(opts.spoof.clone())?),
     )?;
     let interval_s = match opts.ingest.sampling {
         Sampling::Interval { every_s } => every_s,
@@ -377,14 +373,6 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             audio_summary.start.as_secs_f64(),
         ));
     }
-    if has_audio
-        && let Some(f) = audio_summary
-            .spoof
-            .as_ref()
-            .and_then(|o| o.finding(&opts.spoof))
-    {
-        scoring::add_spoof_evidence(&mut events, &f);
-    }
     if has_video && has_audio {
         let audio_start = audio_summary.start;
         let speaking = |t: Pts| {
@@ -400,6 +388,17 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             loudness(&audio_summary),
             &opts.lipsync,
         );
+        // A frozen picture freezes the mouth too: the freeze is the finding, not the lips.
+        let frozen = |l: &lipsync::LipSyncFinding| {
+            findings.iter().any(|f| match f {
+                VideoFinding::Freeze { start, end, .. } => {
+                    let overlap = l.end.min(*end).0.saturating_sub(l.start.max(*start).0);
+                    2 * overlap >= l.end.0.saturating_sub(l.start.0)
+                }
+                VideoFinding::Loop { .. } => false,
+            })
+        };
+        let lips: Vec<_> = lips.into_iter().filter(|l| !frozen(l)).collect();
         events.extend(scoring::lipsync_events(&lips, &opts.lipsync));
     }
     if !has_video {
@@ -465,7 +464,6 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         analysers.push("spectral_anomaly".to_string());
         models.push(SILERO_VAD.reference());
         models.push(CAMPPLUS.reference());
-        models.push(AASIST.reference());
     }
     models.sort();
 

@@ -9,7 +9,6 @@
 //! speech also go to the voice analyser, which embeds windows of speech with its own front end.
 
 use crate::analysis::spectral::{self, SpectralAnalyser, SpectralOutcome};
-use crate::analysis::spoof::{SpoofAnalyser, SpoofOutcome};
 use crate::analysis::voice::{VoiceAnalyser, VoiceOutcome};
 use crate::dsp::stft::Stft;
 use crate::inference::{InferenceError, SILERO_VAD, SessionPool};
@@ -137,8 +136,6 @@ pub struct AudioSummary {
     pub voice: VoiceOutcome,
     /// `None` when the spectral analyser was not run (reference recordings).
     pub spectral: Option<SpectralOutcome>,
-    /// AASIST window scores; `None` when not run (reference recordings).
-    pub spoof: Option<SpoofOutcome>,
 }
 
 /// Sequential audio state; feed chunks in stream order.
@@ -156,7 +153,6 @@ pub struct AudioAnalyser {
     env_acc: f64,
     voice: VoiceAnalyser,
     spectral: Option<SpectralAnalyser>,
-    spoof: Option<SpoofAnalyser>,
     stft: Stft,
     /// Speech flags of the last VAD steps (step index, speech): a frame's centre lies in the step
     /// being fed or the one before.
@@ -167,18 +163,16 @@ pub struct AudioAnalyser {
 }
 
 impl AudioAnalyser {
-    /// `spectral`: the spectral anomaly analyser, fed every frame, and `spoof` the AASIST
-    /// windows (`None` for a reference recording, where only the voice matters).
+    /// `spectral`: the spectral anomaly analyser, fed every frame (`None` for a reference
+    /// recording, where only the voice matters).
     pub fn new(
         params: VadParams,
         voice: VoiceAnalyser,
         spectral: Option<SpectralAnalyser>,
-        spoof: Option<SpoofAnalyser>,
     ) -> Result<Self, InferenceError> {
         Ok(AudioAnalyser {
             voice,
             spectral,
-            spoof,
             stft: Stft::new(spectral::N_FFT, spectral::HOP),
             step_flags: VecDeque::with_capacity(4),
             frames: 0,
@@ -210,9 +204,6 @@ impl AudioAnalyser {
         if self.start.is_none() {
             self.start = Some(pts);
             self.voice.set_stream_start(pts);
-            if let Some(s) = &mut self.spoof {
-                s.set_stream_start(pts);
-            }
         }
         for &x in samples {
             let idx = self.samples;
@@ -265,9 +256,6 @@ impl AudioAnalyser {
             }
             let pending = std::mem::take(&mut self.pending);
             let r = self.front(&pending[a..b]).and_then(|()| {
-                if let Some(s) = &mut self.spoof {
-                    s.push(&pending[a..b], idx, speech)?;
-                }
                 if speech {
                     self.voice.push_speech(&pending[a..b], idx)?;
                 }
@@ -336,11 +324,9 @@ impl AudioAnalyser {
         self.drain_frames()?;
         let voice = self.voice.finish()?;
         let spectral = self.spectral.map(SpectralAnalyser::finish);
-        let spoof = self.spoof.map(SpoofAnalyser::finish).transpose()?;
         Ok(AudioSummary {
             voice,
             spectral,
-            spoof,
             envelope: self.envelope,
             start: self.start.unwrap_or_default(),
             samples: self.samples,

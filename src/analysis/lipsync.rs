@@ -26,6 +26,10 @@ pub struct LipSyncParams {
     pub min_frames: u64,
     /// A span ends when no qualifying frame came for this long (face away, silence). Default 3 s.
     pub max_gap_s: f64,
+    /// A mouth whose openness stays within this range over the span is still, whatever its
+    /// resting openness. Default 0.015 (FaceMesh jitter on a still mouth ≤ 0.005; a speaker's
+    /// sampled openness ranges over 0.05–0.3).
+    pub still_range: f32,
     /// A mouth whose openness correlates with the voice's loudness at least this much over the
     /// span follows the voice, however little it opens (a face with a small mouth range, sampled
     /// between syllables): no mismatch. Default 0.5.
@@ -43,6 +47,7 @@ impl Default for LipSyncParams {
             min_span_s: 6.0,
             min_frames: 5,
             max_gap_s: 3.0,
+            still_range: 0.015,
             follows_voice_corr: 0.5,
             follows_voice_range: 0.01,
         }
@@ -134,27 +139,32 @@ pub fn detect(
         {
             close(&mut run, &mut out);
         }
-        if m < p.closed_max {
-            match &mut run {
-                Some(r) => {
-                    r.end = f.pts;
-                    r.frames += 1;
-                    r.max_mouth = r.max_mouth.max(m);
-                    r.min_mouth = r.min_mouth.min(m);
-                }
-                None => {
-                    run = Some(LipSyncFinding {
-                        start: f.pts,
-                        end: f.pts,
-                        frames: 1,
-                        max_mouth: m,
-                        min_mouth: m,
-                        correlation: 0.0,
-                    })
-                }
-            }
-        } else {
+        // A frame continues the span while the mouth stays closed, or stays still: a mouth at
+        // rest need not read as closed (a smile, an open-lipped photo), but a speaker's moves.
+        let qualifies = |r: &LipSyncFinding| {
+            let (lo, hi) = (r.min_mouth.min(m), r.max_mouth.max(m));
+            hi < p.closed_max || hi - lo <= p.still_range
+        };
+        if run.as_ref().is_some_and(|r| !qualifies(r)) {
             close(&mut run, &mut out);
+        }
+        match &mut run {
+            Some(r) => {
+                r.end = f.pts;
+                r.frames += 1;
+                r.max_mouth = r.max_mouth.max(m);
+                r.min_mouth = r.min_mouth.min(m);
+            }
+            None => {
+                run = Some(LipSyncFinding {
+                    start: f.pts,
+                    end: f.pts,
+                    frames: 1,
+                    max_mouth: m,
+                    min_mouth: m,
+                    correlation: 0.0,
+                })
+            }
         }
     }
     close(&mut run, &mut out);
@@ -194,7 +204,18 @@ mod tests {
             .collect();
         assert!(detect(&moving, |_| true, |_| Some(0.1), &p).is_empty());
         let closed: Vec<_> = (0..20)
-            .map(|t| sample(t, if t < 8 { 0.2 } else { 0.02 }))
+            .map(|t| {
+                sample(
+                    t,
+                    if t >= 8 {
+                        0.02
+                    } else if t % 2 == 0 {
+                        0.1
+                    } else {
+                        0.3
+                    },
+                )
+            })
             .collect();
         let f = detect(&closed, |_| true, |_| Some(0.1), &p);
         assert_eq!(f.len(), 1);
@@ -209,6 +230,11 @@ mod tests {
         assert!(detect(&small, |_| true, with_voice, &p).is_empty());
         let against_voice = |t: Pts| Some(0.05 * (3 - (t.0 / 1_000_000_000) % 4) as f32);
         assert_eq!(detect(&small, |_| true, against_voice, &p).len(), 1);
+        // A mouth held still, though not closed (a smile), through speech is not speaking.
+        let held: Vec<_> = (0..20)
+            .map(|t| sample(t, 0.15 + 0.002 * (t % 3) as f32))
+            .collect();
+        assert_eq!(detect(&held, |_| true, |_| Some(0.1), &p).len(), 1);
         // No speech: a closed mouth is just listening.
         assert!(detect(&closed, |_| false, |_| Some(0.1), &p).is_empty());
     }

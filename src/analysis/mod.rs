@@ -12,6 +12,5 @@ pub mod audio;
 pub mod face;
 pub mod lipsync;
 pub mod spectral;
-pub mod spoof;
 pub mod video;
 pub mod voice;

@@ -941,16 +941,32 @@ fn median(v: &mut [f32]) -> Option<f32> {
 fn detect_splices(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFinding> {
     const SIDE: usize = 6;
     const MIN_SIDE: usize = 3;
+    const REACH: usize = 15;
     let mut cands: Vec<(usize, f32, SpliceCue)> = Vec::new();
     for b in MIN_SIDE..secs.len().saturating_sub(MIN_SIDE - 1) {
-        let side = |r: std::ops::Range<usize>| -> Vec<(f32, [f32; N_BANDS])> {
-            secs[r]
-                .iter()
-                .filter_map(|s| s.noise_floor_dbfs.map(|f| (f, s.pause_bands_db)))
-                .collect()
+        // The pause floors of the SIDE seconds each side; in fluent speech, where pauses are
+        // sparse, the nearest MIN_SIDE within REACH: a lasting step shows in the next pauses.
+        let floors = |s: &SpectralSecond| s.noise_floor_dbfs.map(|f| (f, s.pause_bands_db));
+        let side = |r: std::ops::Range<usize>, nearest_last: bool| {
+            let v: Vec<(f32, [f32; N_BANDS])> = secs[r.clone()].iter().filter_map(floors).collect();
+            let dense = v.len() >= MIN_SIDE;
+            if dense {
+                return (v, true);
+            }
+            let wide = if nearest_last {
+                b.saturating_sub(REACH)..b
+            } else {
+                b..(b + REACH).min(secs.len())
+            };
+            let mut far: Vec<_> = secs[wide].iter().filter_map(floors).collect();
+            if nearest_last {
+                far.reverse();
+            }
+            far.truncate(MIN_SIDE);
+            (far, false)
         };
-        let left = side(b.saturating_sub(SIDE)..b);
-        let right = side(b..(b + SIDE).min(secs.len()));
+        let (left, dense_l) = side(b.saturating_sub(SIDE)..b, true);
+        let (right, dense_r) = side(b..(b + SIDE).min(secs.len()), false);
         if left.len() < MIN_SIDE || right.len() < MIN_SIDE {
             continue;
         }
@@ -980,6 +996,10 @@ fn detect_splices(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFi
         }
         // Shape: mean pause band spectrum each side, level removed, RMS difference over bands
         // with energy on both sides (the 40–240 Hz bands are left out: mains and handling noise).
+        // Only over the regular windows: three scattered pauses are too few to compare shapes.
+        if !(dense_l && dense_r) {
+            continue;
+        }
         let shape = |v: &[(f32, [f32; N_BANDS])]| {
             let mut m = [0f32; N_BANDS];
             for (_, bands) in v {
@@ -1004,17 +1024,24 @@ fn detect_splices(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFi
             cands.push((b, rms, SpliceCue::Envelope { distance_db: rms }));
         }
     }
-    // One finding per step: the strongest boundary within ±SIDE seconds.
+    // One finding per step: the strongest boundary within ±SIDE seconds. Boundaries in a
+    // stretch without pauses all see the same two sides (equal strength): the join lies
+    // somewhere in that stretch, so the middle of it is reported.
     let mut out = Vec::new();
     for (i, c) in cands.iter().enumerate() {
-        let best = cands
+        let near: Vec<_> = cands
             .iter()
             .enumerate()
             .filter(|(_, d)| d.0.abs_diff(c.0) <= SIDE)
-            .all(|(j, d)| d.1 < c.1 || (d.1 == c.1 && j >= i));
-        if best {
+            .collect();
+        if near
+            .iter()
+            .all(|(j, d)| d.1 < c.1 || (d.1 == c.1 && *j >= i))
+        {
+            let tied = near.iter().filter(|(_, d)| d.1 == c.1).map(|(_, d)| d.0);
+            let (lo, hi) = tied.fold((c.0, c.0), |(lo, hi), b| (lo.min(b), hi.max(b)));
             out.push(SpectralFinding::Splice {
-                at_s: c.0 as f64,
+                at_s: ((lo + hi) / 2) as f64,
                 cue: c.2,
             });
         }

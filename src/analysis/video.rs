@@ -35,6 +35,8 @@ pub struct VideoParams {
     /// picture has not moved: area means average compression and sensor noise away but keep
     /// any motion of the person or the camera. Default 0.6 grey levels.
     pub freeze_thumb_mad: f32,
+    /// …or this share of the session's live thumbnail change, whichever is larger. Default 0.3.
+    pub freeze_thumb_relative: f32,
     /// Shortest frozen span reported. Default 5 s.
     pub min_freeze_s: f64,
     /// Thumbnail mean absolute difference under which a frame repeats an earlier one. Default 1.5.
@@ -60,6 +62,7 @@ impl Default for VideoParams {
             freeze_mad: 1.0,
             freeze_relative: 0.5,
             freeze_thumb_mad: 0.6,
+            freeze_thumb_relative: 0.3,
             min_freeze_s: 5.0,
             loop_mad: 1.5,
             loop_motion_thumb: 0.6,
@@ -221,6 +224,8 @@ pub struct VideoAnalyser {
     params: VideoParams,
     prev: Option<FrameSignature>,
     still: Option<StillRun>,
+    /// Moving average of the thumbnail change outside still runs: the session's live motion.
+    live_thumb: Option<f32>,
     candidates: Vec<Candidate>,
     recent: VecDeque<Recent>,
     open_loop: Option<OpenLoop>,
@@ -238,6 +243,7 @@ impl VideoAnalyser {
             params,
             prev: None,
             still: None,
+            live_thumb: None,
             candidates: Vec::new(),
             recent: VecDeque::new(),
             open_loop: None,
@@ -263,7 +269,7 @@ impl VideoAnalyser {
         {
             self.interval_s = sig.pts.as_secs_f64() - p.pts.as_secs_f64();
         }
-        self.track_still(&sig, motion);
+        self.track_still(&sig, motion, thumb_motion);
         // Loop: only moving pictures can be evidence of a replay; compression noise on a still
         // picture is not motion.
         let moving = thumb_motion.is_finite() && thumb_motion > self.params.loop_motion_thumb;
@@ -287,11 +293,17 @@ impl VideoAnalyser {
 
     /// Freeze candidates: runs whose thumbnail stays within `freeze_thumb_mad` of the run's
     /// first frame.
-    fn track_still(&mut self, sig: &FrameSignature, motion: f32) {
-        let limit = self.params.freeze_thumb_mad;
+    fn track_still(&mut self, sig: &FrameSignature, motion: f32, thumb_motion: f32) {
+        // A still picture re-encoded at a very low bitrate keeps converging (its thumbnail
+        // drifts by ≈ 0.8 a second where the live picture moved by 3–4): the limit follows the
+        // session's own live motion, and the drift from the run's first frame stays bounded.
+        let limit = self
+            .params
+            .freeze_thumb_mad
+            .max(self.params.freeze_thumb_relative * self.live_thumb.unwrap_or(0.0));
         if let Some(run) = &mut self.still {
             let d = mad_f32(&run.anchor, &sig.thumb);
-            if d <= limit {
+            if thumb_motion <= limit && d <= 3.0 * limit {
                 run.end = sig.pts;
                 run.frames += 1;
                 run.mads.push(motion);
@@ -300,16 +312,21 @@ impl VideoAnalyser {
             }
             self.close_still();
         }
+        if thumb_motion.is_finite() {
+            self.live_thumb = Some(match self.live_thumb {
+                Some(m) => 0.9 * m + 0.1 * thumb_motion,
+                None => thumb_motion,
+            });
+        }
         let Some(prev) = &self.prev else { return };
-        let d = mad_f32(&prev.thumb, &sig.thumb);
-        if d <= limit {
+        if thumb_motion <= limit {
             self.still = Some(StillRun {
                 anchor: prev.thumb.clone(),
                 start: prev.pts,
                 end: sig.pts,
                 frames: 2,
                 mads: vec![motion],
-                max_thumb: d,
+                max_thumb: thumb_motion,
             });
         }
     }

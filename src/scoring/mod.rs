@@ -8,7 +8,6 @@
 use crate::analysis::face::FaceFinding;
 use crate::analysis::lipsync::{LipSyncFinding, LipSyncParams};
 use crate::analysis::spectral::{SpectralFinding, SpliceCue};
-use crate::analysis::spoof::SpoofFinding;
 use crate::analysis::video::VideoFinding;
 use crate::analysis::voice::{VoiceFinding, VoiceParams};
 use crate::report::{Components, Event, Score, round};
@@ -447,52 +446,6 @@ pub fn voice_events(findings: &[VoiceFinding], params: &VoiceParams) -> Vec<Even
         .collect()
 }
 
-/// Adds the anti-spoofing model's session decision: to a `synthetic_voice` event the spectral
-/// cues already raised (as evidence, one event per finding), or as its own event.
-pub fn add_spoof_evidence(events: &mut Vec<Event>, f: &SpoofFinding) {
-    let (s, e) = (f.start.as_secs_f64(), f.end.as_secs_f64());
-    let existing = events
-        .iter_mut()
-        .find(|ev| ev.kind == EventKind::SyntheticVoice && ev.start_s <= e && ev.end_s >= s);
-    match existing {
-        Some(ev) => {
-            ev.evidence.insert(
-                "anti_spoofing_median_score".into(),
-                json!(round(f.median_score as f64, 3)),
-            );
-        }
-        None => events.push(spoof_event(f)),
-    }
-}
-
-/// The anti-spoofing model's session decision as a `synthetic_voice` event.
-pub fn spoof_event(f: &SpoofFinding) -> Event {
-    let (s, e) = (f.start.as_secs_f64(), f.end.as_secs_f64());
-    // Further under the calibrated threshold is stronger evidence; the model alone never
-    // reaches certainty (it is domain-mismatched, models/README.md).
-    let margin = (f.threshold - f.median_score) as f64;
-    let confidence = round((0.55 + margin / 10.0).clamp(0.55, 0.85), 3);
-    span_event(
-        EventKind::SyntheticVoice,
-        (s, e),
-        confidence,
-        [
-            ("cue", json!("anti_spoofing_model")),
-            ("median_score", json!(round(f.median_score as f64, 3))),
-            ("threshold", json!(round(f.threshold as f64, 3))),
-            ("windows", json!(f.windows)),
-        ],
-        format!(
-            "The voice from {} to {} sounds synthetic to the anti-spoofing model: its median score over {} windows is {:.2}, under the {:.2} that real voices stay above.",
-            fmt_s(s),
-            fmt_s(e),
-            f.windows,
-            f.median_score,
-            f.threshold
-        ),
-    )
-}
-
 /// Turns lip-sync findings into events.
 pub fn lipsync_events(findings: &[LipSyncFinding], p: &LipSyncParams) -> Vec<Event> {
     findings
@@ -508,11 +461,14 @@ pub fn lipsync_events(findings: &[LipSyncFinding], p: &LipSyncParams) -> Vec<Eve
                     ("mouth_voice_correlation", json!(round(f.correlation as f64, 3))),
                     ("max_mouth_open", json!(round(f.max_mouth as f64, 3))),
                     ("closed_below", json!(round(p.closed_max as f64, 3))),
+                    ("min_mouth_open", json!(round(f.min_mouth as f64, 3))),
+                    ("still_within", json!(round(p.still_range as f64, 3))),
                 ],
                 format!(
-                    "Someone is speaking from {} to {} while the candidate's mouth stays closed on camera ({} frames): the voice may not be the candidate's.",
+                    "Someone is speaking from {} to {} while the candidate's mouth stays {} on camera ({} frames): the voice may not be the candidate's.",
                     fmt_s(s),
                     fmt_s(e),
+                    if f.max_mouth < p.closed_max { "closed" } else { "still" },
                     f.frames
                 ),
             )
