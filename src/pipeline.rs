@@ -351,13 +351,28 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
     let duration_s = video_end.max(if has_audio { audio_end } else { 0.0 });
 
     // An unchanging picture with nobody in it is an empty room (reported as `face_absent`), not
-    // evidence of a frozen or pre-recorded candidate: keep freezes that show a face.
+    // evidence of a frozen or pre-recorded candidate: keep freezes that show a face. In the dark
+    // every change shrinks with the light, so a still picture cannot be told from a still person
+    // there (`low_light` is reported instead): keep freezes whose frames are mostly lit.
+    let lit = |start: Pts, end: Pts| {
+        let mut luma: Vec<f32> = per_frame
+            .iter()
+            .filter(|(t, _, _)| *t >= start && *t <= end)
+            .map(|(_, _, l)| *l)
+            .collect();
+        luma.sort_by(f32::total_cmp);
+        luma.get(luma.len() / 2)
+            .is_some_and(|&l| l >= opts.face.low_light_luma)
+    };
     let findings: Vec<VideoFinding> = findings
         .into_iter()
         .filter(|f| match f {
-            VideoFinding::Freeze { start, end, .. } => face_samples
-                .iter()
-                .any(|s| s.pts >= *start && s.pts <= *end && s.faces > 0),
+            VideoFinding::Freeze { start, end, .. } => {
+                lit(*start, *end)
+                    && face_samples
+                        .iter()
+                        .any(|s| s.pts >= *start && s.pts <= *end && s.faces > 0)
+            }
             VideoFinding::Loop { .. } => true,
         })
         .collect();
