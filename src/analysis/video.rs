@@ -502,6 +502,21 @@ fn median(v: &mut [f32]) -> f32 {
 mod tests {
     use super::*;
 
+    /// A grey frame (neutral chroma) from its luma plane.
+    fn luma_frame(index: u64, pts_s: f64, w: u32, h: u32, y: Vec<u8>) -> VideoFrame {
+        let chroma = ((w / 2) * (h / 2)) as usize;
+        VideoFrame {
+            pts: Pts::from_secs_f64(pts_s),
+            index,
+            width: w,
+            height: h,
+            colour: Default::default(),
+            y,
+            u: vec![128; chroma],
+            v: vec![128; chroma],
+        }
+    }
+
     fn frame(index: u64, pts_s: f64, seed: u64) -> VideoFrame {
         let (w, h) = (64u32, 48u32);
         let mut s = seed
@@ -516,16 +531,7 @@ mod tests {
                     .wrapping_add((s >> 60) as u8)
             })
             .collect();
-        VideoFrame {
-            pts: Pts::from_secs_f64(pts_s),
-            index,
-            width: w,
-            height: h,
-            colour: Default::default(),
-            y,
-            u: vec![128; 32 * 24],
-            v: vec![128; 32 * 24],
-        }
+        luma_frame(index, pts_s, w, h, y)
     }
 
     #[test]
@@ -574,16 +580,7 @@ mod tests {
                 (base + n).clamp(0.0, 255.0) as u8
             })
             .collect();
-        VideoFrame {
-            pts: Pts::from_secs_f64(pts_s),
-            index,
-            width: w,
-            height: h,
-            colour: Default::default(),
-            y,
-            u: vec![128; (w * h / 4) as usize],
-            v: vec![128; (w * h / 4) as usize],
-        }
+        luma_frame(index, pts_s, w, h, y)
     }
 
     #[test]

@@ -434,12 +434,7 @@ impl VoiceAnalyser {
             .steps
             .get(self.steps.len() / 2)
             .map_or(self.segment, |s| s.1);
-        let (a, b) = self.speech.as_slices();
-        let mut feats = if b.is_empty() {
-            self.fbank.compute(a)
-        } else {
-            self.fbank.compute(&[a, b].concat())
-        };
+        let mut feats = self.fbank.compute(self.speech.make_contiguous());
         cmn(&mut feats);
         self.batch.push(Window {
             start: self.time_of(first),
