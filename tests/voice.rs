@@ -35,7 +35,12 @@ fn the_same_voice_throughout_raises_nothing() {
             .iter()
             .filter_map(Value::as_f64)
             .collect();
-        assert!(sims.len() >= 10, "{file}: similarity timeline too short");
+        // One point per 3 s window of speech (about 17 s of speech in each file).
+        assert!(
+            sims.len() >= 5,
+            "{file}: similarity timeline too short: {}",
+            sims.len()
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! Voice consistency: the same voice, the candidate's own, all session.
 //!
 //! The audio analyser hands this analyser the samples of the 32 ms steps the VAD called speech
-//! (silence dropped). Every 47 speech steps (1.5 s) the last 94 (3.0 s) become a window, embedded
+//! (silence dropped). Every 94 speech steps (3.0 s, windows side by side) become a window, embedded
 //! by the CAM++ speaker model (3D-Speaker, `models/README.md`) on a Kaldi fbank with the window's
 //! own mean removed (CMN): a fixed microphone or room colouring is a constant offset in log-mel
 //! energies, so the mean subtraction takes it away — a voice heard through other EQ, a narrow
@@ -24,8 +24,10 @@ pub const EMBED_DIM: usize = crate::inference::CAMPPLUS_DIM;
 /// VAD steps of speech per embedded window (94 × 32 ms ≈ 3.0 s: CAM++ needs 2–3 s to separate
 /// voices, `models/README.md`).
 const WINDOW_STEPS: usize = 94;
-/// Speech steps between window starts (≈ 1.5 s).
-const HOP_STEPS: usize = 47;
+/// Speech steps between window starts: windows side by side, so CAM++ sees each second of
+/// speech once (overlapping them by half doubled the audio thread's time for the same findings,
+/// BENCHMARKS.md).
+const HOP_STEPS: usize = WINDOW_STEPS;
 const BATCH: usize = 8;
 
 /// Session thresholds (policy values).
@@ -36,14 +38,14 @@ pub struct VoiceParams {
     /// expressive actor), other voices sit at 0.27–0.55 (calibrated on the corpus's calibration
     /// half, BENCHMARKS.md).
     pub same_voice: f32,
-    /// Windows averaged to enrol the candidate's voice (3 ≈ 6 s of speech).
+    /// Windows averaged to enrol the candidate's voice (2 ≈ 6 s of speech).
     pub enrol_windows: usize,
     /// A different voice that stays to the end for at least this much speech. Default 5 s.
     pub min_change_s: f64,
     /// Other voices interleaved with the candidate's for at least this much speech in total.
     /// Default 3 s.
     pub min_second_s: f64,
-    /// A run of other-voice windows counts from this many windows (2 ≈ 4.5 s of speech).
+    /// A run of other-voice windows counts from this many windows (1 = 3 s of speech).
     pub min_run_windows: u64,
     /// A voice that stays to the end starts at the earliest other-voice run from which at least
     /// this share of windows is the other voice: one change, not a `second_speaker` run plus a
@@ -55,10 +57,10 @@ impl Default for VoiceParams {
     fn default() -> Self {
         VoiceParams {
             same_voice: 0.60,
-            enrol_windows: 3,
+            enrol_windows: 2,
             min_change_s: 5.0,
             min_second_s: 3.0,
-            min_run_windows: 2,
+            min_run_windows: 1,
             change_purity: 0.8,
         }
     }
@@ -565,11 +567,12 @@ impl VoiceAnalyser {
                     r.windows += 1;
                     r.sim_sum += sim;
                 }
-                // A 3 s window turns once most of it is the other voice: its centre is the best
-                // estimate of when the other voice started.
+                // A 3 s window turns once most of it is the other voice and the window before
+                // it did not: the change lies within half a window of their boundary, this
+                // window's start.
                 None => {
                     self.run = Some(Run {
-                        start: centre,
+                        start,
                         end,
                         windows: 1,
                         sim_sum: sim,
@@ -594,6 +597,13 @@ impl VoiceAnalyser {
     }
 
     pub fn finish(mut self) -> Result<VoiceOutcome, InferenceError> {
+        // The speech after the last window (up to 3 s) would otherwise go unheard: from half a
+        // window on, the last 3 s of speech make one more window, so a voice that comes back
+        // at the end is heard coming back.
+        let since_last = self.steps_total.saturating_sub(WINDOW_STEPS) % HOP_STEPS;
+        if self.steps_total > WINDOW_STEPS && since_last >= WINDOW_STEPS / 2 {
+            self.make_window()?;
+        }
         self.flush()?;
         if self.enrolled.is_none() && !self.enrol_buf.is_empty() {
             self.enrol();
