@@ -219,6 +219,7 @@ fn lever_v1() {
             api_key: Secret::new("key"),
             perform_as: perform_as.into(),
             webhook_signature_token: None,
+            webhook_max_age: Duration::from_secs(3600),
         },
         http_client(Duration::from_secs(10)).unwrap(),
     );
@@ -283,8 +284,9 @@ fn standard_webhook() {
 
 // ------------------------------------------------------------------ inbound webhook shapes ----
 
-/// A config with one tenant receiving Greenhouse and Lever webhooks, and its inbound router.
-fn inbound(dir: &std::path::Path) -> vigil::ats::inbound::InboundState {
+/// A config with one tenant receiving Greenhouse and Lever webhooks, and its inbound router;
+/// Lever's API (which confirms deletions) is the sandbox at `lever_url`.
+fn inbound(dir: &std::path::Path, lever_url: &str) -> vigil::ats::inbound::InboundState {
     let text = r#"
 [store]
 path = "vigil.db"
@@ -296,16 +298,32 @@ client_secret = "s"
 user_id = 1
 webhook_secret = "gh-secret"
 [tenants.lever]
-api_key = "k"
+base_url = "LEVER_URL"
+api_key = "sandbox-lever-key"
 perform_as = "u"
 webhook_signature_token = "lever-token"
-"#;
-    let cfg = vigil::ats::config::AtsConfig::parse(text, &dir.join("ats.toml"), true).unwrap();
+"#
+    .replace("LEVER_URL", lever_url);
+    let cfg = vigil::ats::config::AtsConfig::parse(&text, &dir.join("ats.toml"), true).unwrap();
     let store = vigil::store::Store::open(&cfg.store_path).unwrap();
     vigil::ats::inbound::InboundState {
         store: std::sync::Arc::new(std::sync::Mutex::new(store)),
         config: std::sync::Arc::new(cfg),
+        http: http_client(Duration::from_secs(10)).unwrap(),
     }
+}
+
+/// The sandbox ATS on the test's runtime; returns its base URL.
+async fn sandbox() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sandbox = vigil::ats::sandbox::Sandbox::new(Default::default());
+    tokio::spawn(vigil::ats::sandbox::serve(
+        sandbox,
+        listener,
+        std::future::pending(),
+    ));
+    url
 }
 
 fn hmac_hex(key: &str, msg: &[u8]) -> String {
@@ -343,7 +361,7 @@ async fn post(
 #[tokio::test]
 async fn greenhouse_webhooks_vigil_consumes() {
     let dir = tempfile::tempdir().unwrap();
-    let state = inbound(dir.path());
+    let state = inbound(dir.path(), &sandbox().await);
     let mut pact = PactBuilder::new_v4("vigil", "greenhouse-webhooks");
     pact.with_output_dir(contracts_dir())
         .message_interaction("a candidate is deleted", |mut i| {
@@ -383,7 +401,8 @@ async fn greenhouse_webhooks_vigil_consumes() {
 #[tokio::test]
 async fn lever_webhooks_vigil_consumes() {
     let dir = tempfile::tempdir().unwrap();
-    let state = inbound(dir.path());
+    let lever = sandbox().await;
+    let state = inbound(dir.path(), &lever);
     let signature = hmac_hex("lever-token", b"3f1c2a1732395600000");
     let mut pact = PactBuilder::new_v4("vigil", "lever-webhooks");
     pact.with_output_dir(contracts_dir())
@@ -407,6 +426,18 @@ async fn lever_webhooks_vigil_consumes() {
             r.candidate_id = Some("c-1".into());
             s.register(&r, &["lever"], "test", 0).unwrap();
         }
+        // The example's triggeredAt is long past: delivered now, Lever signs the current time.
+        let mut event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let now = vigil::store::now_ms();
+        event["triggeredAt"] = now.into();
+        event["signature"] = hmac_hex("lever-token", format!("3f1c2a{now}").as_bytes()).into();
+        // Lever confirms the deletion: the opportunity is gone from its API.
+        reqwest::Client::new()
+            .delete(format!("{lever}/_sandbox/lever/opportunities/250d8f03"))
+            .send()
+            .await
+            .unwrap();
+        let body = serde_json::to_vec(&event).unwrap();
         let v = post(&state, "/ats/acme/lever/webhook", None, body).await;
         assert_eq!(v["status"], "processed", "{v}");
         assert_eq!(v["reports_deleted"], 1, "{v}");

@@ -18,8 +18,9 @@ use vigil::store::{NewReport, Store};
 
 const GH_SECRET: &str = "gh-webhook-secret";
 const LEVER_TOKEN: &str = "lever-signature-token";
+const LEVER_KEY: &str = vigil::ats::sandbox::LEVER_API_KEY;
 
-fn config(dir: &Path, canary: &str) -> AtsConfig {
+fn config(dir: &Path, canary: &str, lever_url: &str) -> AtsConfig {
     let text = format!(
         r#"
 [store]
@@ -37,7 +38,8 @@ webhook_secret = "{GH_SECRET}"
 [[tenants]]
 id = "lv"
 [tenants.lever]
-api_key = "k"
+base_url = "{lever_url}"
+api_key = "{LEVER_KEY}"
 perform_as = "u"
 webhook_signature_token = "{LEVER_TOKEN}"
 "#
@@ -75,18 +77,34 @@ fn gh_sign(body: &[u8]) -> String {
 struct Env {
     _dir: tempfile::TempDir,
     state: InboundState,
+    /// The sandbox Lever API that confirms (or not) deletions.
+    lever: String,
 }
 
+/// The inbound state, with the `lv` tenant's Lever API served by the sandbox on the test's
+/// runtime (call from inside a tokio test).
 fn env(canary: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), canary);
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let lever = format!("http://{}", std_listener.local_addr().unwrap());
+    let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+    let sandbox = vigil::ats::sandbox::Sandbox::new(Default::default());
+    tokio::spawn(vigil::ats::sandbox::serve(
+        sandbox,
+        listener,
+        std::future::pending(),
+    ));
+    let cfg = config(dir.path(), canary, &lever);
     let store = Store::open(&cfg.store_path).unwrap();
     Env {
         state: InboundState {
             store: Arc::new(Mutex::new(store)),
             config: Arc::new(cfg),
+            http: vigil::ats::http_client(std::time::Duration::from_secs(10)).unwrap(),
         },
         _dir: dir,
+        lever,
     }
 }
 
@@ -185,6 +203,32 @@ async fn greenhouse_deletion_is_verified_deduplicated_and_deletes_only_that_cand
         (StatusCode::OK, Some("duplicate"))
     );
 
+    // Issue 19, item 3: the same signed body re-sent under another (unsigned) event id is a
+    // replay: a newer report of that candidate survives it.
+    e.store()
+        .register(
+            &report("vr_new", "acme", "46196263", "37031511", "verified"),
+            &["greenhouse"],
+            "test",
+            0,
+        )
+        .unwrap();
+    let (status, v) = e
+        .send(gh_request(&body, Some(gh_sign(&body)), "ev-replayed"))
+        .await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (StatusCode::OK, Some("duplicate")),
+        "{v}"
+    );
+    assert!(
+        e.store()
+            .latest_report("acme", "46196263")
+            .unwrap()
+            .is_some(),
+        "the newer report is kept"
+    );
+
     // Anonymisation removes the rest of a candidate's data too.
     let anon = serde_json::to_vec(&json!({
         "action": "candidate_anonymized",
@@ -230,6 +274,61 @@ async fn greenhouse_deletion_is_verified_deduplicated_and_deletes_only_that_cand
     ));
 }
 
+fn lever_sign(token: &str, at: i64) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(LEVER_TOKEN.as_bytes()).unwrap();
+    m.update(format!("{token}{at}").as_bytes());
+    hex::encode(m.finalize().into_bytes())
+}
+
+fn lever_request(body: &Value) -> Request<Body> {
+    Request::post("/ats/lv/lever/webhook")
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+/// A correctly signed Lever event, triggered `age_ms` ago.
+fn lever_event(token: &str, age_ms: i64, event: &str, data: Value) -> Value {
+    let at = vigil::store::now_ms() - age_ms;
+    json!({"triggeredAt": at, "event": event, "token": token,
+        "signature": lever_sign(token, at), "data": data})
+}
+
+impl Env {
+    /// A Lever user deletes the opportunity: Lever's API answers 404 for it from now on.
+    async fn lever_user_deletes(&self, opportunity: &str) {
+        let r = reqwest::Client::new()
+            .delete(format!(
+                "{}/_sandbox/lever/opportunities/{opportunity}",
+                self.lever
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    async fn lever_contact_owns(&self, opportunity: &str, contact: &str) {
+        let r = reqwest::Client::new()
+            .put(format!(
+                "{}/_sandbox/lever/opportunities/{opportunity}",
+                self.lever
+            ))
+            .json(&json!({"contact": contact}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    fn has_report(&self, tenant: &str, application: &str) -> bool {
+        self.store()
+            .latest_report(tenant, application)
+            .unwrap()
+            .is_some()
+    }
+}
+
 #[tokio::test]
 async fn lever_candidate_deleted_checks_the_token_signature() {
     let e = env("");
@@ -241,36 +340,158 @@ async fn lever_candidate_deleted_checks_the_token_signature() {
             0,
         )
         .unwrap();
-    let sign = |token: &str, at: u64| {
-        let mut m = Hmac::<Sha256>::new_from_slice(LEVER_TOKEN.as_bytes()).unwrap();
-        m.update(format!("{token}{at}").as_bytes());
-        hex::encode(m.finalize().into_bytes())
-    };
-    let mk = |sig: String| {
-        let body = json!({"triggeredAt": 1732395600000u64, "event": "candidateDeleted",
-            "token": "tok-1", "signature": sig,
-            "data": {"candidateId": "cand-1", "opportunityId": "opp-1"}});
-        Request::post("/ats/lv/lever/webhook")
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(&body).unwrap()))
-            .unwrap()
-    };
-    let (status, _) = e.send(mk(sign("tok-2", 1732395600000))).await;
+    let data = json!({"candidateId": "cand-1", "opportunityId": "opp-1"});
+    let mut forged = lever_event("tok-1", 1000, "candidateDeleted", data.clone());
+    forged["signature"] = json!(lever_sign("tok-2", 0));
+    let (status, _) = e.send(lever_request(&forged)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(e.store().latest_report("lv", "opp-1").unwrap().is_some());
-    let (status, v) = e.send(mk(sign("tok-1", 1732395600000))).await;
+    assert!(e.has_report("lv", "opp-1"));
+
+    e.lever_user_deletes("opp-1").await;
+    let event = lever_event("tok-1", 1000, "candidateDeleted", data);
+    let (status, v) = e.send(lever_request(&event)).await;
     assert_eq!(
         (status, v["reports_deleted"].as_u64()),
         (StatusCode::OK, Some(1)),
         "{v}"
     );
+    let (status, v) = e.send(lever_request(&event)).await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (StatusCode::OK, Some("duplicate")),
+        "a redelivery is a no-op"
+    );
+    // The deletion's audit entry keeps what Lever's API answered.
+    let entry = e
+        .store()
+        .audit_entries(0, 100)
+        .unwrap()
+        .into_iter()
+        .find(|a| a.action == "candidate_data_deleted")
+        .unwrap();
+    assert_eq!(entry.details["confirmed_by"]["status"], 404, "{entry:?}");
+    assert_eq!(
+        entry.details["confirmed_by"]["request"],
+        "GET /v1/opportunities/opp-1"
+    );
     // Unknown tenant or a vendor not configured for the tenant: 404.
-    let (status, _) = e.send(mk(sign("tok-1", 1732395600000)).map(|b| b)).await;
-    assert_eq!(status, StatusCode::OK, "a redelivery is a no-op");
     let req = Request::post("/ats/nobody/lever/webhook")
         .body(Body::from("{}"))
         .unwrap();
     assert_eq!(e.send(req).await.0, StatusCode::NOT_FOUND);
+}
+
+/// Issue 19, item 1: Lever signs only token + triggeredAt, so a captured signed event must not
+/// become a deletion of anyone's evidence.
+#[tokio::test]
+async fn a_rewritten_or_stale_lever_event_deletes_nothing() {
+    let e = env("");
+    for (id, opp, cand) in [("vr_a", "opp-a", "victim"), ("vr_b", "opp-b", "cand-b")] {
+        e.store()
+            .register(
+                &report(id, "lv", opp, cand, "verified"),
+                &["lever"],
+                "test",
+                0,
+            )
+            .unwrap();
+    }
+    // A captured, correctly signed applicationCreated ...
+    let created = lever_event(
+        "tok-9",
+        1000,
+        "applicationCreated",
+        json!({"opportunityId": "x"}),
+    );
+    let (status, v) = e.send(lever_request(&created)).await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (StatusCode::OK, Some("ignored"))
+    );
+    // ... re-posted with the same token, triggeredAt and signature as a deletion of a victim:
+    // the signed pair was used once already.
+    let mut rewritten = created.clone();
+    rewritten["event"] = json!("candidateDeleted");
+    rewritten["data"] = json!({"candidateId": "victim", "opportunityId": "opp-a"});
+    e.lever_user_deletes("opp-a").await; // even were Lever to confirm it
+    let (status, v) = e.send(lever_request(&rewritten)).await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (StatusCode::OK, Some("duplicate")),
+        "{v}"
+    );
+    assert!(e.has_report("lv", "opp-a"), "the victim's evidence is kept");
+
+    // A signed deletion triggered long ago (2020, or just past the window) is refused.
+    for age_ms in [i64::from(i32::MAX) * 1000 / 2, 3_601_000] {
+        let stale = lever_event(
+            "tok-old",
+            age_ms,
+            "candidateDeleted",
+            json!({"opportunityId": "opp-a"}),
+        );
+        let (status, _) = e.send(lever_request(&stale)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "age {age_ms} ms");
+    }
+    // ... and so is one from the future beyond the clock skew.
+    let future = lever_event(
+        "tok-f",
+        -600_000,
+        "candidateDeleted",
+        json!({"opportunityId": "opp-a"}),
+    );
+    assert_eq!(
+        e.send(lever_request(&future)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(e.has_report("lv", "opp-a"));
+
+    // A fresh, correctly signed deletion of an opportunity Lever still has: 409, nothing gone.
+    let unconfirmed = lever_event(
+        "tok-b",
+        1000,
+        "candidateDeleted",
+        json!({"opportunityId": "opp-b"}),
+    );
+    let (status, v) = e.send(lever_request(&unconfirmed)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert!(e.has_report("lv", "opp-b"));
+    // By contact: refused while the contact has an opportunity, done once it has none.
+    e.lever_contact_owns("opp-b", "cand-b").await;
+    let by_contact = lever_event(
+        "tok-c",
+        1000,
+        "candidateDeleted",
+        json!({"candidateId": "cand-b"}),
+    );
+    assert_eq!(
+        e.send(lever_request(&by_contact)).await.0,
+        StatusCode::CONFLICT
+    );
+    assert!(e.has_report("lv", "opp-b"));
+    e.lever_user_deletes("opp-b").await;
+    // Lever retries the same delivery: refused before, it was not recorded, so it is processed.
+    let (status, v) = e.send(lever_request(&by_contact)).await;
+    assert_eq!(
+        (status, v["reports_deleted"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{v}"
+    );
+
+    // The same signed pair with a body that differs only in whitespace: a duplicate.
+    let mut bytes = serde_json::to_vec_pretty(&by_contact).unwrap();
+    bytes.extend_from_slice(b"\n\n");
+    let req = Request::post("/ats/lv/lever/webhook")
+        .header("content-type", "application/json")
+        .body(Body::from(bytes))
+        .unwrap();
+    let (status, v) = e.send(req).await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (StatusCode::OK, Some("duplicate"))
+    );
+    assert!(e.has_report("lv", "opp-a"), "still kept");
+    assert_eq!(e.store().rejections().unwrap(), 5, "refusals are recorded");
 }
 
 #[tokio::test]

@@ -33,6 +33,8 @@
 //! [tenants.lever]
 //! api_key = { env = "VIGIL_LEVER_KEY" }
 //! perform_as = "8d49b010-cc6a-4f40-ace5-e86061c677ed"
+//! webhook_signature_token = { env = "VIGIL_LEVER_SIGNATURE_TOKEN" }
+//! webhook_max_age_s = 3600          # oldest `triggeredAt` accepted (Lever signs no body)
 //!
 //! [tenants.webhook]
 //! url = "https://hooks.example.com/vigil"
@@ -243,6 +245,9 @@ struct RawLever {
     perform_as: String,
     /// `signatureToken` of the Lever webhooks pointed at `vigil ats listen`.
     webhook_signature_token: Option<SecretSource>,
+    /// Oldest `triggeredAt` accepted on a webhook, in seconds (default 3600, 60–86 400). Lever
+    /// signs only `token + triggeredAt`, so an old signed pair must not be usable forever.
+    webhook_max_age_s: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -336,7 +341,12 @@ pub struct LeverConfig {
     pub api_key: Secret,
     pub perform_as: String,
     pub webhook_signature_token: Option<Secret>,
+    /// Oldest `triggeredAt` accepted on an inbound webhook.
+    pub webhook_max_age: std::time::Duration,
 }
+
+/// Default of `tenants.lever.webhook_max_age_s`.
+pub const LEVER_WEBHOOK_MAX_AGE_S: u64 = 3600;
 
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
@@ -513,6 +523,12 @@ impl AtsConfig {
                     if l.perform_as.trim().is_empty() {
                         return Err(invalid(format!("{what}.perform_as is empty")));
                     }
+                    let max_age = l.webhook_max_age_s.unwrap_or(LEVER_WEBHOOK_MAX_AGE_S);
+                    if !(60..=86_400).contains(&max_age) {
+                        return Err(invalid(format!(
+                            "{what}.webhook_max_age_s is {max_age}; it must be 60–86400"
+                        )));
+                    }
                     Some(LeverConfig {
                         base_url: parse_url(
                             &format!("{what}.base_url"),
@@ -524,6 +540,7 @@ impl AtsConfig {
                             .webhook_signature_token
                             .map(|w| secret(&format!("{what}.webhook_signature_token"), w))
                             .transpose()?,
+                        webhook_max_age: std::time::Duration::from_secs(max_age),
                     })
                 }
             };

@@ -2,17 +2,25 @@
 //! be merged into `vigil serve`).
 //!
 //! - Greenhouse: `Signature: sha256 <hex>` = HMAC-SHA256(secret, raw body), checked over the
-//!   exact bytes received; `Greenhouse-Event-ID` de-duplicates (SHA-256 of the body when absent).
-//! - Lever: `signature` = hex HMAC-SHA256(signatureToken, token + triggeredAt) inside the body
-//!   (Lever does not sign the body itself); de-duplicated by SHA-256 of the body.
+//!   exact bytes received. An event is new only if both its `Greenhouse-Event-ID` and the SHA-256
+//!   of its signed body are: the id header is not signed, so the same signed body re-sent under
+//!   another id is a replay, not a second event.
+//! - Lever: `signature` = hex HMAC-SHA256(signatureToken, token + triggeredAt) inside the body.
+//!   Lever does not sign the body itself, so what is signed decides: `triggeredAt` must be within
+//!   `webhook_max_age_s` (default 1 h) of now (5 min of clock skew ahead), a signed
+//!   (token, triggeredAt, signature) is used once whatever body comes with it, and a
+//!   `candidateDeleted` is acted on only once Lever's API confirms it (the opportunity answers
+//!   404, or the contact has no opportunity left); the answer is kept in the audit entry. An
+//!   unconfirmed deletion gets 409 and deletes nothing; Lever unreachable gets 503 (retry).
 //!
 //! Signatures are compared in constant time (`Mac::verify_slice`). A bad or missing signature
 //! gets 401 and a warning log, and nothing is processed. Deletions (`delete_candidate`,
 //! `candidate_anonymized`, `candidateDeleted`) remove the candidate's stored reports and outbox
 //! rows in one transaction with their audit entry; a redelivered event does nothing.
 
-use super::config::{AtsConfig, Secret};
+use super::config::{AtsConfig, LeverConfig, Secret};
 use super::gate;
+use crate::store::governance::DeletionRequest;
 use crate::store::{Store, StoreError, now_ms};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -28,10 +36,15 @@ use std::sync::{Arc, Mutex};
 /// Largest webhook body accepted (Greenhouse payloads are a few KiB).
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// Lever's `triggeredAt` may be this far ahead of our clock.
+const LEVER_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
 #[derive(Clone)]
 pub struct InboundState {
     pub store: Arc<Mutex<Store>>,
     pub config: Arc<AtsConfig>,
+    /// For confirming deletions with the ATS's API.
+    pub http: reqwest::Client,
 }
 
 /// Checks Greenhouse's `Signature: sha256 <hex>` over the raw body.
@@ -52,8 +65,18 @@ pub fn verify_greenhouse(
     mac.verify_slice(&sig).map_err(|_| "signature mismatch")
 }
 
+/// What a Lever webhook's signature covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeverSigned {
+    /// `triggeredAt`, milliseconds since the epoch.
+    pub triggered_ms: i64,
+    /// SHA-256 of token, triggeredAt and signature: one id per signed pair, whatever body
+    /// came with it.
+    pub signed_id: String,
+}
+
 /// Checks a Lever webhook: hex HMAC-SHA256(signatureToken, token + triggeredAt).
-pub fn verify_lever(token_secret: &Secret, body: &Value) -> Result<(), &'static str> {
+pub fn verify_lever(token_secret: &Secret, body: &Value) -> Result<LeverSigned, &'static str> {
     let token = body["token"].as_str().ok_or("missing token")?;
     let triggered = match &body["triggeredAt"] {
         Value::Number(n) => n.to_string(),
@@ -66,7 +89,25 @@ pub fn verify_lever(token_secret: &Secret, body: &Value) -> Result<(), &'static 
         .expect("HMAC takes any key");
     mac.update(token.as_bytes());
     mac.update(triggered.as_bytes());
-    mac.verify_slice(&sig).map_err(|_| "signature mismatch")
+    mac.verify_slice(&sig).map_err(|_| "signature mismatch")?;
+    let triggered_ms = triggered
+        .parse::<i64>()
+        .map_err(|_| "triggeredAt is not a millisecond timestamp")?;
+    let mut id = Sha256::new();
+    for part in [token.as_bytes(), b"\0", triggered.as_bytes(), b"\0", &sig] {
+        id.update(part);
+    }
+    Ok(LeverSigned {
+        triggered_ms,
+        signed_id: format!("signed:{}", hex::encode(id.finalize())),
+    })
+}
+
+/// Whether a Lever `triggeredAt` is recent enough to act on.
+pub fn lever_fresh(triggered_ms: i64, now_ms: i64, max_age: std::time::Duration) -> bool {
+    let max_age_ms = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+    triggered_ms <= now_ms.saturating_add(LEVER_CLOCK_SKEW_MS)
+        && triggered_ms >= now_ms.saturating_sub(max_age_ms)
 }
 
 /// `vigil ats listen`: the ATS routes plus `/healthz` and `/metrics`.
@@ -171,11 +212,14 @@ async fn greenhouse(
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return problem(StatusCode::BAD_REQUEST, "body is not JSON");
     };
-    let event_id = headers
+    // The id header is not signed: the signed body's hash is an id of the event too.
+    let event_ids: Vec<String> = headers
         .get("greenhouse-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .unwrap_or_else(|| body_id(&body));
+        .into_iter()
+        .chain([format!("body:{}", body_id(&body))])
+        .collect();
     let action = v["action"].as_str().unwrap_or("").to_owned();
     let (candidate, apps): (Option<String>, Vec<String>) = match action.as_str() {
         "delete_candidate" => (
@@ -187,7 +231,7 @@ async fn greenhouse(
         ),
         "candidate_anonymized" => (id_str(&v["payload"]["candidate_id"]), Vec::new()),
         _ => {
-            let (t, e, a) = (tenant.clone(), event_id.clone(), action.clone());
+            let (t, e, a) = (tenant.clone(), event_ids.clone(), action.clone());
             return match with_store(&st, move |s| {
                 s.note_inbound(&t, "greenhouse", &e, &a, now_ms())
             })
@@ -204,7 +248,16 @@ async fn greenhouse(
             "deletion event without candidate or application ids",
         );
     }
-    deletion(&st, tenant, "greenhouse", event_id, action, candidate, apps).await
+    let request = DeletionRequest {
+        tenant,
+        vendor: "greenhouse".into(),
+        event_ids,
+        action,
+        candidate_id: candidate,
+        application_ids: apps,
+        confirmation: None,
+    };
+    deletion(&st, request).await
 }
 
 async fn lever(
@@ -212,12 +265,13 @@ async fn lever(
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Some(secret) = st
-        .config
-        .tenant(&tenant)
-        .and_then(|t| t.lever.as_ref())
-        .and_then(|l| l.webhook_signature_token.clone())
-    else {
+    let Some(cfg) = st.config.tenant(&tenant).and_then(|t| t.lever.clone()) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "no Lever webhook configured for this tenant",
+        );
+    };
+    let Some(secret) = cfg.webhook_signature_token.clone() else {
         return problem(
             StatusCode::NOT_FOUND,
             "no Lever webhook configured for this tenant",
@@ -226,53 +280,99 @@ async fn lever(
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return rejected(&st, tenant, "lever", "body is not JSON").await;
     };
-    if let Err(why) = verify_lever(&secret, &v) {
-        return rejected(&st, tenant, "lever", why).await;
+    let signed = match verify_lever(&secret, &v) {
+        Ok(s) => s,
+        Err(why) => return rejected(&st, tenant, "lever", why).await,
+    };
+    if !lever_fresh(signed.triggered_ms, now_ms(), cfg.webhook_max_age) {
+        return rejected(
+            &st,
+            tenant,
+            "lever",
+            "triggeredAt outside the freshness window",
+        )
+        .await;
     }
-    let event_id = body_id(&body);
+    let event_ids = vec![signed.signed_id];
     let action = v["event"].as_str().unwrap_or("").to_owned();
     if action != "candidateDeleted" {
-        let (t, e, a) = (tenant.clone(), event_id, action.clone());
+        let (t, e, a) = (tenant.clone(), event_ids, action.clone());
         return match with_store(&st, move |s| s.note_inbound(&t, "lever", &e, &a, now_ms())).await {
             Ok(_) => Json(json!({"status": "ignored", "action": action})).into_response(),
             Err(r) => r,
         };
     }
     let d = &v["data"];
-    let candidate = id_str(&d["candidateId"]).or_else(|| id_str(&d["contactId"]));
-    let apps: Vec<String> = id_str(&d["opportunityId"]).into_iter().collect();
-    if candidate.is_none() && apps.is_empty() {
+    let contact = id_str(&d["candidateId"]).or_else(|| id_str(&d["contactId"]));
+    let opportunity = id_str(&d["opportunityId"]);
+    if contact.is_none() && opportunity.is_none() {
         return problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "candidateDeleted without candidate or opportunity id",
         );
     }
-    deletion(&st, tenant, "lever", event_id, action, candidate, apps).await
+    let (t, e) = (tenant.clone(), event_ids.clone());
+    match with_store(&st, move |s| s.inbound_seen(&t, "lever", &e)).await {
+        Ok(true) => return Json(json!({"status": "duplicate", "action": action})).into_response(),
+        Ok(false) => {}
+        Err(r) => return r,
+    }
+    let confirmation =
+        match confirm_lever(&st, &cfg, opportunity.as_deref(), contact.as_deref()).await {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+    if !confirmation.deleted {
+        tracing::warn!(tenant = %tenant, request = %confirmation.request, "Lever deletion not confirmed by Lever's API: nothing deleted");
+        let why = "candidateDeleted not confirmed by Lever's API";
+        return match with_store(&st, move |s| {
+            s.record_rejection(&tenant, "lever", why, now_ms())
+        })
+        .await
+        {
+            Ok(()) => problem(
+                StatusCode::CONFLICT,
+                "Lever still has this candidate: nothing was deleted",
+            ),
+            Err(r) => r,
+        };
+    }
+    let request = DeletionRequest {
+        tenant,
+        vendor: "lever".into(),
+        event_ids,
+        action,
+        candidate_id: contact,
+        application_ids: opportunity.into_iter().collect(),
+        confirmation: serde_json::to_value(&confirmation).ok(),
+    };
+    deletion(&st, request).await
 }
 
-async fn deletion(
+/// Asks Lever's API whether a deletion is real; 503 when Lever cannot be asked (Lever retries
+/// the webhook; nothing was recorded, so the retry is processed).
+async fn confirm_lever(
     st: &InboundState,
-    tenant: String,
-    vendor: &'static str,
-    event_id: String,
-    action: String,
-    candidate: Option<String>,
-    apps: Vec<String>,
-) -> Response {
-    let a = action.clone();
-    match with_store(st, move |s| {
-        s.delete_candidate(
-            &tenant,
-            vendor,
-            &event_id,
-            &a,
-            candidate.as_deref(),
-            &apps,
-            now_ms(),
-        )
-    })
-    .await
-    {
+    cfg: &LeverConfig,
+    opportunity: Option<&str>,
+    contact: Option<&str>,
+) -> Result<super::lever::Confirmation, Response> {
+    let lever = super::lever::Lever::new(cfg.clone(), st.http.clone());
+    lever
+        .confirm_deleted(opportunity, contact)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot confirm a Lever deletion");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot confirm the deletion with Lever; retry later",
+            )
+        })
+}
+
+async fn deletion(st: &InboundState, request: DeletionRequest) -> Response {
+    let action = request.action.clone();
+    match with_store(st, move |s| s.delete_candidate(&request, now_ms())).await {
         Ok(Some(d)) => Json(json!({
             "status": "processed", "action": action,
             "reports_deleted": d.reports, "deliveries_deleted": d.deliveries,

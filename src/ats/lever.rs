@@ -6,6 +6,11 @@
 //! - `GET /v1/opportunities/{id}/files?limit=100[&offset=T]` → `{data: […], hasNext, next}`.
 //! - `POST /v1/opportunities/{id}/notes?perform_as=U` — `{value, secret}` → `{data: {id}}`.
 //! - `GET /v1/opportunities/{id}/notes?limit=100[&offset=T]` for the duplicate check.
+//! - `GET /v1/opportunities/{id}` → `{data: {id, …}}`, 404 once deleted; and
+//!   `GET /v1/opportunities?contact_id=C&limit=1` → `{data: […]}`: how a `candidateDeleted`
+//!   webhook (whose body Lever does not sign) is confirmed before anything is deleted. That a
+//!   deleted opportunity answers 404 follows Lever's documented error behaviour for unknown ids;
+//!   it could not be tried against a real account here.
 //!
 //! Lever has no idempotency keys either: as with Greenhouse, completed steps are recorded and
 //! retries look for the report's file name (and the note that names the report id) first.
@@ -19,6 +24,15 @@ use serde_json::json;
 
 /// Lever's documented upload limit.
 pub const MAX_FILE_BYTES: usize = 30 * 1024 * 1024;
+
+/// What the ATS said when asked to confirm a deletion (recorded in the audit log).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Confirmation {
+    /// Method and path asked (no query, no credentials).
+    pub request: String,
+    pub status: u16,
+    pub deleted: bool,
+}
 
 pub struct Lever {
     cfg: LeverConfig,
@@ -169,6 +183,60 @@ impl Lever {
             || self.upload(opportunity, filename, mime, bytes),
         )
         .await
+    }
+
+    /// Asks Lever whether a `candidateDeleted` event is true: the opportunity answers 404, or
+    /// the contact has no opportunity left. `Ok(false)` when Lever still has it.
+    pub async fn confirm_deleted(
+        &self,
+        opportunity: Option<&str>,
+        contact: Option<&str>,
+    ) -> Result<Confirmation, SendError> {
+        const CALL: &str = "lever confirm deletion";
+        let mut u = self.cfg.base_url.clone();
+        {
+            let mut path = u.path_segments_mut().expect("http(s) URL");
+            path.clear().extend(["v1", "opportunities"]);
+            if let Some(o) = opportunity {
+                path.push(o);
+            }
+        }
+        match (opportunity, contact) {
+            (Some(_), _) => {}
+            (None, Some(c)) => {
+                u.query_pairs_mut()
+                    .append_pair("contact_id", c)
+                    .append_pair("limit", "1");
+            }
+            (None, None) => {
+                return Err(SendError::Config(
+                    "a deletion names neither an opportunity nor a contact".into(),
+                ));
+            }
+        }
+        let request = format!("GET {}", u.path());
+        let resp = self
+            .auth(self.http.get(u))
+            .send()
+            .await
+            .map_err(|e| SendError::transport(CALL, &e))?;
+        let status = resp.status().as_u16();
+        let deleted = if opportunity.is_some() {
+            if status == 404 {
+                true
+            } else {
+                let _: One = json_body(CALL, check(CALL, resp).await?).await?;
+                false
+            }
+        } else {
+            let page: Page = json_body(CALL, check(CALL, resp).await?).await?;
+            page.data.is_empty()
+        };
+        Ok(Confirmation {
+            request,
+            status,
+            deleted,
+        })
     }
 
     pub async fn deliver(

@@ -185,6 +185,11 @@ pub struct LeverNote {
 pub struct LeverOpportunity {
     pub files: Vec<LeverFile>,
     pub notes: Vec<LeverNote>,
+    /// The contact (person) the opportunity belongs to, when a test registered one.
+    pub contact: Option<String>,
+    /// Deleted by a Lever user (`DELETE /_sandbox/lever/opportunities/{id}`): the API answers
+    /// 404 for it from then on.
+    pub deleted: bool,
 }
 
 /// Everything the sandbox holds; `GET /_sandbox/state` returns it.
@@ -273,6 +278,8 @@ impl Sandbox {
             .route("/v3/attachments", get(gh_list).post(gh_create))
             .route("/v3/applications/{id}", patch(gh_patch))
             .route("/v3/interviews", get(gh_interviews))
+            .route("/v1/opportunities", get(lever_list_opportunities))
+            .route("/v1/opportunities/{id}", get(lever_get_opportunity))
             .route(
                 "/v1/opportunities/{id}/files",
                 get(lever_list_files).post(lever_upload),
@@ -287,6 +294,10 @@ impl Sandbox {
         Router::new()
             .route("/_sandbox/state", get(state))
             .route("/_sandbox/faults", put(put_faults))
+            .route(
+                "/_sandbox/lever/opportunities/{id}",
+                put(lever_register).delete(lever_user_deletes),
+            )
             .merge(api)
             .with_state(self.clone())
     }
@@ -945,6 +956,70 @@ async fn lever_upload(
     }});
     g.data.lever.entry(opp).or_default().files.push(f);
     Json(out).into_response()
+}
+
+/// Test set-up: an opportunity of a contact (body `{"contact": "C"}`).
+async fn lever_register(
+    State(s): State<Sandbox>,
+    Path(opp): Path<String>,
+    Json(body): Json<Value>,
+) -> StatusCode {
+    let contact = body["contact"].as_str().map(str::to_owned);
+    s.lock().data.lever.entry(opp).or_default().contact = contact;
+    StatusCode::NO_CONTENT
+}
+
+/// Test set-up: a Lever user deletes the opportunity (its files and notes go with it).
+async fn lever_user_deletes(State(s): State<Sandbox>, Path(opp): Path<String>) -> StatusCode {
+    let mut g = s.lock();
+    let o = g.data.lever.entry(opp).or_default();
+    o.files.clear();
+    o.notes.clear();
+    o.deleted = true;
+    StatusCode::NO_CONTENT
+}
+
+/// `GET /v1/opportunities/{id}`: `{data: {id, contact}}`, or 404 once deleted. Ids the sandbox
+/// has not seen exist (opportunities are created by the tests' uploads as they go).
+async fn lever_get_opportunity(
+    State(s): State<Sandbox>,
+    headers: HeaderMap,
+    Path(opp): Path<String>,
+) -> Response {
+    if let Err(r) = lever_authorised(&headers) {
+        return r;
+    }
+    let g = s.lock();
+    match g.data.lever.get(&opp) {
+        Some(o) if o.deleted => lever_error(
+            StatusCode::NOT_FOUND,
+            "NotFoundError",
+            "Opportunity not found",
+        ),
+        o => Json(json!({"data": {"id": opp, "contact": o.and_then(|o| o.contact.clone())}}))
+            .into_response(),
+    }
+}
+
+/// `GET /v1/opportunities?contact_id=C`: the contact's opportunities that are not deleted.
+async fn lever_list_opportunities(
+    State(s): State<Sandbox>,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    if let Err(r) = lever_authorised(&headers) {
+        return r;
+    }
+    let g = s.lock();
+    let contact = q.get("contact_id");
+    let items: Vec<Value> = g
+        .data
+        .lever
+        .iter()
+        .filter(|(_, o)| !o.deleted && contact.is_none_or(|c| o.contact.as_ref() == Some(c)))
+        .map(|(id, o)| json!({"id": id, "contact": o.contact}))
+        .collect();
+    lever_page(&items, &q)
 }
 
 /// Lists one kind of item of an opportunity (Lever's `{data, hasNext, next}` pages).

@@ -748,9 +748,12 @@ fn purge(c: ConfigArg) -> Result<ExitCode, Failure> {
 fn listen(a: ListenArgs) -> Result<ExitCode, Failure> {
     let cfg = load(&a.config)?;
     let store = open_store(&cfg)?;
+    let http = crate::ats::http_client(cfg.delivery.request_timeout)
+        .map_err(|e| Failure::new(2, e.to_string()))?;
     let state = crate::ats::inbound::InboundState {
         store: std::sync::Arc::new(std::sync::Mutex::new(store)),
         config: std::sync::Arc::new(cfg),
+        http,
     };
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(&a.listen)

@@ -42,13 +42,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(sessions: Arc<Sessions>) -> AppState {
+    /// `http` is the client used to confirm ATS deletions with the vendor's API.
+    pub fn new(sessions: Arc<Sessions>, http: reqwest::Client) -> AppState {
         let cfg = sessions.cfg.clone();
         AppState {
             limiter: Arc::new(auth::RateLimiter::new(cfg.requests_per_minute)),
             inbound: InboundState {
                 store: sessions.store.clone(),
                 config: Arc::new(cfg.ats.clone()),
+                http,
             },
             sessions,
         }
@@ -213,6 +215,8 @@ pub enum ServeError {
     Policy(String),
     #[error("{0}")]
     Io(String),
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
 }
 
 /// Opens the store, loads the key and policy, resumes interrupted sessions: everything a
@@ -239,6 +243,7 @@ pub fn prepare(cfg: ServeConfig) -> Result<AppState, ServeError> {
         ))
     })?;
     let store = Store::open(&cfg.ats.store_path)?;
+    let http = crate::ats::http_client(cfg.ats.delivery.request_timeout)?;
     let sessions = Sessions::new(Arc::new(cfg), Arc::new(Mutex::new(store)), key, policy);
     let (resumed, lost) = sessions
         .recover()
@@ -250,5 +255,5 @@ pub fn prepare(cfg: ServeConfig) -> Result<AppState, ServeError> {
             "sessions left by the previous run"
         );
     }
-    Ok(AppState::new(sessions))
+    Ok(AppState::new(sessions, http))
 }

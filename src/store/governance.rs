@@ -79,6 +79,22 @@ impl Decision {
     }
 }
 
+/// A deletion asked for by an ATS webhook, checked by the handler (signature, freshness and,
+/// where the vendor's API allows, confirmation) before it reaches the store.
+#[derive(Debug, Clone)]
+pub struct DeletionRequest {
+    pub tenant: String,
+    pub vendor: String,
+    /// Every id the event is known by: the vendor's event id and a hash of what is signed. All
+    /// must be new, else it is a redelivery or a replay under another id.
+    pub event_ids: Vec<String>,
+    pub action: String,
+    pub candidate_id: Option<String>,
+    pub application_ids: Vec<String>,
+    /// What the vendor's API answered when asked to confirm (kept in the audit entry).
+    pub confirmation: Option<serde_json::Value>,
+}
+
 /// What an inbound deletion removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Deleted {
@@ -222,22 +238,62 @@ impl Store {
         )? == 1)
     }
 
-    /// Handles a candidate deletion or anonymisation from the ATS: removes every stored report
-    /// (and its outbox rows) of the candidate or of the listed applications, once per event id.
-    /// `None` when the event was already processed.
-    #[allow(clippy::too_many_arguments)]
-    pub fn delete_candidate(
-        &mut self,
+    /// Records every id of an event; true only when none was seen before (a redelivery, or a
+    /// replay under another id, matches at least one).
+    fn first_time_all(
+        tx: &rusqlite::Transaction<'_>,
         tenant: &str,
         vendor: &str,
-        event_id: &str,
+        event_ids: &[String],
         action: &str,
-        candidate_id: Option<&str>,
-        application_ids: &[String],
+        now: i64,
+    ) -> rusqlite::Result<bool> {
+        let mut all_new = !event_ids.is_empty();
+        for id in event_ids {
+            all_new &= Store::first_time(tx, tenant, vendor, id, action, now)?;
+        }
+        Ok(all_new)
+    }
+
+    /// Whether any of an event's ids was already recorded (read only).
+    pub fn inbound_seen(
+        &self,
+        tenant: &str,
+        vendor: &str,
+        event_ids: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT 1 FROM inbound_events WHERE tenant = ?1 AND vendor = ?2 AND event_id = ?3",
+        )?;
+        for id in event_ids {
+            if st.exists(params![tenant, vendor, id])? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Handles a candidate deletion or anonymisation from the ATS: removes every stored report
+    /// (and its outbox rows) of the candidate or of the listed applications, once per event
+    /// (every id in `event_ids` must be new). `None` when the event was already processed.
+    pub fn delete_candidate(
+        &mut self,
+        d: &DeletionRequest,
         now: i64,
     ) -> Result<Option<Deleted>, StoreError> {
+        let DeletionRequest {
+            tenant,
+            vendor,
+            event_ids,
+            action,
+            candidate_id,
+            application_ids,
+            confirmation,
+        } = d;
+        let (tenant, vendor, action) = (tenant.as_str(), vendor.as_str(), action.as_str());
+        let candidate_id = candidate_id.as_deref();
         let tx = self.conn.transaction()?;
-        if !Store::first_time(&tx, tenant, vendor, event_id, action, now)? {
+        if !Store::first_time_all(&tx, tenant, vendor, event_ids, action, now)? {
             return Ok(None);
         }
         let mut ids: Vec<String> = Vec::new();
@@ -284,10 +340,11 @@ impl Store {
                 params![tenant, a],
             )?;
         }
-        let mut d = Deleted::default();
+        let mut deleted = Deleted::default();
         for id in &ids {
-            d.deliveries += tx.execute("DELETE FROM deliveries WHERE report_id = ?1", [id])? as u64;
-            d.reports += tx.execute("DELETE FROM reports WHERE report_id = ?1", [id])? as u64;
+            deleted.deliveries +=
+                tx.execute("DELETE FROM deliveries WHERE report_id = ?1", [id])? as u64;
+            deleted.reports += tx.execute("DELETE FROM reports WHERE report_id = ?1", [id])? as u64;
         }
         audit::append(
             &tx,
@@ -296,13 +353,14 @@ impl Store {
             Action::CandidateDataDeleted,
             candidate_id.unwrap_or("-"),
             serde_json::json!({
-                "tenant": tenant, "event": action, "event_id": event_id,
-                "application_ids": application_ids, "reports_deleted": d.reports,
-                "deliveries_deleted": d.deliveries, "report_ids": ids,
+                "tenant": tenant, "event": action, "event_id": event_ids[0],
+                "application_ids": application_ids, "reports_deleted": deleted.reports,
+                "deliveries_deleted": deleted.deliveries, "report_ids": ids,
+                "confirmed_by": confirmation,
             }),
         )?;
         tx.commit()?;
-        Ok(Some(d))
+        Ok(Some(deleted))
     }
 
     /// Records an inbound event that needs no action (so a redelivery is recognised).
@@ -310,12 +368,12 @@ impl Store {
         &mut self,
         tenant: &str,
         vendor: &str,
-        event_id: &str,
+        event_ids: &[String],
         action: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
         let tx = self.conn.transaction()?;
-        let first = Store::first_time(&tx, tenant, vendor, event_id, action, now)?;
+        let first = Store::first_time_all(&tx, tenant, vendor, event_ids, action, now)?;
         tx.commit()?;
         Ok(first)
     }
