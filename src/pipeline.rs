@@ -311,6 +311,17 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         (s, None, Ok(a)) => (s?, a),
     };
     let (summary, audio_summary) = summary;
+    if let Some(decoder) = &summary.image_decoder
+        && summary.audio.is_none()
+    {
+        return Err(IngestError::BadInput {
+            input: input.display_name(),
+            reason: format!(
+                "is a still image ({decoder}), not a recording: score a video or audio recording of the interview"
+            ),
+        }
+        .into());
+    }
     flush(&mut batch, &mut video, &mut faces)?;
     let (findings, per_frame) = video.finish();
     let face_present_ratio = faces.present_ratio();
@@ -416,6 +427,17 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         let lips: Vec<_> = lips.into_iter().filter(|l| !frozen(l)).collect();
         events.extend(scoring::lipsync_events(&lips, &opts.lipsync));
     }
+    tracing::debug!(
+        file_bytes = ?size_bytes,
+        demuxed_bytes = ?summary.demuxed_bytes,
+        cuts = summary.cuts.len(),
+        "media bytes"
+    );
+    events.extend(scoring::media_fault_events(
+        &summary.cuts,
+        size_bytes.zip(summary.demuxed_bytes),
+        duration_s,
+    ));
     if !has_video {
         events.push(scoring::missing_stream_event(
             EventKind::NoVideo,

@@ -82,6 +82,10 @@ pub struct ScoreArgs {
     /// Seconds without decoding progress before giving up.
     #[arg(long, default_value_t = 30)]
     pub stall_timeout: u64,
+    /// Media timestamped beyond this many seconds is not analysed (the cut is reported as a
+    /// `timestamp_jump` event).
+    #[arg(long, default_value_t = 21_600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_duration: u64,
     /// Print the report payload as JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -238,6 +242,7 @@ fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
         ingest: IngestConfig {
             sampling: a.sampling,
             stall_timeout: Duration::from_secs(a.stall_timeout.max(1)),
+            max_duration: Duration::from_secs(a.max_duration),
             ..IngestConfig::default()
         },
         session,

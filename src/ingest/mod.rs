@@ -88,6 +88,13 @@ pub struct IngestConfig {
     /// Whether an `http(s)://` source follows redirects. Default true; a server pulling from an
     /// allow-listed host turns it off so a redirect cannot lead it elsewhere.
     pub follow_redirects: bool,
+    /// A stream whose timestamps jump forward by more than this is cut at the jump (nothing
+    /// after it is decoded) and the jump reported: analysis time must follow the bytes, not
+    /// what the timestamps claim. Default 30 s (Opus DTX or lost packets leave gaps of well
+    /// under a second).
+    pub max_gap: Duration,
+    /// Media timestamped beyond this is not decoded (and the cut reported). Default 6 h.
+    pub max_duration: Duration,
 }
 
 impl Default for IngestConfig {
@@ -98,6 +105,8 @@ impl Default for IngestConfig {
             stall_timeout: Duration::from_secs(30),
             cancel: None,
             follow_redirects: true,
+            max_gap: Duration::from_secs(30),
+            max_duration: Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -116,6 +125,117 @@ pub struct MediaSummary {
     pub container: Option<String>,
     pub video: Option<VideoStreamInfo>,
     pub audio: Option<AudioStreamInfo>,
+    /// Where a stream was cut: a timestamp jump or the duration limit (reported as events).
+    #[serde(skip)]
+    pub cuts: Vec<Cut>,
+    /// Compressed bytes the demuxer handed to the decoders (all streams).
+    #[serde(skip)]
+    pub demuxed_bytes: Option<u64>,
+    /// The picture came from an image decoder (PNG, JPEG, …): a photo, not a recording.
+    #[serde(skip)]
+    pub image_decoder: Option<String>,
+}
+
+/// A stream cut short because of its timestamps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cut {
+    pub stream: StreamKind,
+    /// End of the last buffer kept (stream time).
+    pub at: Pts,
+    /// Timestamp of the first buffer dropped.
+    pub claimed: Pts,
+    pub reason: CutReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    Video,
+    Audio,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutReason {
+    /// The timestamps jump forward by more than `max_gap`.
+    TimestampJump,
+    /// The timestamps pass `max_duration`.
+    DurationLimit,
+}
+
+/// Watches one stream's compressed buffers in front of its decoder: counts their bytes and
+/// cuts the stream at a timestamp jump or past the duration limit.
+struct StreamGuard {
+    stream: StreamKind,
+    max_gap: u64,
+    max_duration: u64,
+    last_end: Option<u64>,
+    cut: bool,
+}
+
+impl StreamGuard {
+    /// Whether the buffer is kept; records a cut in `found` the first time one is dropped.
+    fn admit(&mut self, buffer: &gst::BufferRef, found: &Mutex<Found>) -> bool {
+        let mut f = found.lock().unwrap_or_else(|p| p.into_inner());
+        f.demuxed_bytes += buffer.size() as u64;
+        if self.cut {
+            return false;
+        }
+        let Some(pts) = buffer.pts().map(|t| t.nseconds()) else {
+            return true;
+        };
+        let at = self.last_end.unwrap_or(0);
+        let reason = if self.last_end.is_some_and(|end| pts > end + self.max_gap) {
+            Some(CutReason::TimestampJump)
+        } else if pts > self.max_duration {
+            Some(CutReason::DurationLimit)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.cut = true;
+            f.cuts.push(Cut {
+                stream: self.stream,
+                at: Pts(at),
+                claimed: Pts(pts),
+                reason,
+            });
+            return false;
+        }
+        let end = pts + buffer.duration().map_or(0, |d| d.nseconds());
+        self.last_end = Some(self.last_end.map_or(end, |e| e.max(end)));
+        true
+    }
+
+    /// Whether a GAP event (start, duration) is passed on: not once the stream is cut; one that
+    /// reaches beyond the gap a jump would be (or past the duration limit) cuts the stream.
+    fn admit_gap(
+        &mut self,
+        (start, duration): (gst::ClockTime, Option<gst::ClockTime>),
+        found: &Mutex<Found>,
+    ) -> bool {
+        if self.cut {
+            return false;
+        }
+        let end = start.nseconds() + duration.map_or(0, |d| d.nseconds());
+        let reason = if end > self.last_end.unwrap_or(0) + self.max_gap {
+            CutReason::TimestampJump
+        } else if end > self.max_duration {
+            CutReason::DurationLimit
+        } else {
+            return true;
+        };
+        self.cut = true;
+        found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cuts
+            .push(Cut {
+                stream: self.stream,
+                at: Pts(self.last_end.unwrap_or(0)),
+                claimed: Pts(end),
+                reason,
+            });
+        false
+    }
 }
 
 /// Why the input could not be ingested. Every variant names the input; all map to exit code 3.
@@ -154,6 +274,9 @@ struct Found {
     audio_decoder: Option<String>,
     demuxer: Option<String>,
     link_error: Option<String>,
+    demuxed_bytes: u64,
+    cuts: Vec<Cut>,
+    image_decoder: Option<String>,
 }
 
 /// Stops the pipeline when the ingest ends, in the only safe order: first drop the receiver so
@@ -275,7 +398,7 @@ where
         .expect("fresh pipeline accepts an element");
 
     let found = Arc::new(Mutex::new(Found::default()));
-    watch_elements(&pipeline, cfg.sampling, &found);
+    watch_elements(&pipeline, cfg, &found);
 
     let feeder = match input {
         MediaInput::Spool(spool) => {
@@ -451,6 +574,9 @@ where
         container: found.demuxer.as_deref().map(container_name),
         video,
         audio,
+        cuts: found.cuts.clone(),
+        demuxed_bytes: found.demuxer.is_some().then_some(found.demuxed_bytes),
+        image_decoder: found.image_decoder.clone(),
     })
 }
 
@@ -492,37 +618,83 @@ fn make(factory: &str, input: &str) -> Result<gst::Element, IngestError> {
         })
 }
 
-/// Records which demuxer/decoders uridecodebin picked (stable names for the report), and in
-/// keyframes mode drops delta units in front of the video decoder so it never decodes them.
-fn watch_elements(pipeline: &gst::Pipeline, sampling: Sampling, found: &Arc<Mutex<Found>>) {
+/// Records which demuxer/decoders uridecodebin picked (stable names for the report); in front of
+/// every decoder a [`StreamGuard`] counts the compressed bytes and cuts the stream at a
+/// timestamp jump, and in keyframes mode delta units are dropped before the video decoder so it
+/// never decodes them.
+fn watch_elements(pipeline: &gst::Pipeline, cfg: &IngestConfig, found: &Arc<Mutex<Found>>) {
     let found = found.clone();
+    let (sampling, max_gap, max_duration) = (cfg.sampling, cfg.max_gap, cfg.max_duration);
     pipeline.connect_deep_element_added(move |_, _, element| {
         let Some(factory) = element.factory() else {
             return;
         };
         let klass = factory.klass();
         let fname = factory.name().to_string();
-        let mut f = found.lock().unwrap();
-        if klass.contains("Demuxer") && f.demuxer.is_none() {
-            f.demuxer = Some(fname);
-        } else if klass.contains("Decoder") && klass.contains("Video") {
-            if f.video_decoder.is_none() {
-                f.video_decoder = Some(fname);
+        let stream = if klass.contains("Demuxer") {
+            let mut f = found.lock().unwrap();
+            if f.demuxer.is_none() {
+                f.demuxer = Some(fname);
             }
-            if sampling == Sampling::Keyframes
-                && let Some(sink) = element.static_pad("sink")
-            {
-                sink.add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {
-                    Some(b) if b.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
-                        drop_buffer(info)
+            return;
+        } else if klass.contains("Decoder") && klass.contains("Image") {
+            found.lock().unwrap().image_decoder.get_or_insert(fname);
+            return;
+        } else if klass.contains("Decoder") && klass.contains("Video") {
+            StreamKind::Video
+        } else if klass.contains("Decoder") && klass.contains("Audio") {
+            StreamKind::Audio
+        } else {
+            return;
+        };
+        {
+            let mut f = found.lock().unwrap();
+            let slot = match stream {
+                StreamKind::Video => &mut f.video_decoder,
+                StreamKind::Audio => &mut f.audio_decoder,
+            };
+            if slot.is_none() {
+                *slot = Some(fname);
+            }
+        }
+        let Some(sink) = element.static_pad("sink") else {
+            return;
+        };
+        let guard = Mutex::new(StreamGuard {
+            stream,
+            max_gap: max_gap.as_nanos() as u64,
+            max_duration: max_duration.as_nanos() as u64,
+            last_end: None,
+            cut: false,
+        });
+        let skip_deltas = stream == StreamKind::Video && sampling == Sampling::Keyframes;
+        let found = found.clone();
+        let probe = gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM;
+        sink.add_probe(probe, move |_, info| {
+            let mut g = guard.lock().unwrap_or_else(|p| p.into_inner());
+            // Demuxers keep sparse streams in step with GAP events: one across a jump would
+            // make the decoder (or audiorate) fill the whole claimed gap.
+            if let Some(gst::PadProbeData::Event(e)) = &info.data {
+                return match e.view() {
+                    gst::EventView::Gap(gap) if !g.admit_gap(gap.get(), &found) => {
+                        // As in `drop_buffer`: take it and answer `Handled`.
+                        drop(info.take_event());
+                        gst::PadProbeReturn::Handled
                     }
                     _ => gst::PadProbeReturn::Ok,
-                });
+                };
             }
-        } else if klass.contains("Decoder") && klass.contains("Audio") && f.audio_decoder.is_none()
-        {
-            f.audio_decoder = Some(fname);
-        }
+            let Some(b) = info.buffer() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let keep = g.admit(b, &found)
+                && !(skip_deltas && b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+            if keep {
+                gst::PadProbeReturn::Ok
+            } else {
+                drop_buffer(info)
+            }
+        });
     });
 }
 
@@ -798,8 +970,35 @@ fn link_audio(pipeline: &gst::Pipeline, pad: &gst::Pad, tx: Sender<Item>) -> Res
         e.sync_state_with_parent().map_err(|e| e.to_string())?;
     }
     let sink = elems[0].static_pad("sink").expect("queue has a sink pad");
+    sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+        open_segment_end(info);
+        gst::PadProbeReturn::Ok
+    });
     pad.link(&sink).map_err(|e| format!("{e:?}"))?;
     Ok(())
+}
+
+/// Clears the stop of a time SEGMENT event. At EOS audiorate fills silence up to the segment's
+/// stop — the duration the container *claims* — so a header claiming 100 000 s would cost
+/// minutes of analysis of nothing; without a stop the audio ends with its last sample.
+fn open_segment_end(info: &mut gst::PadProbeInfo) {
+    let Some(gst::PadProbeData::Event(ev)) = &mut info.data else {
+        return;
+    };
+    let gst::EventView::Segment(s) = ev.view() else {
+        return;
+    };
+    let Some(seg) = s.segment().downcast_ref::<gst::ClockTime>() else {
+        return;
+    };
+    if seg.stop().is_none() {
+        return;
+    }
+    let mut open = seg.clone();
+    open.set_stop(gst::ClockTime::NONE);
+    *ev = gst::event::Segment::builder(&open)
+        .seqnum(ev.seqnum())
+        .build();
 }
 
 fn drain_bus_for_error(bus: &gst::Bus, name: &str) -> Option<IngestError> {

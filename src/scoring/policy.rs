@@ -114,6 +114,15 @@ impl Policy {
         if raw.id.trim().is_empty() || raw.version.trim().is_empty() {
             return Err(err("id and version must not be empty".into()));
         }
+        let mut raw = raw;
+        for k in EventKind::MEDIA_FAULTS {
+            raw.events.entry(k).or_insert(Rule {
+                weight: 0.0,
+                min_duration_s: 0.0,
+                min_confidence: 0.0,
+                can_block: false,
+            });
+        }
         let missing: Vec<String> = EventKind::ALL
             .iter()
             .filter(|k| !raw.events.contains_key(k))
@@ -196,13 +205,14 @@ impl Policy {
     }
 
     /// Drops events below the policy's confidence or duration floor. Absence-of-stream events
-    /// (`no_audio`, `no_video`) always stay.
+    /// (`no_audio`, `no_video`) and media faults always stay.
     pub fn admit(&self, events: Vec<Event>) -> Vec<Event> {
         events
             .into_iter()
             .filter(|e| {
                 let r = self.rule(e.kind);
                 matches!(e.kind, EventKind::NoAudio | EventKind::NoVideo)
+                    || EventKind::MEDIA_FAULTS.contains(&e.kind)
                     || (e.confidence >= r.min_confidence && e.end_s - e.start_s >= r.min_duration_s)
             })
             .collect()

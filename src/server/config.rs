@@ -13,6 +13,7 @@
 //! max_chunk_bytes = 16777216    # largest upload chunk (PATCH body)
 //! max_media_bytes = 8589934592  # largest media per session
 //! idle_timeout_s = 300          # an active session without new bytes for this long is interrupted
+//! max_duration_s = 21600        # media timestamped beyond this is not analysed (reported)
 //! shutdown_grace_s = 30         # on SIGTERM, finalizing sessions get this long to finish
 //! requests_per_minute = 600     # per bot token (burst: a tenth of it)
 //! url_hosts = []                # hosts media may be pulled from; empty: URL sessions refused
@@ -55,6 +56,8 @@ struct Raw {
     max_media_bytes: u64,
     #[serde(default = "default_idle")]
     idle_timeout_s: u64,
+    #[serde(default = "default_max_duration")]
+    max_duration_s: u64,
     #[serde(default = "default_grace")]
     shutdown_grace_s: u64,
     #[serde(default = "default_rpm")]
@@ -90,6 +93,10 @@ fn default_max_chunk() -> u64 {
 fn default_max_media() -> u64 {
     8 << 30
 }
+fn default_max_duration() -> u64 {
+    6 * 3600
+}
+
 fn default_idle() -> u64 {
     300
 }
@@ -124,6 +131,8 @@ pub struct ServeConfig {
     pub max_chunk_bytes: u64,
     pub max_media_bytes: u64,
     pub idle_timeout: Duration,
+    /// Media timestamped beyond this is not decoded; the cut is a `timestamp_jump` event.
+    pub max_duration: Duration,
     pub shutdown_grace: Duration,
     pub requests_per_minute: u32,
     pub url_hosts: Vec<String>,
@@ -204,6 +213,9 @@ impl ServeConfig {
                 "max_media_bytes must be at least max_chunk_bytes".into(),
             ));
         }
+        if !(60..=7 * 86_400).contains(&raw.max_duration_s) {
+            return Err(invalid("max_duration_s must be 60–604800".into()));
+        }
         if raw.idle_timeout_s < 5 {
             return Err(invalid("idle_timeout_s must be at least 5".into()));
         }
@@ -270,6 +282,7 @@ impl ServeConfig {
             max_chunk_bytes: raw.max_chunk_bytes,
             max_media_bytes: raw.max_media_bytes,
             idle_timeout: Duration::from_secs(raw.idle_timeout_s),
+            max_duration: Duration::from_secs(raw.max_duration_s),
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_s),
             requests_per_minute: raw.requests_per_minute,
             url_hosts: raw

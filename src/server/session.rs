@@ -440,6 +440,7 @@ impl Sessions {
                 stall_timeout: Duration::from_secs(60),
                 cancel: Some(active.cancel.clone()),
                 follow_redirects: false,
+                max_duration: self.cfg.max_duration,
                 ..IngestConfig::default()
             },
             session,
