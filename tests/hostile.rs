@@ -96,3 +96,21 @@ fn a_still_image_is_refused_as_not_a_recording() {
     assert!(stderr.contains("still image"), "{stderr}");
     assert!(!out.exists(), "no report for a photo");
 }
+
+#[test]
+fn a_decompression_bomb_is_refused_before_decoding() {
+    // 490 KB of VP8 at 16 376 × 16 376: 400 MB per decoded frame.
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("r.json");
+    let assert = vigil(home.path())
+        .arg("score")
+        .arg(testdata("hostile/bomb_16376.webm"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(3);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("16376×16376"), "{stderr}");
+    assert!(stderr.contains("exceed the limit"), "{stderr}");
+    assert!(!out.exists());
+}

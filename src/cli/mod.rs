@@ -86,6 +86,9 @@ pub struct ScoreArgs {
     /// `timestamp_jump` event).
     #[arg(long, default_value_t = 21_600, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_duration: u64,
+    /// Video frames of more pixels than this are refused before they are decoded.
+    #[arg(long, default_value_t = 4096 * 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_frame_pixels: u64,
     /// Print the report payload as JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -243,6 +246,7 @@ fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
             sampling: a.sampling,
             stall_timeout: Duration::from_secs(a.stall_timeout.max(1)),
             max_duration: Duration::from_secs(a.max_duration),
+            max_frame_pixels: a.max_frame_pixels,
             ..IngestConfig::default()
         },
         session,

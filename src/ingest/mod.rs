@@ -95,6 +95,10 @@ pub struct IngestConfig {
     pub max_gap: Duration,
     /// Media timestamped beyond this is not decoded (and the cut reported). Default 6 h.
     pub max_duration: Duration,
+    /// Video frames of more pixels than this are refused before they are decoded (as the
+    /// container declares them) or after the first one (as the bitstream does): a 500 KB file
+    /// of 16 376 × 16 376 frames would otherwise take 400 MB per frame. Default 4096 × 4096.
+    pub max_frame_pixels: u64,
 }
 
 impl Default for IngestConfig {
@@ -107,6 +111,7 @@ impl Default for IngestConfig {
             follow_redirects: true,
             max_gap: Duration::from_secs(30),
             max_duration: Duration::from_secs(6 * 3600),
+            max_frame_pixels: 4096 * 4096,
         }
     }
 }
@@ -277,6 +282,8 @@ struct Found {
     demuxed_bytes: u64,
     cuts: Vec<Cut>,
     image_decoder: Option<String>,
+    /// Video frame size beyond `max_frame_pixels`, once seen.
+    oversize: Option<(u64, u64)>,
 }
 
 /// Stops the pipeline when the ingest ends, in the only safe order: first drop the receiver so
@@ -490,6 +497,10 @@ where
             match msg.view() {
                 MessageView::Eos(_) => eos = true,
                 MessageView::Error(err) => {
+                    // Refusing an oversized stream can make elements fail: ours is the cause.
+                    if let Some(e) = oversize_error(&found, cfg, &name) {
+                        return Err(e);
+                    }
                     return Err(classify_error(
                         &name,
                         err.error(),
@@ -547,6 +558,9 @@ where
     drop(running.rx.take());
     drop(running);
 
+    if let Some(e) = oversize_error(&found, cfg, &name) {
+        return Err(e);
+    }
     let found = found.lock().unwrap();
     if let Some(e) = &found.link_error {
         return Err(IngestError::Unreadable {
@@ -625,6 +639,7 @@ fn make(factory: &str, input: &str) -> Result<gst::Element, IngestError> {
 fn watch_elements(pipeline: &gst::Pipeline, cfg: &IngestConfig, found: &Arc<Mutex<Found>>) {
     let found = found.clone();
     let (sampling, max_gap, max_duration) = (cfg.sampling, cfg.max_gap, cfg.max_duration);
+    let max_pixels = cfg.max_frame_pixels;
     pipeline.connect_deep_element_added(move |_, _, element| {
         let Some(factory) = element.factory() else {
             return;
@@ -668,10 +683,16 @@ fn watch_elements(pipeline: &gst::Pipeline, cfg: &IngestConfig, found: &Arc<Mute
             cut: false,
         });
         let skip_deltas = stream == StreamKind::Video && sampling == Sampling::Keyframes;
+        if stream == StreamKind::Video {
+            guard_decoder_output(element, max_pixels, found.clone());
+        }
         let found = found.clone();
         let probe = gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM;
         sink.add_probe(probe, move |_, info| {
             let mut g = guard.lock().unwrap_or_else(|p| p.into_inner());
+            if stream == StreamKind::Video && oversize_caps(info, max_pixels, &found) {
+                g.cut = true;
+            }
             // Demuxers keep sparse streams in step with GAP events: one across a jump would
             // make the decoder (or audiorate) fill the whole claimed gap.
             if let Some(gst::PadProbeData::Event(e)) = &info.data {
@@ -695,6 +716,62 @@ fn watch_elements(pipeline: &gst::Pipeline, cfg: &IngestConfig, found: &Arc<Mute
                 drop_buffer(info)
             }
         });
+    });
+}
+
+fn oversize_error(found: &Mutex<Found>, cfg: &IngestConfig, name: &str) -> Option<IngestError> {
+    let (w, h) = found.lock().unwrap_or_else(|p| p.into_inner()).oversize?;
+    Some(IngestError::BadInput {
+        input: name.to_owned(),
+        reason: format!(
+            "video frames of {w}×{h} pixels exceed the limit of {} pixels; refused before decoding them",
+            cfg.max_frame_pixels
+        ),
+    })
+}
+
+/// For a video CAPS event beyond `max_pixels`: records the size and answers true (the stream is
+/// then refused).
+fn oversize_caps(info: &gst::PadProbeInfo, max_pixels: u64, found: &Mutex<Found>) -> bool {
+    let Some(gst::PadProbeData::Event(e)) = &info.data else {
+        return false;
+    };
+    let gst::EventView::Caps(c) = e.view() else {
+        return false;
+    };
+    let Some(st) = c.caps().structure(0) else {
+        return false;
+    };
+    let dim = |k: &str| st.get::<i32>(k).ok().map(|v| v.max(0) as u64);
+    match (dim("width"), dim("height")) {
+        (Some(w), Some(h)) if w * h > max_pixels => {
+            found
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .oversize
+                .get_or_insert((w, h));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Refuses everything after an oversized video CAPS event on the decoder's output (the
+/// bitstream's own size, when the container understated it).
+fn guard_decoder_output(element: &gst::Element, max_pixels: u64, found: Arc<Mutex<Found>>) {
+    let Some(src) = element.static_pad("src") else {
+        return;
+    };
+    let refused = std::sync::atomic::AtomicBool::new(false);
+    let probe = gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM;
+    src.add_probe(probe, move |_, info| {
+        if oversize_caps(info, max_pixels, &found) {
+            refused.store(true, Ordering::Relaxed);
+        }
+        if refused.load(Ordering::Relaxed) && info.buffer().is_some() {
+            return drop_buffer(info);
+        }
+        gst::PadProbeReturn::Ok
     });
 }
 

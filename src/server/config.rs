@@ -14,6 +14,7 @@
 //! max_media_bytes = 8589934592  # largest media per session
 //! idle_timeout_s = 300          # an active session without new bytes for this long is interrupted
 //! max_duration_s = 21600        # media timestamped beyond this is not analysed (reported)
+//! max_frame_pixels = 16777216   # larger video frames are refused before decoding (session `failed`)
 //! shutdown_grace_s = 30         # on SIGTERM, finalizing sessions get this long to finish
 //! requests_per_minute = 600     # per bot token (burst: a tenth of it)
 //! url_hosts = []                # hosts media may be pulled from; empty: URL sessions refused
@@ -58,6 +59,8 @@ struct Raw {
     idle_timeout_s: u64,
     #[serde(default = "default_max_duration")]
     max_duration_s: u64,
+    #[serde(default = "default_max_frame_pixels")]
+    max_frame_pixels: u64,
     #[serde(default = "default_grace")]
     shutdown_grace_s: u64,
     #[serde(default = "default_rpm")]
@@ -93,6 +96,10 @@ fn default_max_chunk() -> u64 {
 fn default_max_media() -> u64 {
     8 << 30
 }
+fn default_max_frame_pixels() -> u64 {
+    4096 * 4096
+}
+
 fn default_max_duration() -> u64 {
     6 * 3600
 }
@@ -133,6 +140,8 @@ pub struct ServeConfig {
     pub idle_timeout: Duration,
     /// Media timestamped beyond this is not decoded; the cut is a `timestamp_jump` event.
     pub max_duration: Duration,
+    /// Video frames of more pixels are refused before decoding.
+    pub max_frame_pixels: u64,
     pub shutdown_grace: Duration,
     pub requests_per_minute: u32,
     pub url_hosts: Vec<String>,
@@ -213,6 +222,9 @@ impl ServeConfig {
                 "max_media_bytes must be at least max_chunk_bytes".into(),
             ));
         }
+        if !(64 * 64..=8192 * 8192).contains(&raw.max_frame_pixels) {
+            return Err(invalid("max_frame_pixels must be 4096–67108864".into()));
+        }
         if !(60..=7 * 86_400).contains(&raw.max_duration_s) {
             return Err(invalid("max_duration_s must be 60–604800".into()));
         }
@@ -283,6 +295,7 @@ impl ServeConfig {
             max_media_bytes: raw.max_media_bytes,
             idle_timeout: Duration::from_secs(raw.idle_timeout_s),
             max_duration: Duration::from_secs(raw.max_duration_s),
+            max_frame_pixels: raw.max_frame_pixels,
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_s),
             requests_per_minute: raw.requests_per_minute,
             url_hosts: raw

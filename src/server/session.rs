@@ -441,6 +441,7 @@ impl Sessions {
                 cancel: Some(active.cancel.clone()),
                 follow_redirects: false,
                 max_duration: self.cfg.max_duration,
+                max_frame_pixels: self.cfg.max_frame_pixels,
                 ..IngestConfig::default()
             },
             session,
