@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
@@ -18,9 +18,12 @@ use vigil::store::{NewReport, Store};
 
 const GH_SECRET: &str = "gh-webhook-secret";
 const LEVER_TOKEN: &str = "lever-signature-token";
+/// A stage-gate client's token, and its SHA-256 as the config holds it.
+const GATE_TOKEN: &str = "vgl_gate-client-token";
 const LEVER_KEY: &str = vigil::ats::sandbox::LEVER_API_KEY;
 
 fn config(dir: &Path, canary: &str, lever_url: &str) -> AtsConfig {
+    let gate_hash = hex::encode(Sha256::digest(GATE_TOKEN.as_bytes()));
     let text = format!(
         r#"
 [store]
@@ -34,6 +37,9 @@ client_id = "c"
 client_secret = "s"
 user_id = 1
 webhook_secret = "{GH_SECRET}"
+[[tenants.gate_tokens]]
+name = "stage-gate"
+sha256 = "{gate_hash}"
 
 [[tenants]]
 id = "lv"
@@ -647,7 +653,19 @@ async fn gate_endpoint_needs_the_tenant_token() {
         e.send(req(Some("Bearer nope"))).await.0,
         StatusCode::UNAUTHORIZED
     );
-    let (status, v) = e.send(req(Some(&format!("Bearer {GH_SECRET}")))).await;
+    // Issue 19, item 8: the webhook secret (the key that signs deletions) is not a gate token.
+    assert_eq!(
+        e.send(req(Some(&format!("Bearer {GH_SECRET}")))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Nor is a token of the tenant good for another (unknown) tenant: the same 401 as a
+    // wrong token, so tenants cannot be enumerated.
+    let other = Request::get("/ats/globex/gate/1")
+        .header("authorization", format!("Bearer {GATE_TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(e.send(other).await.0, StatusCode::UNAUTHORIZED);
+    let (status, v) = e.send(req(Some(&format!("Bearer {GATE_TOKEN}")))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["advance_allowed"], true);
     assert_eq!(v["report_id"], "vr_1");

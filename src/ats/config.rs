@@ -166,6 +166,17 @@ struct RawTenant {
     greenhouse: Option<RawGreenhouse>,
     lever: Option<RawLever>,
     webhook: Option<RawWebhook>,
+    /// Bearer tokens of the stage-gate clients (`vigil ats gate-token` makes one).
+    #[serde(default)]
+    gate_tokens: Vec<RawGateToken>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateToken {
+    name: String,
+    /// SHA-256 of the token, hex: the token itself is never stored.
+    sha256: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,6 +296,16 @@ pub struct Tenant {
     pub greenhouse: Option<GreenhouseConfig>,
     pub lever: Option<LeverConfig>,
     pub webhook: Option<WebhookConfig>,
+    /// Who may ask this tenant's stage gate (and only it): hashed bearer tokens of their own,
+    /// never a webhook secret (that would hand every gate client the key that signs deletions).
+    pub gate_tokens: Vec<GateToken>,
+}
+
+/// A stage-gate client's token, by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateToken {
+    pub name: String,
+    pub sha256: [u8; 32],
 }
 
 impl Tenant {
@@ -577,12 +598,35 @@ impl AtsConfig {
                     })
                 }
             };
+            let mut gate_tokens: Vec<GateToken> = Vec::new();
+            for g in t.gate_tokens {
+                let sha256 = hex::decode(g.sha256.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "tenants.{}.gate_tokens '{}': sha256 must be 64 hex digits (`vigil ats gate-token` prints it)",
+                            t.id, g.name
+                        ))
+                    })?;
+                if gate_tokens.iter().any(|x| x.sha256 == sha256) {
+                    return Err(invalid(format!(
+                        "tenants.{}.gate_tokens '{}': the same token is configured twice",
+                        t.id, g.name
+                    )));
+                }
+                gate_tokens.push(GateToken {
+                    name: g.name,
+                    sha256,
+                });
+            }
             tenants.push(Tenant {
                 canary,
                 id: t.id,
                 greenhouse,
                 lever,
                 webhook,
+                gate_tokens,
             });
         }
         let store_path = match raw.store.path {

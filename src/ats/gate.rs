@@ -6,7 +6,7 @@
 //! automatic advance — a person decides — while reports keep being collected and delivered.
 //! Candidates outside the tenant's canary scope are monitored only: the gate never blocks them.
 
-use super::config::Tenant;
+use super::config::{GateToken, Tenant};
 use crate::store::governance::Decision;
 use crate::store::{Store, StoreError};
 use serde::Serialize;
@@ -23,6 +23,25 @@ pub struct GateAnswer {
     pub manual_queue: Option<&'static str>,
     pub in_canary: bool,
     pub kill_switch: bool,
+}
+
+/// The gate client whose bearer token is `header` (`Authorization` value), if any. Every
+/// configured token is compared, in constant time, whatever matched.
+pub fn client<'a>(tokens: &'a [GateToken], header: Option<&str>) -> Option<&'a str> {
+    use sha2::Digest;
+    use subtle::ConstantTimeEq;
+    let token = header?.strip_prefix("Bearer ")?.trim();
+    if token.is_empty() {
+        return None;
+    }
+    let hash: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+    let mut found = None;
+    for t in tokens {
+        if bool::from(t.sha256.ct_eq(&hash)) {
+            found = Some(t.name.as_str());
+        }
+    }
+    found
 }
 
 pub fn decide(

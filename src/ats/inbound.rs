@@ -388,39 +388,13 @@ async fn gate_endpoint(
     Path((tenant, application)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    // The gate answers the ATS (or a recruiter tool); it is authenticated with the tenant's
-    // Greenhouse webhook secret as a bearer token until per-client tokens exist (`vigil serve`).
-    let Some(t) = st.config.tenant(&tenant).cloned() else {
-        return problem(StatusCode::NOT_FOUND, "unknown tenant");
-    };
-    let expected = t
-        .greenhouse
-        .as_ref()
-        .and_then(|g| g.webhook_secret.clone())
-        .or_else(|| {
-            t.lever
-                .as_ref()
-                .and_then(|l| l.webhook_signature_token.clone())
-        });
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let ok = match (expected, given) {
-        (Some(e), Some(g)) => {
-            let a = Sha256::digest(e.expose().as_bytes());
-            let b = Sha256::digest(g.as_bytes());
-            // Compare digests in constant time (fixed length).
-            a.iter()
-                .zip(b.iter())
-                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-                == 0
-        }
-        _ => false,
-    };
-    if !ok {
+    // The gate answers the ATS (or a recruiter tool) with its own hashed tokens, scoped to the
+    // tenant. An unknown tenant gets the same 401 as a wrong token: no tenant enumeration.
+    let t = st.config.tenant(&tenant).cloned();
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let Some(t) = t.filter(|t| gate::client(&t.gate_tokens, given).is_some()) else {
         return problem(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-    }
+    };
     match with_store(&st, move |s| gate::decide(s, &t, &application)).await {
         Ok(a) => Json(a).into_response(),
         Err(r) => r,

@@ -46,9 +46,20 @@ pub enum AtsCommand {
     Purge(ConfigArg),
     /// Serve the inbound ATS webhooks (Greenhouse, Lever deletions) and the stage-gate endpoint.
     Listen(ListenArgs),
+    /// Create a stage-gate client token: prints the token (give it to the client) and the
+    /// `[[tenants.gate_tokens]]` entry with its SHA-256 (put it under the tenant in the ATS
+    /// config; the token itself is never stored).
+    GateToken(GateTokenArgs),
     /// Run the local sandbox ATS (Greenhouse v3, Lever v1, webhook receiver) with fault
     /// injection, for demos and tests.
     Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GateTokenArgs {
+    /// A name for the client (shown in logs), e.g. `greenhouse-stage-gate`.
+    #[arg(long)]
+    pub name: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -332,6 +343,16 @@ pub fn run(a: AtsArgs) -> Result<ExitCode, Failure> {
         AtsCommand::SyncInterviews(a) => sync_interviews(a),
         AtsCommand::Sessions(a) => sessions(a),
         AtsCommand::Listen(a) => listen(a),
+        AtsCommand::GateToken(a) => {
+            let (token, hash) = crate::server::auth::new_token();
+            println!("token: {token}");
+            println!();
+            println!(
+                "[[tenants.gate_tokens]]\nname = {:?}\nsha256 = \"{hash}\"",
+                a.name
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
