@@ -33,6 +33,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
 
+/// A webhook request (head, body and handling, including a confirmation call to the ATS) must
+/// complete within this; a trickled body is cut off with 408.
+pub const WEBHOOK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Largest webhook body accepted (Greenhouse payloads are a few KiB).
 pub const MAX_BODY: usize = 1024 * 1024;
 
@@ -124,6 +128,10 @@ pub fn ats_routes<S>(state: InboundState) -> Router<S> {
     Router::new()
         .route("/ats/{tenant}/greenhouse/webhook", post(greenhouse))
         .route("/ats/{tenant}/lever/webhook", post(lever))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            WEBHOOK_DEADLINE,
+        ))
         .route("/ats/{tenant}/gate/{application}", get(gate_endpoint))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

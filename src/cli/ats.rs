@@ -786,10 +786,14 @@ fn listen(a: ListenArgs) -> Result<ExitCode, Failure> {
         println!("listening on http://{addr} (POST /ats/{{tenant}}/greenhouse/webhook, /ats/{{tenant}}/lever/webhook; GET /ats/{{tenant}}/gate/{{application}})");
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        axum::serve(listener, crate::ats::inbound::router(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| Failure::new(2, format!("server: {e}")))
+        crate::server::listen::serve(
+            listener,
+            crate::ats::inbound::router(state),
+            crate::server::listen::Limits::default(),
+            shutdown_signal(),
+        )
+        .await
+        .map_err(|e| Failure::new(2, format!("server: {e}")))
     })?;
     Ok(ExitCode::SUCCESS)
 }

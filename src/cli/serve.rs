@@ -112,9 +112,13 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Failure> {
                 let _ = tokio::task::spawn_blocking(move || sessions.begin_shutdown()).await;
             }
         };
-        let served = axum::serve(listener, server::router(state))
-            .with_graceful_shutdown(signalled)
-            .await;
+        let served = server::listen::serve(
+            listener,
+            server::router(state),
+            server::listen::Limits::default(),
+            signalled,
+        )
+        .await;
         let s = sessions.clone();
         let _ = tokio::task::spawn_blocking(move || s.finish_shutdown(grace)).await;
         let _ = stop_tx.send(true);

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod listen;
 pub mod problem;
 pub mod session;
 
@@ -76,17 +77,24 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/ats/{tenant}/gate/{application}"),
 ];
 
+/// Deadline of a whole request on the routes with small bodies (session creation, end, the ATS
+/// webhooks).
+pub const SMALL_REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub fn router(state: AppState) -> Router {
     let inbound = state.inbound.clone();
+    // Routes with small JSON bodies must arrive whole within the deadline (a trickled body
+    // holds a task otherwise); uploads and streams are bounded by the session's idle timeout.
+    let small = || listen::body_timeout(SMALL_REQUEST_DEADLINE);
     Router::new()
-        .route("/v1/sessions", post(api::create))
+        .route("/v1/sessions", post(api::create).layer(small()))
         .route("/v1/sessions/{id}", get(api::status))
         .route(
             "/v1/sessions/{id}/media",
             axum::routing::patch(api::upload_chunk).head(api::media_offset),
         )
         .route("/v1/sessions/{id}/stream", put(api::stream))
-        .route("/v1/sessions/{id}/end", post(api::end))
+        .route("/v1/sessions/{id}/end", post(api::end).layer(small()))
         .route("/v1/sessions/{id}/report", get(api::report))
         .route("/v1/sessions/{id}/report.html", get(api::report_html))
         .route("/openapi.json", get(openapi))
