@@ -1122,3 +1122,55 @@ async fn an_unreadable_reference_fails_the_session_without_leaking_server_paths(
     assert!(!err.contains(&e.dir.path().display().to_string()), "{err}");
     assert!(!err.contains("/spool/"), "{err}");
 }
+
+/// Issue 19, item 6: one tenant cannot take every slot.
+#[tokio::test]
+async fn a_tenant_gets_its_share_of_the_sessions_not_all_of_them() {
+    // Two tenants have tokens: each may hold half of the 4 slots.
+    let e = env(4);
+    let st = &e.state;
+    for _ in 0..2 {
+        create(st, TOKEN_A, &create_body("live")).await;
+    }
+    let (s, h, b) = call(
+        st,
+        post_json("/v1/sessions", Some(TOKEN_A), &create_body("live")),
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::TOO_MANY_REQUESTS);
+    assert!(h.contains_key("retry-after"));
+    // The other tenant is still admitted, and the server is still ready.
+    create(st, TOKEN_B, &create_body("live")).await;
+    let (s, _, _) = call(st, get("/readyz", TOKEN_B)).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+/// Issue 19, item 6: a byte now and then does not keep a session alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drip_fed_upload_is_interrupted_as_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), 4, "idle_timeout_s = 5");
+    let st = server::prepare(cfg).unwrap();
+    let id = create(&st, TOKEN_A, &create_body("upload")).await;
+    let media = std::fs::read(testdata("interview_live.webm")).unwrap();
+    for (offset, byte) in media.iter().take(7).enumerate() {
+        let (s, _, b) = call(
+            &st,
+            patch(
+                &format!("/v1/sessions/{id}/media"),
+                TOKEN_A,
+                offset as u64,
+                vec![*byte],
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{}", String::from_utf8_lossy(&b));
+        tokio::time::sleep(Duration::from_millis(900)).await;
+    }
+    let sessions = st.sessions.clone();
+    tokio::task::spawn_blocking(move || sessions.reap_idle())
+        .await
+        .unwrap();
+    let v = wait_final(&st, TOKEN_A, &id).await;
+    assert_eq!(v["state"], "interrupted", "{v}");
+}

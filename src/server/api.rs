@@ -240,6 +240,9 @@ pub async fn create(
             SessionError::Full { .. } | SessionError::ShuttingDown => {
                 Problem::unavailable(e.to_string(), Duration::from_secs(30))
             }
+            SessionError::TenantFull { .. } => {
+                Problem::too_many(e.to_string(), Duration::from_secs(30))
+            }
             other => Problem::internal(other),
         })
     })

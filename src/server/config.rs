@@ -10,6 +10,8 @@
 //! policy = "policy.toml"        # default: the built-in policy
 //! sampling = "1s"               # video sampling, as `vigil score --sampling`
 //! max_sessions = 24             # admitted (receiving + finalizing) sessions; beyond: 503
+//! max_sessions_per_tenant = 12  # one tenant's share; beyond: 429 (default: half of
+//!                               # max_sessions when tokens name several tenants, else all)
 //! max_chunk_bytes = 16777216    # largest upload chunk (PATCH body)
 //! max_media_bytes = 8589934592  # largest media per session
 //! idle_timeout_s = 300          # an active session without new bytes for this long is interrupted
@@ -51,6 +53,7 @@ struct Raw {
     sampling: String,
     #[serde(default = "default_max_sessions")]
     max_sessions: usize,
+    max_sessions_per_tenant: Option<usize>,
     #[serde(default = "default_max_chunk")]
     max_chunk_bytes: u64,
     #[serde(default = "default_max_media")]
@@ -135,6 +138,8 @@ pub struct ServeConfig {
     pub policy: Option<PathBuf>,
     pub sampling: Sampling,
     pub max_sessions: usize,
+    /// Sessions one tenant may hold at once, so one tenant cannot take every slot.
+    pub max_sessions_per_tenant: usize,
     pub max_chunk_bytes: u64,
     pub max_media_bytes: u64,
     pub idle_timeout: Duration,
@@ -276,6 +281,19 @@ impl ServeConfig {
                 "no [[tokens]]: every API call needs a bot token; create one with `vigil serve token --tenant ID --name BOT`".into(),
             ));
         }
+        let tenants: std::collections::BTreeSet<&str> =
+            tokens.iter().map(|t| t.tenant.as_str()).collect();
+        let per_tenant = raw.max_sessions_per_tenant.unwrap_or(if tenants.len() > 1 {
+            raw.max_sessions.div_ceil(2)
+        } else {
+            raw.max_sessions
+        });
+        if per_tenant == 0 || per_tenant > raw.max_sessions {
+            return Err(invalid(format!(
+                "max_sessions_per_tenant must be 1–max_sessions ({})",
+                raw.max_sessions
+            )));
+        }
         let spool_dir = match raw.spool_dir {
             Some(p) => rel(&p),
             None => ats
@@ -291,6 +309,7 @@ impl ServeConfig {
             policy: raw.policy.as_deref().map(rel),
             sampling,
             max_sessions: raw.max_sessions,
+            max_sessions_per_tenant: per_tenant,
             max_chunk_bytes: raw.max_chunk_bytes,
             max_media_bytes: raw.max_media_bytes,
             idle_timeout: Duration::from_secs(raw.idle_timeout_s),

@@ -71,6 +71,14 @@ impl Problem {
         }
     }
 
+    /// A client over its share (a tenant's session quota): 429 with `Retry-After`.
+    pub fn too_many(detail: impl Into<String>, retry_after: Duration) -> Problem {
+        Problem {
+            retry_after: Some(retry_after),
+            ..Problem::new(StatusCode::TOO_MANY_REQUESTS, "over quota", detail)
+        }
+    }
+
     /// A server-side failure: logged with its cause, answered without it.
     pub fn internal(cause: impl std::fmt::Display) -> Problem {
         tracing::error!("internal error: {cause}");

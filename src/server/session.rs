@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 pub enum SessionError {
     #[error("{active} sessions are active, the configured maximum; retry later")]
     Full { active: usize },
+    #[error("this tenant has {active} sessions active, its share of the server; retry later")]
+    TenantFull { active: usize },
     #[error("the server is shutting down")]
     ShuttingDown,
     #[error(transparent)]
@@ -35,6 +37,10 @@ pub enum SessionError {
     #[error("cannot write the session's media: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// Media a bot must deliver to count as active for the idle timeout: 16 KiB is 4 s of a
+/// 32 kbit/s audio-only stream, and 4.5 hours of one byte every 20 s.
+const PROGRESS_BYTES: u64 = 16 * 1024;
 
 /// An admitted session (receiving or finalizing).
 pub struct Active {
@@ -46,7 +52,9 @@ pub struct Active {
     /// One writer at a time (a second concurrent upload gets 409).
     pub writer: tokio::sync::Mutex<()>,
     first_byte: Mutex<Option<Instant>>,
-    last_byte: Mutex<Instant>,
+    /// Last sign of progress from the bot (see [`Active::idle_for`]) and the bytes received
+    /// since it.
+    last_progress: Mutex<(Instant, u64)>,
     ended: Mutex<Option<Instant>>,
     /// Stopped by a shutdown: the analysis result is discarded, the state stays as stored.
     parked: AtomicBool,
@@ -73,12 +81,19 @@ impl Active {
     pub fn received(&self, bytes: u64) {
         let now = Instant::now();
         self.first_byte.lock().unwrap().get_or_insert(now);
-        *self.last_byte.lock().unwrap() = now;
+        let mut p = self.last_progress.lock().unwrap();
+        p.1 += bytes;
+        if p.1 >= PROGRESS_BYTES {
+            *p = (now, 0);
+        }
+        drop(p);
         self.spool.advance(bytes);
     }
 
+    /// How long since the bot last delivered [`PROGRESS_BYTES`] of media: a byte now and then
+    /// does not keep a session alive.
     fn idle_for(&self) -> Duration {
-        self.last_byte.lock().unwrap().elapsed()
+        self.last_progress.lock().unwrap().0.elapsed()
     }
 
     /// Stops the analysis: the spool reader and the decoder both give up.
@@ -179,6 +194,11 @@ impl Sessions {
                 self.stats.admission_refused.fetch_add(1, Ordering::Relaxed);
                 return Err(SessionError::Full { active: map.len() });
             }
+            let of_tenant = map.values().filter(|a| a.tenant == row.tenant).count();
+            if of_tenant >= self.cfg.max_sessions_per_tenant {
+                self.stats.admission_refused.fetch_add(1, Ordering::Relaxed);
+                return Err(SessionError::TenantFull { active: of_tenant });
+            }
             let active = self.activate(&row, row.media_name.clone());
             map.insert(row.id.clone(), active.clone());
             active
@@ -217,7 +237,7 @@ impl Sessions {
             progress: Arc::new(Progress::default()),
             writer: tokio::sync::Mutex::new(()),
             first_byte: Mutex::new((row.received_bytes > 0).then_some(now)),
-            last_byte: Mutex::new(now),
+            last_progress: Mutex::new((now, 0)),
             ended: Mutex::new(None),
             parked: AtomicBool::new(false),
             cancel: Arc::new(AtomicBool::new(false)),
