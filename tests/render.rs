@@ -186,6 +186,36 @@ fn a_tampered_report_renders_as_untrusted_and_exits_1() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("Signature NOT verified"));
     assert!(!page.contains("Signature valid"));
+    // Issue 19: the warning leads, before any verdict, and the verdict has no verdict colour.
+    let warning = page.find("Signature NOT verified").unwrap();
+    let verdict = page.find(r#"id="verdict""#).unwrap();
+    assert!(warning < verdict, "the warning must come first");
+    assert!(page.contains("unverified claim:"));
+    for colour in [
+        "background:#2b8a3e",
+        "background:#c92a2a",
+        "background:#e67700",
+    ] {
+        assert!(
+            !page.contains(colour),
+            "verdict styling {colour} on an untrusted page"
+        );
+    }
+
+    // A payload tampered into something that is not a report still gets a page that says so.
+    env["payload"] = serde_json::Value::String(base64_of(b"{not json"));
+    std::fs::write(&report, serde_json::to_vec(&env).unwrap()).unwrap();
+    let o = vigil(home.path())
+        .arg("render")
+        .arg(&report)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Not a valid Vigil report"), "{page}");
+    assert!(!page.contains("verdict"));
 }
 
 fn base64_of(b: &[u8]) -> String {

@@ -494,9 +494,17 @@ fn render(a: RenderArgs) -> Result<ExitCode, Failure> {
             )
         }
     };
-    let report = Report::from_payload(&payload)
-        .map_err(|e| Failure::new(1, format!("{}: {e}", a.report.display())))?;
-    write_atomic(&a.html, html::render(&report, &check).as_bytes())
+    let page = match (Report::from_payload(&payload), &check) {
+        (Ok(report), _) => html::render(&report, &check),
+        // Tampered into something that is not a report: the page says so (and exit 1 below).
+        (Err(e), html::SignatureCheck::Invalid { reason }) => {
+            html::render_unreadable(reason, &e.to_string())
+        }
+        (Err(e), html::SignatureCheck::Valid { .. }) => {
+            return Err(Failure::new(1, format!("{}: {e}", a.report.display())));
+        }
+    };
+    write_atomic(&a.html, page.as_bytes())
         .map_err(|e| Failure::new(2, format!("cannot write {}: {e}", a.html.display())))?;
     match check {
         html::SignatureCheck::Valid { keyid } => {

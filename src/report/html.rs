@@ -225,10 +225,33 @@ fn evidence_text(e: &Event) -> String {
 }
 
 /// Renders the report page.
+/// The page for a file whose signature does not verify and whose payload is not a readable
+/// report: it says so, and shows nothing of what the file claims.
+pub fn render_unreadable(reason: &str, detail: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>Not a valid Vigil report</title>
+<style>body{{font-family:"DejaVu Sans",system-ui,sans-serif;margin:24px auto;max-width:1000px;padding:0 16px}} .sig-bad{{color:#c92a2a;font-weight:bold}}</style>
+</head><body>
+<h1>Not a valid Vigil report</h1>
+<p id="signature" class="sig-bad">✘ Signature NOT verified: {}.</p>
+<p id="unreadable">The payload is not a readable report ({}): nothing in this file can be relied on.</p>
+</body></html>
+"#,
+        esc(reason),
+        esc(detail)
+    )
+}
+
 pub fn render(r: &Report, check: &SignatureCheck) -> String {
     let status = enum_name(&r.score.verification_status);
     let tier = enum_name(&r.score.risk_tier);
+    let trusted = matches!(check, SignatureCheck::Valid { .. });
+    // An untrusted page carries no verdict styling: no green "verified" for a forgery.
     let status_colour = match status.as_str() {
+        _ if !trusted => "#868e96",
         "verified" => "#2b8a3e",
         "rejected" => "#c92a2a",
         _ => "#e67700",
@@ -257,10 +280,23 @@ code{{font-size:12px;word-break:break-all}}
         id = esc(&r.report_id),
         gen = esc(&r.generated_at),
     );
+    // An untrusted page leads with the warning, before any verdict.
+    if let SignatureCheck::Invalid { reason } = check {
+        let _ = write!(
+            o,
+            r#"<p id="signature" class="sig-bad">✘ Signature NOT verified: {}. Do not rely on this report: what follows is what the file claims, not what Vigil found.</p>"#,
+            esc(reason)
+        );
+    }
+    let badge = if trusted {
+        status.replace('_', " ")
+    } else {
+        format!("unverified claim: {}", status.replace('_', " "))
+    };
     let _ = write!(
         o,
         r#"<div class="verdict" id="verdict"><span class="badge" style="background:{status_colour}">{}</span><span class="score" id="integrity">{:.0}<span class="muted">/100</span></span><span>risk tier <b id="risk-tier">{}</b></span></div>"#,
-        esc(&status.replace('_', " ")),
+        esc(&badge),
         r.score.integrity,
         esc(&tier)
     );
@@ -271,21 +307,12 @@ code{{font-size:12px;word-break:break-all}}
         }
         o.push_str("</ul>");
     }
-    match check {
-        SignatureCheck::Valid { keyid } => {
-            let _ = write!(
-                o,
-                r#"<p id="signature" class="sig-ok">✔ Signature valid (DSSE, Ed25519, key <code>{}</code>). The signed payload is what this page shows.</p>"#,
-                esc(keyid)
-            );
-        }
-        SignatureCheck::Invalid { reason } => {
-            let _ = write!(
-                o,
-                r#"<p id="signature" class="sig-bad">✘ Signature NOT verified: {}. Do not rely on this report.</p>"#,
-                esc(reason)
-            );
-        }
+    if let SignatureCheck::Valid { keyid } = check {
+        let _ = write!(
+            o,
+            r#"<p id="signature" class="sig-ok">✔ Signature valid (DSSE, Ed25519, key <code>{}</code>). The signed payload is what this page shows.</p>"#,
+            esc(keyid)
+        );
     }
     // Components and coverage.
     let c = &r.score.components;
