@@ -805,13 +805,25 @@ async fn a_reference_photo_sent_with_the_session_is_compared() {
 async fn a_recording_is_pulled_from_an_allow_listed_url() {
     let dir = tempfile::tempdir().unwrap();
     let base = common_http(std::fs::read(testdata("clip_vp8_opus.webm")).unwrap());
-    let cfg = write_config(dir.path(), 4, "url_hosts = [\"127.0.0.1\"]");
+    let port = base.rsplit(':').next().unwrap().to_string();
+    let cfg = write_config(
+        dir.path(),
+        4,
+        &format!("url_hosts = [\"127.0.0.1:{port}\", \"localhost\"]"),
+    );
     let st = server::prepare(cfg).unwrap();
     let mut body = create_body("url");
-    body["media"] = json!({"source": "url", "url": "https://elsewhere.example.com/media.webm"});
-    let (s, h, b) = call(&st, post_json("/v1/sessions", Some(TOKEN_A), &body)).await;
-    let p = assert_problem(s, &h, &b, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(p["detail"].as_str().unwrap().contains("allow-list"), "{p}");
+    // Another host, or an allowed host on a port the allow-list does not name: refused.
+    let other_port = format!("http://localhost:{port}/media.webm");
+    for url in [
+        "https://elsewhere.example.com/media.webm",
+        other_port.as_str(),
+    ] {
+        body["media"] = json!({"source": "url", "url": url});
+        let (s, h, b) = call(&st, post_json("/v1/sessions", Some(TOKEN_A), &body)).await;
+        let p = assert_problem(s, &h, &b, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(p["detail"].as_str().unwrap().contains("allow-list"), "{p}");
+    }
     body["media"] = json!({"source": "url", "url": format!("{base}/media.webm?sig=secret")});
     let id = create(&st, TOKEN_A, &body).await;
     // Vigil pulls and analyses it by itself; ending is allowed but not needed.
@@ -1173,4 +1185,45 @@ async fn a_drip_fed_upload_is_interrupted_as_idle() {
         .unwrap();
     let v = wait_final(&st, TOKEN_A, &id).await;
     assert_eq!(v["state"], "interrupted", "{v}");
+}
+
+/// Issue 19 (low): consent from the future, a right-to-left override in a file name and a
+/// signed Upload-Offset are refused or neutralised.
+#[tokio::test]
+async fn odd_session_fields_are_refused_or_neutralised() {
+    let e = env(4);
+    let st = &e.state;
+    let mut body = create_body("upload");
+    body["consent"]["recorded_at"] = json!("2999-01-01T00:00:00Z");
+    let (s, h, b) = call(st, post_json("/v1/sessions", Some(TOKEN_A), &body)).await;
+    let p = assert_problem(s, &h, &b, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p["detail"].as_str().unwrap().contains("future"), "{p}");
+
+    let mut body = create_body("upload");
+    body["media"]["filename"] = json!("evil\u{202E}4pm.exe");
+    let id = create(st, TOKEN_A, &body).await;
+    let row = st
+        .sessions
+        .store
+        .lock()
+        .unwrap()
+        .live_session("acme", &id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.media_name, "upload",
+        "a name with a bidi override is not kept"
+    );
+
+    let (s, h, b) = call(
+        st,
+        Request::patch(format!("/v1/sessions/{id}/media"))
+            .header("authorization", format!("Bearer {TOKEN_A}"))
+            .header("upload-offset", "+0")
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(vec![0u8; 10]))
+            .unwrap(),
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::BAD_REQUEST);
 }

@@ -49,7 +49,12 @@ impl MediaInput {
         match self {
             MediaInput::File(p) => p
                 .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
+                .map(|n| {
+                    n.to_string_lossy()
+                        .chars()
+                        .map(|c| if unsafe_char(c) { '\u{FFFD}' } else { c })
+                        .collect()
+                })
                 .unwrap_or_default(),
             MediaInput::Uri(u) => {
                 let mut u = u.clone();
@@ -111,4 +116,11 @@ impl MediaInput {
             MediaInput::Spool(_) => "appsrc://".to_string(),
         }
     }
+}
+
+/// Characters a name shown to people must not carry: controls, and the bidirectional
+/// formatting characters that make `evil\u{202E}4pm.exe` read as `evilexe.mp4`.
+pub fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }

@@ -15,7 +15,7 @@
 mod input;
 pub mod spool;
 
-pub use input::MediaInput;
+pub use input::{MediaInput, unsafe_char};
 pub use spool::Spool;
 
 use crate::media::{

@@ -119,7 +119,7 @@ impl SessionInfo {
         if c.method.trim().is_empty() || c.text_version.trim().is_empty() {
             return Err("consent.method and consent.text_version must not be empty".into());
         }
-        time::OffsetDateTime::parse(
+        let at = time::OffsetDateTime::parse(
             &c.recorded_at,
             &time::format_description::well_known::Rfc3339,
         )
@@ -129,6 +129,13 @@ impl SessionInfo {
                 c.recorded_at
             )
         })?;
+        // Consent is recorded before the interview; 5 minutes of clock skew are tolerated.
+        if at > time::OffsetDateTime::now_utc() + time::Duration::minutes(5) {
+            return Err(format!(
+                "consent.recorded_at '{}' is in the future: consent must be recorded before the session",
+                c.recorded_at
+            ));
+        }
         Ok(())
     }
 }

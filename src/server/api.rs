@@ -177,9 +177,14 @@ pub async fn create(
                     "pulling media from a URL is disabled on this server (no url_hosts configured)",
                 ));
             }
-            if !matches!(url.scheme(), "https" | "http") || !cfg.url_hosts.contains(&host) {
+            // An entry `host` allows the scheme's default port only; `host:port` that port.
+            let target = match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.clone(),
+            };
+            if !matches!(url.scheme(), "https" | "http") || !cfg.url_hosts.contains(&target) {
                 return Err(Problem::unprocessable(format!(
-                    "media.url: host '{host}' is not on this server's allow-list (http/https only)"
+                    "media.url: '{target}' is not on this server's allow-list (http/https only; an entry without a port allows the default port only)"
                 )));
             }
             let name = crate::ingest::MediaInput::Uri(url.clone()).report_name();
@@ -194,7 +199,9 @@ pub async fn create(
                 .filename
                 .as_deref()
                 .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f).to_string())
-                .filter(|f| !f.is_empty() && f.len() <= 200 && !f.chars().any(char::is_control))
+                .filter(|f| {
+                    !f.is_empty() && f.len() <= 200 && !f.chars().any(crate::ingest::unsafe_char)
+                })
                 .unwrap_or_else(|| "upload".into());
             (None, name)
         }
@@ -345,7 +352,10 @@ fn offset_header(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
         .map(|v| {
             v.to_str()
                 .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
+                .map(str::trim)
+                // Digits only: `+0`, `0x10` or ` 1 2` are not byte counts.
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u64>().ok())
                 .ok_or_else(|| Problem::bad_request("Upload-Offset must be a byte count"))
         })
         .transpose()
