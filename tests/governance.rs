@@ -380,11 +380,24 @@ async fn lever_candidate_deleted_checks_the_token_signature() {
         entry.details["confirmed_by"]["request"],
         "GET /v1/opportunities/opp-1"
     );
-    // Unknown tenant or a vendor not configured for the tenant: 404.
-    let req = Request::post("/ats/nobody/lever/webhook")
-        .body(Body::from("{}"))
+    // Unknown tenant or a vendor not configured for the tenant: the same 401 as a bad
+    // signature (no tenant enumeration).
+    for path in [
+        "/ats/nobody/lever/webhook",
+        "/ats/acme/lever/webhook",
+        "/ats/nobody/greenhouse/webhook",
+    ] {
+        let req = Request::post(path).body(Body::from("{}")).unwrap();
+        assert_eq!(e.send(req).await.0, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    // A body over the limit: 413 as problem+json, like every other refusal.
+    let big = Request::post("/ats/lv/lever/webhook")
+        .header("content-type", "application/json")
+        .body(Body::from(vec![b' '; 2 << 20]))
         .unwrap();
-    assert_eq!(e.send(req).await.0, StatusCode::NOT_FOUND);
+    let resp = router(e.state.clone()).oneshot(big).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
 }
 
 /// Issue 19, item 1: Lever signs only token + triggeredAt, so a captured signed event must not

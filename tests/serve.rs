@@ -1227,3 +1227,23 @@ async fn odd_session_fields_are_refused_or_neutralised() {
     .await;
     assert_problem(s, &h, &b, StatusCode::BAD_REQUEST);
 }
+
+/// Issue 19 (low): a flood of bad tokens is slowed like a bot (429 after the burst), so it
+/// neither guesses at full speed nor floods the log.
+#[tokio::test]
+async fn failed_authentications_are_rate_limited() {
+    let e = env(4);
+    let mut limited = 0;
+    for _ in 0..200 {
+        let (s, _, _) = call(&e.state, get("/v1/sessions/vs_none", "wrong-token")).await;
+        assert!(
+            s == StatusCode::UNAUTHORIZED || s == StatusCode::TOO_MANY_REQUESTS,
+            "{s}"
+        );
+        limited += usize::from(s == StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert!(limited > 100, "{limited}");
+    // A valid bot is not affected.
+    let (s, _, _) = call(&e.state, get("/v1/sessions/vs_none", TOKEN_A)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -23,6 +23,7 @@ use super::gate;
 use crate::store::governance::DeletionRequest;
 use crate::store::{Store, StoreError, now_ms};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -196,22 +197,35 @@ fn id_str(v: &Value) -> Option<String> {
     }
 }
 
+/// The problem+json answer for a body that is too large (or unreadable).
+fn body_problem(e: BytesRejection) -> Response {
+    problem(e.status(), &e.body_text())
+}
+
 async fn greenhouse(
     State(st): State<InboundState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_problem(e),
+    };
     let Some(secret) = st
         .config
         .tenant(&tenant)
         .and_then(|t| t.greenhouse.as_ref())
         .and_then(|g| g.webhook_secret.clone())
     else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "no Greenhouse webhook configured for this tenant",
-        );
+        // The same answer as a bad signature: which tenants exist is not for strangers to learn.
+        return rejected(
+            &st,
+            tenant,
+            "greenhouse",
+            "no Greenhouse webhook configured",
+        )
+        .await;
     };
     let sig = headers.get("signature").and_then(|v| v.to_str().ok());
     if let Err(why) = verify_greenhouse(&secret, sig, &body) {
@@ -271,19 +285,21 @@ async fn greenhouse(
 async fn lever(
     State(st): State<InboundState>,
     Path(tenant): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(cfg) = st.config.tenant(&tenant).and_then(|t| t.lever.clone()) else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "no Lever webhook configured for this tenant",
-        );
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_problem(e),
     };
-    let Some(secret) = cfg.webhook_signature_token.clone() else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "no Lever webhook configured for this tenant",
-        );
+    // An unknown tenant gets the same answer as a bad signature: which tenants exist is not
+    // for strangers to learn.
+    let Some((cfg, secret)) = st
+        .config
+        .tenant(&tenant)
+        .and_then(|t| t.lever.clone())
+        .and_then(|l| l.webhook_signature_token.clone().map(|s| (l, s)))
+    else {
+        return rejected(&st, tenant, "lever", "no Lever webhook configured").await;
     };
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return rejected(&st, tenant, "lever", "body is not JSON").await;

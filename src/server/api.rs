@@ -41,6 +41,18 @@ impl FromRequestParts<AppState> for Bot {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let bot = auth::authenticate(&st.sessions.cfg.tokens, header).ok_or_else(|| {
+            // Failed authentications share one bucket: guessing is slowed to the bot rate and
+            // a flood of bad tokens cannot flood the log (only admitted refusals are logged).
+            if let Err(wait) = st.limiter.check(" failed-authentication") {
+                return Problem {
+                    retry_after: Some(wait),
+                    ..Problem::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too many requests",
+                        "too many requests without a valid token; retry after the given time",
+                    )
+                };
+            }
             tracing::warn!(path = %parts.uri.path(), "refused a request without a valid bot token");
             Problem::unauthorized()
         })?;
