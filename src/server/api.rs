@@ -27,7 +27,8 @@ pub const MAX_CREATE_BODY: usize = 12 << 20;
 /// A live stream is made durable (fsync + offset recorded) at least this often.
 const STREAM_SYNC_BYTES: usize = 256 * 1024;
 const STREAM_SYNC_EVERY: Duration = Duration::from_millis(500);
-/// A live stream with no data for this long (or the idle timeout, if shorter) is closed (408).
+/// A live stream with no data for this long (or half the idle timeout, if shorter) is closed
+/// (408): the other half is the bot's time to reconnect before the session is interrupted.
 const STREAM_INACTIVITY: Duration = Duration::from_secs(60);
 /// Header carrying a session's durable media length (as in the tus resumable-upload protocol).
 pub const UPLOAD_OFFSET: &str = "upload-offset";
@@ -527,7 +528,8 @@ pub async fn stream(
     let mut cut: Option<String> = None;
     let mut stop: Option<Problem> = None;
     let mut last_data = Instant::now();
-    let inactivity = st.sessions.cfg.idle_timeout.min(STREAM_INACTIVITY);
+    let idle = st.sessions.cfg.idle_timeout;
+    let inactivity = (idle / 2).min(STREAM_INACTIVITY);
     loop {
         let next = tokio::time::timeout(STREAM_SYNC_EVERY, frames.next()).await;
         if active.stream_gen.load(Ordering::SeqCst) != generation {
@@ -545,8 +547,9 @@ pub async fn stream(
                 StatusCode::REQUEST_TIMEOUT,
                 "request timeout",
                 format!(
-                    "no data on the stream for {} s; reconnect with Upload-Offset",
-                    inactivity.as_secs()
+                    "no data on the stream for {} s; reconnect with Upload-Offset: {at} within {} s, or the session is interrupted",
+                    inactivity.as_secs(),
+                    idle.saturating_sub(inactivity).as_secs()
                 ),
             ));
         }
