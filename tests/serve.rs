@@ -1247,3 +1247,25 @@ async fn failed_authentications_are_rate_limited() {
     let (s, _, _) = call(&e.state, get("/v1/sessions/vs_none", TOKEN_A)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+/// Issue 19 (low): `/metrics` can require a token of its own.
+#[tokio::test]
+async fn metrics_can_require_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = hex::encode(Sha256::digest(b"scrape-token"));
+    let cfg = write_config(dir.path(), 4, &format!("metrics_token_sha256 = \"{hash}\""));
+    let st = server::prepare(cfg).unwrap();
+    let open = Request::get("/metrics").body(Body::empty()).unwrap();
+    assert_eq!(call(&st, open).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&st, get("/metrics", "wrong")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, _, b) = call(&st, get("/metrics", "scrape-token")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        String::from_utf8(b)
+            .unwrap()
+            .contains("vigil_serve_sessions")
+    );
+}

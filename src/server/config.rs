@@ -17,6 +17,7 @@
 //! idle_timeout_s = 300          # an active session without new bytes for this long is interrupted
 //! max_duration_s = 21600        # media timestamped beyond this is not analysed (reported)
 //! max_frame_pixels = 16777216   # larger video frames are refused before decoding (session `failed`)
+//! metrics_token_sha256 = "…"    # /metrics then needs `Authorization: Bearer <token>` (default: open)
 //! shutdown_grace_s = 30         # on SIGTERM, finalizing sessions get this long to finish
 //! requests_per_minute = 600     # per bot token (burst: a tenth of it)
 //! url_hosts = []                # hosts media may be pulled from; empty: URL sessions refused
@@ -64,6 +65,7 @@ struct Raw {
     max_duration_s: u64,
     #[serde(default = "default_max_frame_pixels")]
     max_frame_pixels: u64,
+    metrics_token_sha256: Option<String>,
     #[serde(default = "default_grace")]
     shutdown_grace_s: u64,
     #[serde(default = "default_rpm")]
@@ -147,6 +149,9 @@ pub struct ServeConfig {
     pub max_duration: Duration,
     /// Video frames of more pixels are refused before decoding.
     pub max_frame_pixels: u64,
+    /// SHA-256 of the token `/metrics` requires; `None`: `/metrics` is open (bind the listener
+    /// to a private address then).
+    pub metrics_token_sha256: Option<[u8; 32]>,
     pub shutdown_grace: Duration,
     pub requests_per_minute: u32,
     pub url_hosts: Vec<String>,
@@ -227,6 +232,18 @@ impl ServeConfig {
                 "max_media_bytes must be at least max_chunk_bytes".into(),
             ));
         }
+        let metrics_token_sha256 = raw
+            .metrics_token_sha256
+            .as_deref()
+            .map(|h| {
+                hex::decode(h.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        invalid("metrics_token_sha256 must be 64 hex digits (a token's SHA-256; `vigil serve token` prints one)".into())
+                    })
+            })
+            .transpose()?;
         if !(64 * 64..=8192 * 8192).contains(&raw.max_frame_pixels) {
             return Err(invalid("max_frame_pixels must be 4096–67108864".into()));
         }
@@ -315,6 +332,7 @@ impl ServeConfig {
             idle_timeout: Duration::from_secs(raw.idle_timeout_s),
             max_duration: Duration::from_secs(raw.max_duration_s),
             max_frame_pixels: raw.max_frame_pixels,
+            metrics_token_sha256,
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_s),
             requests_per_minute: raw.requests_per_minute,
             url_hosts: raw
