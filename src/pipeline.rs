@@ -477,6 +477,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
                 && audio_summary.voice.enrolled
                 && audio_summary.speech_s >= MIN_SPEECH_FOR_VOICE_S,
             duration_s,
+            frames_analysed: Some(frames),
         },
     );
 

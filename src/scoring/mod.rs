@@ -794,7 +794,14 @@ pub struct Sufficiency {
     pub voice_checked: bool,
     /// Session length, for the share of it quality events make unusable.
     pub duration_s: f64,
+    /// Video frames analysed (`None`: not counted), for the coverage rule.
+    pub frames_analysed: Option<u64>,
 }
+
+/// Fewer analysed frames than this per minute of a session with video (over at least a minute)
+/// is too little to vouch for the face: one every 15 s, below any keyframe interval a meeting
+/// recorder uses.
+pub const MIN_FRAMES_PER_MINUTE: f64 = 4.0;
 
 /// Aggregates admitted events ([`Policy::admit`]) into the score.
 ///
@@ -857,6 +864,16 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
         reasons.push(
             "Voice identity could not be established: too little speech (under 5 s).".to_string(),
         );
+    }
+    if let Some(frames) = suff.frames_analysed
+        && suff.has_video
+        && suff.duration_s >= 60.0
+        && (frames as f64) < MIN_FRAMES_PER_MINUTE * suff.duration_s / 60.0
+    {
+        reasons.push(format!(
+            "Only {frames} video frames were analysed over {:.1} minutes (fewer than {MIN_FRAMES_PER_MINUTE} a minute): too little was looked at to vouch for the session.",
+            suff.duration_s / 60.0
+        ));
     }
     let unusable: f64 = events
         .iter()
@@ -965,6 +982,7 @@ mod tests {
             face_checked: true,
             voice_checked: true,
             duration_s: 0.0,
+            frames_analysed: None,
         };
         let mut findings = Vec::new();
         let mut last = aggregate(&p, &video_events(&findings), &s).integrity;
@@ -979,6 +997,30 @@ mod tests {
     }
 
     #[test]
+    fn too_few_frames_per_minute_is_never_verified() {
+        let p = Policy::default();
+        let sparse = Sufficiency {
+            frames_analysed: Some(6),
+            ..all_checked()
+        };
+        let score = aggregate(&p, &[], &sparse);
+        assert_eq!(score.verification_status, VerificationStatus::NeedsReview);
+        assert!(
+            score.status_reasons[0].contains("Only 6 video frames"),
+            "{:?}",
+            score.status_reasons
+        );
+        let enough = Sufficiency {
+            frames_analysed: Some(40),
+            ..all_checked()
+        };
+        assert_eq!(
+            aggregate(&p, &[], &enough).verification_status,
+            VerificationStatus::Verified
+        );
+    }
+
+    #[test]
     fn unchecked_identity_is_never_verified() {
         let p = Policy::default();
         let s = Sufficiency {
@@ -988,6 +1030,7 @@ mod tests {
             face_checked: false,
             voice_checked: false,
             duration_s: 0.0,
+            frames_analysed: None,
         };
         let score = aggregate(&p, &[], &s);
         assert_eq!(score.integrity, 100.0);
@@ -1006,6 +1049,7 @@ mod tests {
             face_checked: true,
             voice_checked: true,
             duration_s: 0.0,
+            frames_analysed: None,
         };
         let findings: Vec<SpectralFinding> = (0..12)
             .map(|i| SpectralFinding::Splice {
@@ -1057,6 +1101,7 @@ mod tests {
             face_checked: true,
             voice_checked: true,
             duration_s: 600.0,
+            frames_analysed: None,
         }
     }
 
