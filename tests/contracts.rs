@@ -293,8 +293,10 @@ path = "vigil.db"
 [[tenants]]
 id = "acme"
 [tenants.greenhouse]
-client_id = "c"
-client_secret = "s"
+base_url = "LEVER_URL"
+token_url = "LEVER_URL/token"
+client_id = "vigil-sandbox"
+client_secret = "sandbox-client-secret"
 user_id = 1
 webhook_secret = "gh-secret"
 [tenants.lever]
@@ -361,7 +363,8 @@ async fn post(
 #[tokio::test]
 async fn greenhouse_webhooks_vigil_consumes() {
     let dir = tempfile::tempdir().unwrap();
-    let state = inbound(dir.path(), &sandbox().await);
+    let lever = sandbox().await;
+    let state = inbound(dir.path(), &lever);
     let mut pact = PactBuilder::new_v4("vigil", "greenhouse-webhooks");
     pact.with_output_dir(contracts_dir())
         .message_interaction("a candidate is deleted", |mut i| {
@@ -391,6 +394,12 @@ async fn greenhouse_webhooks_vigil_consumes() {
             r.candidate_id = Some("37031511".into());
             s.register(&r, &["greenhouse"], "test", 0).unwrap();
         }
+        // Greenhouse confirms the deletion: the candidate is no longer listed.
+        reqwest::Client::new()
+            .delete(format!("{lever}/_sandbox/greenhouse/candidates/37031511"))
+            .send()
+            .await
+            .unwrap();
         let sig = format!("sha256 {}", hmac_hex("gh-secret", &body));
         let v = post(&state, "/ats/acme/greenhouse/webhook", Some(sig), body).await;
         assert_eq!(v["status"], "processed", "{}: {v}", m.description);

@@ -24,6 +24,10 @@ const LEVER_KEY: &str = vigil::ats::sandbox::LEVER_API_KEY;
 
 fn config(dir: &Path, canary: &str, lever_url: &str) -> AtsConfig {
     let gate_hash = hex::encode(Sha256::digest(GATE_TOKEN.as_bytes()));
+    let (gh_id, gh_client_secret) = (
+        vigil::ats::sandbox::GREENHOUSE_CLIENT_ID,
+        vigil::ats::sandbox::GREENHOUSE_CLIENT_SECRET,
+    );
     let text = format!(
         r#"
 [store]
@@ -33,8 +37,10 @@ path = "vigil.db"
 id = "acme"
 {canary}
 [tenants.greenhouse]
-client_id = "c"
-client_secret = "s"
+base_url = "{lever_url}"
+token_url = "{lever_url}/token"
+client_id = "{gh_id}"
+client_secret = "{gh_client_secret}"
 user_id = 1
 webhook_secret = "{GH_SECRET}"
 [[tenants.gate_tokens]]
@@ -83,7 +89,7 @@ fn gh_sign(body: &[u8]) -> String {
 struct Env {
     _dir: tempfile::TempDir,
     state: InboundState,
-    /// The sandbox Lever API that confirms (or not) deletions.
+    /// The sandbox ATS (Greenhouse and Lever APIs) that confirms (or not) deletions.
     lever: String,
 }
 
@@ -176,6 +182,18 @@ async fn greenhouse_deletion_is_verified_deduplicated_and_deletes_only_that_cand
     }
     assert_eq!(e.store().rejections().unwrap(), 3, "refusals are recorded");
 
+    // Correctly signed, but Greenhouse still lists the candidate: nothing is deleted.
+    let (status, v) = e
+        .send(gh_request(&body, Some(gh_sign(&body)), "ev-1"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert!(
+        e.store()
+            .latest_report("acme", "46196263")
+            .unwrap()
+            .is_some()
+    );
+    e.greenhouse_user_deletes("37031511").await;
     let (status, v) = e
         .send(gh_request(&body, Some(gh_sign(&body)), "ev-1"))
         .await;
@@ -301,6 +319,19 @@ fn lever_event(token: &str, age_ms: i64, event: &str, data: Value) -> Value {
 }
 
 impl Env {
+    /// A Greenhouse user deletes the candidate: `GET /v3/candidates?ids=` no longer lists it.
+    async fn greenhouse_user_deletes(&self, candidate: &str) {
+        let r = reqwest::Client::new()
+            .delete(format!(
+                "{}/_sandbox/greenhouse/candidates/{candidate}",
+                self.lever
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
     /// A Lever user deletes the opportunity: Lever's API answers 404 for it from now on.
     async fn lever_user_deletes(&self, opportunity: &str) {
         let r = reqwest::Client::new()

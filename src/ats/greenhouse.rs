@@ -11,6 +11,10 @@
 //!   visibility}`; type `other` because `resume`/`cover_letter` would re-classify the
 //!   candidate's previous file.
 //! - `PATCH /v3/applications/{id}` — `{custom_fields: [{name_key | id, value}]}`.
+//! - `GET /v3/candidates?ids=ID` / `GET /v3/applications?ids=A,B` — bare JSON arrays; empty once
+//!   deleted: how a `delete_candidate` webhook is confirmed before anything is deleted (the
+//!   `ids` filter is documented for v3 list endpoints; that a deleted record drops out of the
+//!   list could not be tried against a real account here).
 //!
 //! Greenhouse has no idempotency keys. Each completed step is recorded in the delivery's
 //! progress; after a first attempt, the report's file name (which contains the report id) is
@@ -131,6 +135,35 @@ impl Greenhouse {
             }
             return check(call, resp).await;
         }
+    }
+
+    /// Asks Greenhouse whether a deletion is true: the candidate (or, without one, every listed
+    /// application) is no longer listed.
+    pub async fn confirm_deleted(
+        &self,
+        candidate: Option<&str>,
+        applications: &[String],
+    ) -> Result<super::lever::Confirmation, SendError> {
+        const CALL: &str = "greenhouse confirm deletion";
+        let (path, ids) = match candidate {
+            Some(c) => ("/v3/candidates", c.to_string()),
+            None if !applications.is_empty() => ("/v3/applications", applications.join(",")),
+            None => {
+                return Err(SendError::Config(
+                    "a deletion names neither a candidate nor an application".into(),
+                ));
+            }
+        };
+        let mut u = self.url(path);
+        u.query_pairs_mut().append_pair("ids", &ids);
+        let resp = self.send(CALL, |h| h.get(u.clone())).await?;
+        let status = resp.status().as_u16();
+        let listed: Vec<serde_json::Value> = json_body(CALL, resp).await?;
+        Ok(super::lever::Confirmation {
+            request: format!("GET {path}"),
+            status,
+            deleted: listed.is_empty(),
+        })
     }
 
     fn url(&self, path: &str) -> url::Url {

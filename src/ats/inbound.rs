@@ -270,6 +270,49 @@ async fn greenhouse(
             "deletion event without candidate or application ids",
         );
     }
+    // A deletion is confirmed with Greenhouse before anything goes (an anonymised candidate
+    // still exists, so only `delete_candidate` can be). A redelivery is recognised first.
+    let mut confirmation = None;
+    if action == "delete_candidate" {
+        let (t, e) = (tenant.clone(), event_ids.clone());
+        match with_store(&st, move |s| s.inbound_seen(&t, "greenhouse", &e)).await {
+            Ok(true) => {
+                return Json(json!({"status": "duplicate", "action": action})).into_response();
+            }
+            Ok(false) => {}
+            Err(r) => return r,
+        }
+        let Some(cfg) = st.config.tenant(&tenant).and_then(|t| t.greenhouse.clone()) else {
+            return problem(StatusCode::INTERNAL_SERVER_ERROR, "tenant lost its config");
+        };
+        let gh = super::greenhouse::Greenhouse::new(cfg, st.http.clone());
+        let c = match gh.confirm_deleted(candidate.as_deref(), &apps).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot confirm a Greenhouse deletion");
+                return problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "cannot confirm the deletion with Greenhouse; retry later",
+                );
+            }
+        };
+        if !c.deleted {
+            tracing::warn!(tenant = %tenant, request = %c.request, "Greenhouse deletion not confirmed by its API: nothing deleted");
+            let why = "delete_candidate not confirmed by Greenhouse's API";
+            return match with_store(&st, move |s| {
+                s.record_rejection(&tenant, "greenhouse", why, now_ms())
+            })
+            .await
+            {
+                Ok(()) => problem(
+                    StatusCode::CONFLICT,
+                    "Greenhouse still has this candidate: nothing was deleted",
+                ),
+                Err(r) => r,
+            };
+        }
+        confirmation = serde_json::to_value(&c).ok();
+    }
     let request = DeletionRequest {
         tenant,
         vendor: "greenhouse".into(),
@@ -277,7 +320,7 @@ async fn greenhouse(
         action,
         candidate_id: candidate,
         application_ids: apps,
-        confirmation: None,
+        confirmation,
     };
     deletion(&st, request).await
 }

@@ -32,7 +32,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -196,6 +196,9 @@ pub struct LeverOpportunity {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Snapshot {
     pub greenhouse: BTreeMap<u64, GhApplication>,
+    /// Greenhouse candidates and applications a user deleted
+    /// (`DELETE /_sandbox/greenhouse/{candidates|applications}/{id}`): no longer listed.
+    pub greenhouse_deleted: BTreeSet<String>,
     pub lever: BTreeMap<String, LeverOpportunity>,
     /// Unique webhook messages by `webhook-id` → report id.
     pub webhooks: BTreeMap<String, String>,
@@ -276,6 +279,8 @@ impl Sandbox {
         let api = Router::new()
             .route("/token", post(gh_token))
             .route("/v3/attachments", get(gh_list).post(gh_create))
+            .route("/v3/candidates", get(gh_list_candidates))
+            .route("/v3/applications", get(gh_list_applications))
             .route("/v3/applications/{id}", patch(gh_patch))
             .route("/v3/interviews", get(gh_interviews))
             .route("/v1/opportunities", get(lever_list_opportunities))
@@ -294,6 +299,10 @@ impl Sandbox {
         Router::new()
             .route("/_sandbox/state", get(state))
             .route("/_sandbox/faults", put(put_faults))
+            .route(
+                "/_sandbox/greenhouse/{kind}/{id}",
+                axum::routing::delete(gh_user_deletes),
+            )
             .route(
                 "/_sandbox/lever/opportunities/{id}",
                 put(lever_register).delete(lever_user_deletes),
@@ -467,6 +476,61 @@ fn gh_authorised(s: &Sandbox, headers: &HeaderMap) -> Result<(), Response> {
         Some(exp) if *exp > Instant::now() => Ok(()),
         _ => Err(gh_error(StatusCode::UNAUTHORIZED, "Unauthorized", None)),
     }
+}
+
+/// Test set-up: a Greenhouse user deletes a candidate or an application.
+async fn gh_user_deletes(
+    State(s): State<Sandbox>,
+    Path((kind, id)): Path<(String, String)>,
+) -> StatusCode {
+    s.lock()
+        .data
+        .greenhouse_deleted
+        .insert(format!("{kind}/{id}"));
+    StatusCode::NO_CONTENT
+}
+
+/// `GET /v3/{candidates|applications}?ids=A,B`: the listed records that exist (any id the
+/// sandbox was not told was deleted), as a bare array.
+fn gh_list_ids(
+    s: &Sandbox,
+    headers: &HeaderMap,
+    q: &BTreeMap<String, String>,
+    kind: &str,
+) -> Response {
+    if let Err(r) = gh_authorised(s, headers) {
+        return r;
+    }
+    let Some(ids) = q.get("ids") else {
+        return gh_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ids is required",
+            Some("ids"),
+        );
+    };
+    let g = s.lock();
+    let listed: Vec<Value> = ids
+        .split(',')
+        .filter(|id| !id.is_empty() && !g.data.greenhouse_deleted.contains(&format!("{kind}/{id}")))
+        .map(|id| json!({"id": id.parse::<u64>().map_or(json!(id), |n| json!(n))}))
+        .collect();
+    Json(listed).into_response()
+}
+
+async fn gh_list_candidates(
+    State(s): State<Sandbox>,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    gh_list_ids(&s, &headers, &q, "candidates")
+}
+
+async fn gh_list_applications(
+    State(s): State<Sandbox>,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    gh_list_ids(&s, &headers, &q, "applications")
 }
 
 #[derive(Serialize, Deserialize)]
