@@ -1155,6 +1155,18 @@ async fn a_tenant_gets_its_share_of_the_sessions_not_all_of_them() {
     create(st, TOKEN_B, &create_body("live")).await;
     let (s, _, _) = call(st, get("/readyz", TOKEN_B)).await;
     assert_eq!(s, StatusCode::OK);
+
+    // A bot token can be held to less than its tenant's share.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), 4, "max_sessions_per_token = 1");
+    let st = server::prepare(cfg).unwrap();
+    create(&st, TOKEN_A, &create_body("live")).await;
+    let (s, h, b) = call(
+        &st,
+        post_json("/v1/sessions", Some(TOKEN_A), &create_body("live")),
+    )
+    .await;
+    assert_problem(s, &h, &b, StatusCode::TOO_MANY_REQUESTS);
 }
 
 /// Issue 19, item 6: a byte now and then does not keep a session alive.

@@ -12,6 +12,7 @@
 //! max_sessions = 24             # admitted (receiving + finalizing) sessions; beyond: 503
 //! max_sessions_per_tenant = 12  # one tenant's share; beyond: 429 (default: half of
 //!                               # max_sessions when tokens name several tenants, else all)
+//! max_sessions_per_token = 12   # one bot token's share (default: the tenant's)
 //! max_chunk_bytes = 16777216    # largest upload chunk (PATCH body)
 //! max_media_bytes = 8589934592  # largest media per session
 //! idle_timeout_s = 300          # an active session without new bytes for this long is interrupted
@@ -55,6 +56,7 @@ struct Raw {
     #[serde(default = "default_max_sessions")]
     max_sessions: usize,
     max_sessions_per_tenant: Option<usize>,
+    max_sessions_per_token: Option<usize>,
     #[serde(default = "default_max_chunk")]
     max_chunk_bytes: u64,
     #[serde(default = "default_max_media")]
@@ -142,6 +144,8 @@ pub struct ServeConfig {
     pub max_sessions: usize,
     /// Sessions one tenant may hold at once, so one tenant cannot take every slot.
     pub max_sessions_per_tenant: usize,
+    /// Sessions one bot token may hold at once.
+    pub max_sessions_per_token: usize,
     pub max_chunk_bytes: u64,
     pub max_media_bytes: u64,
     pub idle_timeout: Duration,
@@ -311,6 +315,12 @@ impl ServeConfig {
                 raw.max_sessions
             )));
         }
+        let per_token = raw.max_sessions_per_token.unwrap_or(per_tenant);
+        if per_token == 0 || per_token > per_tenant {
+            return Err(invalid(format!(
+                "max_sessions_per_token must be 1–max_sessions_per_tenant ({per_tenant})"
+            )));
+        }
         let spool_dir = match raw.spool_dir {
             Some(p) => rel(&p),
             None => ats
@@ -327,6 +337,7 @@ impl ServeConfig {
             sampling,
             max_sessions: raw.max_sessions,
             max_sessions_per_tenant: per_tenant,
+            max_sessions_per_token: per_token,
             max_chunk_bytes: raw.max_chunk_bytes,
             max_media_bytes: raw.max_media_bytes,
             idle_timeout: Duration::from_secs(raw.idle_timeout_s),

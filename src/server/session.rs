@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 pub enum SessionError {
     #[error("{active} sessions are active, the configured maximum; retry later")]
     Full { active: usize },
-    #[error("this tenant has {active} sessions active, its share of the server; retry later")]
+    #[error(
+        "{active} sessions of this tenant (or bot) are active, its share of the server; retry later"
+    )]
     TenantFull { active: usize },
     #[error("the server is shutting down")]
     ShuttingDown,
@@ -46,6 +48,8 @@ const PROGRESS_BYTES: u64 = 16 * 1024;
 pub struct Active {
     pub id: String,
     pub tenant: String,
+    /// The bot (token name) that created the session.
+    pub bot: String,
     pub source: Source,
     pub spool: Arc<Spool>,
     pub progress: Arc<Progress>,
@@ -195,9 +199,17 @@ impl Sessions {
                 return Err(SessionError::Full { active: map.len() });
             }
             let of_tenant = map.values().filter(|a| a.tenant == row.tenant).count();
-            if of_tenant >= self.cfg.max_sessions_per_tenant {
+            let of_bot = map
+                .values()
+                .filter(|a| a.tenant == row.tenant && a.bot == row.bot)
+                .count();
+            if of_tenant >= self.cfg.max_sessions_per_tenant
+                || of_bot >= self.cfg.max_sessions_per_token
+            {
                 self.stats.admission_refused.fetch_add(1, Ordering::Relaxed);
-                return Err(SessionError::TenantFull { active: of_tenant });
+                return Err(SessionError::TenantFull {
+                    active: of_tenant.max(of_bot),
+                });
             }
             let active = self.activate(&row, row.media_name.clone());
             map.insert(row.id.clone(), active.clone());
@@ -228,6 +240,7 @@ impl Sessions {
         Arc::new(Active {
             id: row.id.clone(),
             tenant: row.tenant.clone(),
+            bot: row.bot.clone(),
             source: row.source,
             spool: Arc::new(Spool::new(
                 self.dir(&row.id).join("media"),
