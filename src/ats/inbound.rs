@@ -18,7 +18,7 @@
 //! `candidate_anonymized`, `candidateDeleted`) remove the candidate's stored reports and outbox
 //! rows in one transaction with their audit entry; a redelivered event does nothing.
 
-use super::config::{AtsConfig, LeverConfig, Secret};
+use super::config::{AtsConfig, Secret};
 use super::gate;
 use crate::store::governance::DeletionRequest;
 use crate::store::{Store, StoreError, now_ms};
@@ -274,44 +274,19 @@ async fn greenhouse(
     // still exists, so only `delete_candidate` can be). A redelivery is recognised first.
     let mut confirmation = None;
     if action == "delete_candidate" {
-        let (t, e) = (tenant.clone(), event_ids.clone());
-        match with_store(&st, move |s| s.inbound_seen(&t, "greenhouse", &e)).await {
-            Ok(true) => {
-                return Json(json!({"status": "duplicate", "action": action})).into_response();
-            }
-            Ok(false) => {}
-            Err(r) => return r,
+        if let Some(r) = already_seen(&st, &tenant, "greenhouse", &event_ids, &action).await {
+            return r;
         }
         let Some(cfg) = st.config.tenant(&tenant).and_then(|t| t.greenhouse.clone()) else {
             return problem(StatusCode::INTERNAL_SERVER_ERROR, "tenant lost its config");
         };
-        let gh = super::greenhouse::Greenhouse::new(cfg, st.http.clone());
-        let c = match gh.confirm_deleted(candidate.as_deref(), &apps).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot confirm a Greenhouse deletion");
-                return problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "cannot confirm the deletion with Greenhouse; retry later",
-                );
-            }
-        };
-        if !c.deleted {
-            tracing::warn!(tenant = %tenant, request = %c.request, "Greenhouse deletion not confirmed by its API: nothing deleted");
-            let why = "delete_candidate not confirmed by Greenhouse's API";
-            return match with_store(&st, move |s| {
-                s.record_rejection(&tenant, "greenhouse", why, now_ms())
-            })
-            .await
-            {
-                Ok(()) => problem(
-                    StatusCode::CONFLICT,
-                    "Greenhouse still has this candidate: nothing was deleted",
-                ),
-                Err(r) => r,
-            };
+        let asked = super::greenhouse::Greenhouse::new(cfg, st.http.clone())
+            .confirm_deleted(candidate.as_deref(), &apps)
+            .await;
+        match confirmed(&st, &tenant, "greenhouse", asked).await {
+            Ok(c) => confirmation = Some(c),
+            Err(r) => return r,
         }
-        confirmation = serde_json::to_value(&c).ok();
     }
     let request = DeletionRequest {
         tenant,
@@ -378,32 +353,16 @@ async fn lever(
             "candidateDeleted without candidate or opportunity id",
         );
     }
-    let (t, e) = (tenant.clone(), event_ids.clone());
-    match with_store(&st, move |s| s.inbound_seen(&t, "lever", &e)).await {
-        Ok(true) => return Json(json!({"status": "duplicate", "action": action})).into_response(),
-        Ok(false) => {}
+    if let Some(r) = already_seen(&st, &tenant, "lever", &event_ids, &action).await {
+        return r;
+    }
+    let asked = super::lever::Lever::new(cfg, st.http.clone())
+        .confirm_deleted(opportunity.as_deref(), contact.as_deref())
+        .await;
+    let confirmation = match confirmed(&st, &tenant, "lever", asked).await {
+        Ok(c) => c,
         Err(r) => return r,
-    }
-    let confirmation =
-        match confirm_lever(&st, &cfg, opportunity.as_deref(), contact.as_deref()).await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-    if !confirmation.deleted {
-        tracing::warn!(tenant = %tenant, request = %confirmation.request, "Lever deletion not confirmed by Lever's API: nothing deleted");
-        let why = "candidateDeleted not confirmed by Lever's API";
-        return match with_store(&st, move |s| {
-            s.record_rejection(&tenant, "lever", why, now_ms())
-        })
-        .await
-        {
-            Ok(()) => problem(
-                StatusCode::CONFLICT,
-                "Lever still has this candidate: nothing was deleted",
-            ),
-            Err(r) => r,
-        };
-    }
+    };
     let request = DeletionRequest {
         tenant,
         vendor: "lever".into(),
@@ -411,30 +370,59 @@ async fn lever(
         action,
         candidate_id: contact,
         application_ids: opportunity.into_iter().collect(),
-        confirmation: serde_json::to_value(&confirmation).ok(),
+        confirmation: Some(confirmation),
     };
     deletion(&st, request).await
 }
 
-/// Asks Lever's API whether a deletion is real; 503 when Lever cannot be asked (Lever retries
-/// the webhook; nothing was recorded, so the retry is processed).
-async fn confirm_lever(
+/// `Some(answer)` when the event was processed before (a redelivery, or a replay under another
+/// id): nothing is asked or done again.
+async fn already_seen(
     st: &InboundState,
-    cfg: &LeverConfig,
-    opportunity: Option<&str>,
-    contact: Option<&str>,
-) -> Result<super::lever::Confirmation, Response> {
-    let lever = super::lever::Lever::new(cfg.clone(), st.http.clone());
-    lever
-        .confirm_deleted(opportunity, contact)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot confirm a Lever deletion");
-            problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "cannot confirm the deletion with Lever; retry later",
-            )
-        })
+    tenant: &str,
+    vendor: &'static str,
+    event_ids: &[String],
+    action: &str,
+) -> Option<Response> {
+    let (t, e) = (tenant.to_owned(), event_ids.to_vec());
+    match with_store(st, move |s| s.inbound_seen(&t, vendor, &e)).await {
+        Ok(true) => Some(Json(json!({"status": "duplicate", "action": action})).into_response()),
+        Ok(false) => None,
+        Err(r) => Some(r),
+    }
+}
+
+/// Acts on what the vendor's API said about a deletion: 503 when it could not be asked
+/// (nothing is recorded, so the vendor's retry is processed), 409 recorded as a rejection when
+/// it still has the record, else the answer to keep in the deletion's audit entry.
+async fn confirmed(
+    st: &InboundState,
+    tenant: &str,
+    vendor: &'static str,
+    asked: Result<super::lever::Confirmation, super::retry::SendError>,
+) -> Result<serde_json::Value, Response> {
+    let c = asked.map_err(|e| {
+        tracing::error!(vendor, error = %e, "cannot confirm a deletion with the ATS");
+        problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot confirm the deletion with the ATS; retry later",
+        )
+    })?;
+    if c.deleted {
+        return Ok(serde_json::to_value(&c).unwrap_or_default());
+    }
+    tracing::warn!(tenant, vendor, request = %c.request, "deletion not confirmed by the ATS's API: nothing deleted");
+    let t = tenant.to_owned();
+    let why = "deletion not confirmed by the ATS's API";
+    Err(
+        match with_store(st, move |s| s.record_rejection(&t, vendor, why, now_ms())).await {
+            Ok(()) => problem(
+                StatusCode::CONFLICT,
+                "the ATS still has this candidate: nothing was deleted",
+            ),
+            Err(r) => r,
+        },
+    )
 }
 
 async fn deletion(st: &InboundState, request: DeletionRequest) -> Response {
