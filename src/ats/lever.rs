@@ -58,8 +58,37 @@ struct Item {
     id: String,
     #[serde(default)]
     name: Option<String>,
+    /// A note's text, as Lever lists notes: `text`, and `fields[].value` (a top-level `value`
+    /// is what a note is *created* with, not how it is listed).
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    fields: Vec<NoteField>,
     #[serde(default)]
     value: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NoteField {
+    #[serde(default)]
+    value: Option<serde_json::Value>,
+}
+
+impl Item {
+    /// Whether this note's text (wherever Lever carries it) contains `needle`.
+    fn note_contains(&self, needle: &str) -> bool {
+        let field = |f: &NoteField| {
+            f.value
+                .as_ref()
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|v| v.contains(needle))
+        };
+        [&self.text, &self.value]
+            .into_iter()
+            .flatten()
+            .any(|t| t.contains(needle))
+            || self.fields.iter().any(field)
+    }
 }
 
 impl Lever {
@@ -277,7 +306,7 @@ impl Lever {
             look_first,
             || {
                 self.find("lever list notes", opp, "notes", |i| {
-                    i.value.as_deref().is_some_and(|v| v.contains(report_id))
+                    i.note_contains(report_id)
                 })
             },
             || self.create_note(opp, summary_text(r)),

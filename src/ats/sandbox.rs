@@ -1147,13 +1147,31 @@ async fn lever_note(
     Json(out).into_response()
 }
 
+/// Notes as Lever lists them: the text in `text` and in `fields[].value`, never at the top
+/// level (a client that looks for a top-level `value` finds nothing and posts twice).
 async fn lever_list_notes(
     State(s): State<Sandbox>,
     headers: HeaderMap,
     Path(opp): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    lever_list(&s, &headers, &opp, &q, |o| &o.notes)
+    if let Err(r) = lever_authorised(&headers) {
+        return r;
+    }
+    let g = s.lock();
+    let notes: Vec<Value> = g
+        .data
+        .lever
+        .get(&opp)
+        .map(|o| o.notes.as_slice())
+        .unwrap_or(&[])
+        .iter()
+        .map(|n| {
+            json!({"id": n.id, "text": n.value, "secret": false,
+                "fields": [{"type": "note", "text": "", "value": n.value}]})
+        })
+        .collect();
+    lever_page(&notes, &q)
 }
 
 // ------------------------------------------------------------------ webhook receiver ----
