@@ -600,10 +600,7 @@ impl AtsConfig {
             };
             let mut gate_tokens: Vec<GateToken> = Vec::new();
             for g in t.gate_tokens {
-                let sha256 = hex::decode(g.sha256.trim())
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or_else(|| {
+                let sha256 = super::token::parse_sha256_hex(&g.sha256).ok_or_else(|| {
                         invalid(format!(
                             "tenants.{}.gate_tokens '{}': sha256 must be 64 hex digits (`vigil ats gate-token` prints it)",
                             t.id, g.name

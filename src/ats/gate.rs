@@ -28,20 +28,7 @@ pub struct GateAnswer {
 /// The gate client whose bearer token is `header` (`Authorization` value), if any. Every
 /// configured token is compared, in constant time, whatever matched.
 pub fn client<'a>(tokens: &'a [GateToken], header: Option<&str>) -> Option<&'a str> {
-    use sha2::Digest;
-    use subtle::ConstantTimeEq;
-    let token = header?.strip_prefix("Bearer ")?.trim();
-    if token.is_empty() {
-        return None;
-    }
-    let hash: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-    let mut found = None;
-    for t in tokens {
-        if bool::from(t.sha256.ct_eq(&hash)) {
-            found = Some(t.name.as_str());
-        }
-    }
-    found
+    super::token::find(tokens, |t| &t.sha256, header).map(|t| t.name.as_str())
 }
 
 pub fn decide(

@@ -143,7 +143,7 @@ impl Greenhouse {
         &self,
         candidate: Option<&str>,
         applications: &[String],
-    ) -> Result<super::lever::Confirmation, SendError> {
+    ) -> Result<super::Confirmation, SendError> {
         const CALL: &str = "greenhouse confirm deletion";
         let (path, ids) = match candidate {
             Some(c) => ("/v3/candidates", c.to_string()),
@@ -159,7 +159,7 @@ impl Greenhouse {
         let resp = self.send(CALL, |h| h.get(u.clone())).await?;
         let status = resp.status().as_u16();
         let listed: Vec<serde_json::Value> = json_body(CALL, resp).await?;
-        Ok(super::lever::Confirmation {
+        Ok(super::Confirmation {
             request: format!("GET {path}"),
             status,
             deleted: listed.is_empty(),

@@ -399,7 +399,7 @@ async fn confirmed(
     st: &InboundState,
     tenant: &str,
     vendor: &'static str,
-    asked: Result<super::lever::Confirmation, super::retry::SendError>,
+    asked: Result<super::Confirmation, super::retry::SendError>,
 ) -> Result<serde_json::Value, Response> {
     let c = asked.map_err(|e| {
         tracing::error!(vendor, error = %e, "cannot confirm a deletion with the ATS");

@@ -17,22 +17,15 @@
 
 use super::config::LeverConfig;
 use super::retry::SendError;
-use super::{Progress, Receipt, check, html_filename, json_body, report_filename, summary_text};
+use super::{
+    Confirmation, Progress, Receipt, check, html_filename, json_body, report_filename, summary_text,
+};
 use crate::store::NewReport;
 use serde::Deserialize;
 use serde_json::json;
 
 /// Lever's documented upload limit.
 pub const MAX_FILE_BYTES: usize = 30 * 1024 * 1024;
-
-/// What the ATS said when asked to confirm a deletion (recorded in the audit log).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Confirmation {
-    /// Method and path asked (no query, no credentials).
-    pub request: String,
-    pub status: u16,
-    pub deleted: bool,
-}
 
 pub struct Lever {
     cfg: LeverConfig,

@@ -20,8 +20,18 @@ pub mod inbound;
 pub mod lever;
 pub mod retry;
 pub mod sandbox;
+pub mod token;
 pub mod webhook;
 pub mod worker;
+
+/// What the ATS said when asked to confirm a deletion (recorded in the audit log).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Confirmation {
+    /// Method and path asked (no query, no credentials).
+    pub request: String,
+    pub status: u16,
+    pub deleted: bool,
+}
 
 use crate::store::NewReport;
 use retry::SendError;

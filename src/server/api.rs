@@ -45,14 +45,10 @@ impl FromRequestParts<AppState> for Bot {
             // Failed authentications share one bucket: guessing is slowed to the bot rate and
             // a flood of bad tokens cannot flood the log (only admitted refusals are logged).
             if let Err(wait) = st.limiter.check(" failed-authentication") {
-                return Problem {
-                    retry_after: Some(wait),
-                    ..Problem::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "too many requests",
-                        "too many requests without a valid token; retry after the given time",
-                    )
-                };
+                return Problem::too_many(
+                    "too many requests without a valid token; retry after the given time",
+                    wait,
+                );
             }
             tracing::warn!(path = %parts.uri.path(), "refused a request without a valid bot token");
             Problem::unauthorized()
@@ -62,14 +58,10 @@ impl FromRequestParts<AppState> for Bot {
                 .stats
                 .rate_limited
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Err(Problem {
-                retry_after: Some(wait),
-                ..Problem::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too many requests",
-                    "this bot's request rate is above its limit; retry after the given time",
-                )
-            });
+            return Err(Problem::too_many(
+                "this bot's request rate is above its limit; retry after the given time",
+                wait,
+            ));
         }
         Ok(bot)
     }

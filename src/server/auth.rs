@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use subtle::ConstantTimeEq;
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,22 +33,10 @@ pub fn new_token() -> (String, String) {
 
 /// Finds the bot whose token is `presented` (the `Authorization` header value).
 pub fn authenticate(tokens: &[TokenEntry], header: Option<&str>) -> Option<Bot> {
-    let token = header?.strip_prefix("Bearer ")?.trim();
-    if token.is_empty() {
-        return None;
-    }
-    let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    let mut found = None;
-    for t in tokens {
-        // No early exit: the time taken does not depend on which entry matched.
-        if bool::from(t.sha256.ct_eq(&hash)) {
-            found = Some(Bot {
-                name: t.name.clone(),
-                tenant: t.tenant.clone(),
-            });
-        }
-    }
-    found
+    crate::ats::token::find(tokens, |t| &t.sha256, header).map(|t| Bot {
+        name: t.name.clone(),
+        tenant: t.tenant.clone(),
+    })
 }
 
 /// Token buckets per bot: `per_minute` sustained, bursts of a tenth of it (at least 10).

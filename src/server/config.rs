@@ -240,10 +240,7 @@ impl ServeConfig {
             .metrics_token_sha256
             .as_deref()
             .map(|h| {
-                hex::decode(h.trim())
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or_else(|| {
+                crate::ats::token::parse_sha256_hex(h).ok_or_else(|| {
                         invalid("metrics_token_sha256 must be 64 hex digits (a token's SHA-256; `vigil serve token` prints one)".into())
                     })
             })
@@ -276,10 +273,7 @@ impl ServeConfig {
                     raw.ats.display()
                 )));
             }
-            let hash = hex::decode(t.sha256.trim())
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| {
+            let hash = crate::ats::token::parse_sha256_hex(&t.sha256).ok_or_else(|| {
                     invalid(format!(
                         "token '{}': sha256 must be 64 hex digits (the token's SHA-256; `vigil serve token` prints it)",
                         t.name

@@ -146,18 +146,13 @@ async fn readyz(AxState(st): AxState<AppState>) -> Response {
     "ready".into_response()
 }
 
-use sha2::Digest;
-
 async fn metrics(AxState(st): AxState<AppState>, headers: axum::http::HeaderMap) -> Response {
     // With `metrics_token_sha256` set, the scraper must present that token.
     if let Some(hash) = &st.sessions.cfg.metrics_token_sha256 {
-        use subtle::ConstantTimeEq;
         let presented = headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| <[u8; 32]>::from(sha2::Sha256::digest(t.trim().as_bytes())));
-        if !presented.is_some_and(|p| bool::from(p.ct_eq(hash))) {
+            .and_then(|v| v.to_str().ok());
+        if crate::ats::token::find(std::slice::from_ref(hash), |h| h, presented).is_none() {
             return Problem::unauthorized().into_response();
         }
     }

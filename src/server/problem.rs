@@ -71,11 +71,11 @@ impl Problem {
         }
     }
 
-    /// A client over its share (a tenant's session quota): 429 with `Retry-After`.
+    /// A client over its share (request rate, session quota): 429 with `Retry-After`.
     pub fn too_many(detail: impl Into<String>, retry_after: Duration) -> Problem {
         Problem {
             retry_after: Some(retry_after),
-            ..Problem::new(StatusCode::TOO_MANY_REQUESTS, "over quota", detail)
+            ..Problem::new(StatusCode::TOO_MANY_REQUESTS, "too many requests", detail)
         }
     }
 
