@@ -15,6 +15,7 @@ pub mod media;
 pub mod pipeline;
 pub mod release_gate;
 pub mod report;
+pub mod rescore;
 pub mod scoring;
 pub mod server;
 pub mod store;

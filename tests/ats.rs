@@ -672,3 +672,141 @@ fn scheduled_interviews_become_sessions_without_per_interview_setup() {
     assert_eq!(list[0]["video_url"], "https://meet.example/abc");
     assert_eq!(list[0]["source"], "greenhouse_schedule");
 }
+
+/// `vigil rescore --deliver`: only the verdict that changed is queued, once, audited as a
+/// rescore with its policy and the report it supersedes; the Greenhouse record then holds the new
+/// report and shows the new status.
+#[test]
+fn rescore_delivers_only_the_changed_verdicts_once() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let srv = start(SandboxConfig::default());
+    let cfg = write_config(h, &srv.url, "request_timeout_ms = 5000\nlease_s = 60");
+    let arch = h.join("archive");
+    let consent = r#""consent": {"recorded_at": "2026-11-20T09:00:00Z", "method": "meeting_bot_prompt", "text_version": "v3"}"#;
+    for (dir, file, app) in [
+        ("a", "face_identity_cut.mp4", "2718"),
+        ("b", "clip_vp8_opus.webm", "2719"),
+    ] {
+        let media = arch.join(dir).join(file);
+        std::fs::create_dir_all(media.parent().unwrap()).unwrap();
+        std::fs::copy(testdata(file), &media).unwrap();
+        let session = format!("{}.session.json", media.display());
+        std::fs::write(
+            &session,
+            format!(
+                r#"{{"application_id": "{app}", "candidate_external_id": "GH-{app}", {consent}}}"#
+            ),
+        )
+        .unwrap();
+        common::score(
+            h,
+            media.to_str().unwrap(),
+            Path::new(&format!("{}.vigil.json", media.display())),
+            &["--session", &session, "--sampling", "keyframes"],
+        );
+    }
+    let strict = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/vigil-strict.toml");
+    let out = h.join("out");
+    let rescore = || {
+        let mut c = vigil(h);
+        c.env(
+            "TEST_GH_SECRET",
+            vigil::ats::sandbox::GREENHOUSE_CLIENT_SECRET,
+        )
+        .env("TEST_LEVER_KEY", vigil::ats::sandbox::LEVER_API_KEY)
+        .env("TEST_WEBHOOK_SECRET", vigil::ats::sandbox::WEBHOOK_SECRET)
+        .arg("rescore")
+        .arg(&arch)
+        .arg("--out")
+        .arg(&out)
+        .arg("--policy")
+        .arg(&strict)
+        .args([
+            "--sampling",
+            "keyframes",
+            "--deliver",
+            "--tenant",
+            "gh",
+            "--config",
+        ])
+        .arg(&cfg)
+        .timeout(Duration::from_secs(600));
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let s: Value =
+            serde_json::from_slice(&std::fs::read(out.join("rescore.json")).unwrap()).unwrap();
+        s
+    };
+    let s = rescore();
+    assert_eq!(s["changed"].as_array().unwrap().len(), 1, "{s:#}");
+    let new_id = s["changed"][0]["report_id"]["new"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old_id = s["changed"][0]["report_id"]["old"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let queued = s["delivery"]["queued"].as_array().unwrap();
+    assert_eq!(queued.len(), 1, "{s:#}");
+    assert_eq!(queued[0]["report_id"], new_id.as_str());
+    assert_eq!(queued[0]["supersedes"], old_id.as_str());
+    // Again: nothing new is queued.
+    let s = rescore();
+    assert_eq!(
+        s["delivery"]["queued"].as_array().unwrap().len(),
+        0,
+        "{s:#}"
+    );
+    assert_eq!(s["delivery"]["already_queued"][0], new_id.as_str());
+
+    let store = Store::open(&h.join("vigil.db")).unwrap();
+    let counts = store.counts().unwrap();
+    assert_eq!(counts.pending, 1, "one report, one Greenhouse delivery");
+    let audit = store.audit_entries(0, 100).unwrap();
+    let reg: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "report_registered")
+        .collect();
+    assert_eq!(reg.len(), 1);
+    assert_eq!(reg[0].actor, "vigil rescore");
+    assert_eq!(reg[0].subject, new_id);
+    assert_eq!(
+        reg[0].details["context"]["rescore"]["supersedes"],
+        old_id.as_str()
+    );
+    assert_eq!(
+        reg[0].details["context"]["rescore"]["policy"]["id"],
+        "vigil-strict"
+    );
+    drop(store);
+
+    let o = run_ats(h, &cfg, &["deliver", "--until-idle"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let snap = srv.sandbox.snapshot();
+    let app = &snap.greenhouse[&2718];
+    let mut names: Vec<&str> = app
+        .attachments
+        .iter()
+        .map(|a| a.filename.as_str())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            format!("vigil-integrity-{new_id}.html"),
+            format!("vigil-integrity-{new_id}.json")
+        ]
+    );
+    let status = app
+        .custom_fields
+        .iter()
+        .find(|(k, _)| k.as_str() == "vigil_status")
+        .map(|(_, v)| v.clone());
+    assert_eq!(status, Some(Value::from("rejected")));
+    assert!(
+        !snap.greenhouse.contains_key(&2719),
+        "the unchanged verdict is not re-sent"
+    );
+}

@@ -1,16 +1,17 @@
-//! Command line: `vigil score | verify | keygen | ats …`.
+//! Command line: `vigil score | rescore | verify | keygen | ats …`.
 //!
 //! Exit codes (DESIGN.md § 3): 0 ok · 1 a check failed · 2 usage, configuration or installation
 //! error · 3 input media unreadable or unsupported. Errors go to stderr as one line naming the
 //! file and the cause; logs go to stderr through `tracing` (`RUST_LOG`).
 
 mod ats;
+mod rescore;
 mod serve;
 
 use crate::ingest::{IngestConfig, IngestError, MediaInput, Sampling};
 use crate::pipeline::{self, PipelineError, ScoreOptions};
 use crate::report::dsse::{self, Envelope};
-use crate::report::{Report, SessionInfo, html, keys, pack};
+use crate::report::{Report, SessionInfo, html, keys, pack, write_atomic};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -48,6 +49,9 @@ pub enum Command {
     ReleaseGate(ReleaseGateArgs),
     /// The hash-chained audit log: verify it or list entries.
     Audit(ats::AuditArgs),
+    /// Re-score an archive of recorded sessions (directories or *.jsonl manifests) under the
+    /// current policy: resumable, parallel, with a diff of every changed verdict.
+    Rescore(rescore::RescoreArgs),
     /// Run the HTTP server meeting-platform bots send sessions to (live or recorded media in,
     /// signed reports out to the ATS outbox); `vigil serve token` creates a bot token.
     Serve(serve::ServeArgs),
@@ -226,6 +230,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Audit(a) => ats::audit(a),
         Command::ReleaseGate(a) => release_gate(a),
         Command::Serve(a) => serve::run(a),
+        Command::Rescore(a) => rescore::run(a),
     }
 }
 
@@ -333,19 +338,6 @@ fn default_out(input: &MediaInput) -> PathBuf {
         }
         MediaInput::Spool(s) => PathBuf::from(format!("{}.vigil.json", s.name())),
     }
-}
-
-/// Writes via a temporary file and rename, so a crash never leaves half a report.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 fn summary(r: &Report, out: &Path, keyid: &str) -> String {

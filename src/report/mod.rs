@@ -16,6 +16,7 @@ use crate::media::{AudioStreamInfo, VideoStreamInfo};
 use crate::scoring::{EventKind, RiskTier, VerificationStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 pub const SCHEMA: &str = "vigil.integrity-report/v1";
 
@@ -41,6 +42,26 @@ pub fn enum_name<T: Serialize>(v: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// Prefix of the temporary files [`write_atomic`] renames into place: one left behind by a
+/// killed process is never a report, and `vigil rescore` removes them from its output.
+pub const PARTIAL_PREFIX: &str = ".vigil-partial-";
+
+/// Writes via a temporary file in the same directory and a rename, so a crash never leaves half
+/// a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(PARTIAL_PREFIX)
+        .tempfile_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Rounds to `digits` decimals so reports do not carry float noise.

@@ -252,6 +252,19 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<Registered, StoreError> {
+        self.register_with(report, connectors, actor, None, now)
+    }
+
+    /// [`Store::register`] with `context` recorded in the audit entry under `context` (a
+    /// rescore records the policy it used and the report the new one supersedes).
+    pub fn register_with(
+        &mut self,
+        report: &NewReport,
+        connectors: &[&str],
+        actor: &str,
+        context: Option<serde_json::Value>,
+        now: i64,
+    ) -> Result<Registered, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -296,20 +309,24 @@ impl Store {
                 params![report.report_id, c, now],
             )?;
         }
+        let mut details = serde_json::json!({
+            "tenant": report.tenant,
+            "application_id": report.application_id,
+            "candidate_id": report.candidate_id,
+            "envelope_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&report.envelope)),
+            "verification_status": report.verification_status,
+            "connectors": connectors,
+        });
+        if let Some(c) = context {
+            details["context"] = c;
+        }
         audit::append(
             &tx,
             now,
             actor,
             Action::ReportRegistered,
             &report.report_id,
-            serde_json::json!({
-                "tenant": report.tenant,
-                "application_id": report.application_id,
-                "candidate_id": report.candidate_id,
-                "envelope_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&report.envelope)),
-                "verification_status": report.verification_status,
-                "connectors": connectors,
-            }),
+            details,
         )?;
         tx.commit()?;
         Ok(Registered::Queued {
