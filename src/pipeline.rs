@@ -193,6 +193,30 @@ pub fn reference_embedding(input: &MediaInput) -> Result<[f32; 128], PipelineErr
 
 /// Analyses `input` and builds the (unsigned) report.
 pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, PipelineError> {
+    let analysis = analyse(input, opts)?;
+    Ok(assemble(&analysis, opts))
+}
+
+/// What the analysers found in one session's media, before any policy is applied. Held in
+/// memory for one session only (the voice outcome carries the session's mean embedding).
+pub struct Analysis {
+    report_name: String,
+    summary: ingest::MediaSummary,
+    audio_summary: AudioSummary,
+    video_findings: Vec<VideoFinding>,
+    per_frame: Vec<(Pts, f32, f32)>,
+    face_present_ratio: Option<f64>,
+    face_findings: Vec<face::FaceFinding>,
+    face_samples: Vec<FaceSample>,
+    face_enrolled: bool,
+    sha256: Option<String>,
+    size_bytes: Option<u64>,
+    frames: u64,
+    interval_s: f64,
+}
+
+/// Decodes the media and runs every analyser: everything of a session that needs the media.
+pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, PipelineError> {
     // No analysis of an identified candidate without their recorded consent.
     opts.session
         .check_consent()
@@ -351,6 +375,45 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         },
     };
 
+    Ok(Analysis {
+        report_name: opts.media_name.clone().unwrap_or_else(|| input.report_name()),
+        summary,
+        audio_summary,
+        video_findings: findings,
+        per_frame,
+        face_present_ratio,
+        face_findings,
+        face_samples,
+        face_enrolled,
+        sha256,
+        size_bytes,
+        frames,
+        interval_s,
+    })
+}
+
+/// Scoring, report and nothing else, from a session's analysis: what re-scoring under another
+/// policy would repeat, and what `benches/score.rs` measures on its own.
+pub fn assemble(a: &Analysis, opts: &ScoreOptions) -> Report {
+    let Analysis {
+        summary,
+        audio_summary,
+        video_findings: findings,
+        per_frame,
+        face_present_ratio,
+        face_findings,
+        face_samples,
+        face_enrolled,
+        sha256,
+        size_bytes,
+        frames,
+        interval_s,
+        ..
+    } = a;
+    let (sha256, size_bytes) = (sha256.clone(), *size_bytes);
+    let (frames, interval_s, face_present_ratio, face_enrolled) =
+        (*frames, *interval_s, *face_present_ratio, *face_enrolled);
+
     let has_video = summary.video.is_some() && frames > 0;
     let has_audio = summary.audio.is_some() && audio_summary.samples > 0;
     let video_end = per_frame
@@ -376,7 +439,7 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             .is_some_and(|&l| l >= opts.face.low_light_luma)
     };
     let findings: Vec<VideoFinding> = findings
-        .into_iter()
+        .iter()
         .filter(|f| match f {
             VideoFinding::Freeze { start, end, .. } => {
                 lit(*start, *end)
@@ -386,9 +449,10 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             }
             VideoFinding::Loop { .. } => true,
         })
+        .cloned()
         .collect();
     let mut events = scoring::video_events(&findings);
-    events.extend(scoring::face_events(&face_findings));
+    events.extend(scoring::face_events(face_findings));
     events.extend(scoring::voice_events(
         &audio_summary.voice.findings,
         &opts.voice,
@@ -409,9 +473,9 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
                 .is_some_and(|x| x.is_speech())
         };
         let lips = lipsync::detect(
-            &face_samples,
+            face_samples,
             speaking,
-            loudness(&audio_summary),
+            loudness(audio_summary),
             &opts.lipsync,
         );
         // A frozen picture freezes the mouth too: the freeze is the finding, not the lips.
@@ -506,17 +570,14 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
     models.sort();
 
     let session = opts.session.clone();
-    let source = opts
-        .media_name
-        .clone()
-        .unwrap_or_else(|| input.report_name());
+    let source = a.report_name.clone();
     let report_id = report_id(
         sha256.as_deref().unwrap_or(&source),
         &session,
         &opts.policy,
         &opts.ingest.sampling,
     );
-    Ok(Report {
+    Report {
         schema: SCHEMA.into(),
         report_id,
         generated_at: crate::report::now_rfc3339(),
@@ -526,9 +587,9 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
             sha256,
             size_bytes,
             duration_s: round(duration_s, 3),
-            container: summary.container,
-            video: summary.video,
-            audio: summary.audio,
+            container: summary.container.clone(),
+            video: summary.video.clone(),
+            audio: summary.audio.clone(),
         },
         pipeline: PipelineSection {
             vigil_version: env!("CARGO_PKG_VERSION").into(),
@@ -551,13 +612,13 @@ pub fn score(input: &MediaInput, opts: &ScoreOptions) -> Result<Report, Pipeline
         score,
         events,
         timeline: timeline(
-            &per_frame,
-            &face_samples,
-            has_audio.then_some(&audio_summary),
+            per_frame,
+            face_samples,
+            has_audio.then_some(audio_summary),
             &audio_summary.voice.samples,
             &spectral_events,
         ),
-    })
+    }
 }
 
 /// Per-second series: video motion (mean abs luma difference to the previous frame), mean luma,
