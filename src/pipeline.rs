@@ -376,7 +376,10 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
     };
 
     Ok(Analysis {
-        report_name: opts.media_name.clone().unwrap_or_else(|| input.report_name()),
+        report_name: opts
+            .media_name
+            .clone()
+            .unwrap_or_else(|| input.report_name()),
         summary,
         audio_summary,
         video_findings: findings,

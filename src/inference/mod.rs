@@ -55,7 +55,8 @@ pub enum InferenceError {
 }
 
 /// Where the runtime library is looked for, in order: `$VIGIL_ORT_LIB`, next to the executable
-/// (`<exe dir>/onnxruntime/`), then the source tree's `vendor/onnxruntime/` (where
+/// (`<exe dir>/onnxruntime/`: the relocatable tarball of `scripts/package`), the Debian package's
+/// `<exe dir>/../lib/vigil/onnxruntime/`, then the source tree's `vendor/onnxruntime/` (where
 /// `scripts/setup` puts it). The first existing file wins; when none exists the last candidate
 /// is the one named in the error.
 pub fn runtime_library_path() -> Result<PathBuf, InferenceError> {
@@ -73,6 +74,7 @@ pub fn runtime_library_path() -> Result<PathBuf, InferenceError> {
         && let Some(dir) = exe.parent()
     {
         candidates.push(dir.join("onnxruntime").join(&file));
+        candidates.push(dir.join("../lib/vigil/onnxruntime").join(&file));
     }
     let vendored = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("vendor/onnxruntime")
@@ -114,8 +116,8 @@ pub fn runtime() -> Result<&'static Environment, InferenceError> {
         .map_err(Clone::clone)
 }
 
-/// Directory holding the model files: `$VIGIL_MODELS_DIR`, `<exe dir>/models`, or the source
-/// tree's `models/`.
+/// Directory holding the model files: `$VIGIL_MODELS_DIR`, `<exe dir>/models` (the tarball),
+/// `<exe dir>/../share/vigil/models` (the Debian package), or the source tree's `models/`.
 pub fn models_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("VIGIL_MODELS_DIR") {
         return PathBuf::from(p);
@@ -123,9 +125,10 @@ pub fn models_dir() -> PathBuf {
     if let Ok(exe) = std::env::current_exe()
         && let Some(dir) = exe.parent()
     {
-        let d = dir.join("models");
-        if d.join("SHA256SUMS").is_file() {
-            return d;
+        for d in [dir.join("models"), dir.join("../share/vigil/models")] {
+            if d.join("SHA256SUMS").is_file() {
+                return d;
+            }
         }
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
