@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod ats;
 pub mod cli;
 pub mod dsp;
+pub mod fleet;
 pub mod inference;
 pub mod ingest;
 pub mod media;

@@ -7,6 +7,7 @@
 mod ats;
 mod rescore;
 mod serve;
+mod worker;
 
 use crate::ingest::{IngestConfig, IngestError, MediaInput, Sampling};
 use crate::pipeline::{self, PipelineError, ScoreOptions};
@@ -52,6 +53,8 @@ pub enum Command {
     /// Re-score an archive of recorded sessions (directories or *.jsonl manifests) under the
     /// current policy: resumable, parallel, with a diff of every changed verdict.
     Rescore(rescore::RescoreArgs),
+    /// Score jobs from a NATS JetStream queue (a `vigil rescore --queue` fleet) until SIGTERM.
+    Worker(worker::WorkerArgs),
     /// Run the HTTP server meeting-platform bots send sessions to (live or recorded media in,
     /// signed reports out to the ATS outbox); `vigil serve token` creates a bot token.
     Serve(serve::ServeArgs),
@@ -231,6 +234,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::ReleaseGate(a) => release_gate(a),
         Command::Serve(a) => serve::run(a),
         Command::Rescore(a) => rescore::run(a),
+        Command::Worker(a) => worker::run(a),
     }
 }
 
@@ -311,7 +315,14 @@ fn load_or_create_key(explicit: Option<&Path>) -> Result<ed25519_dalek::SigningK
     if path.exists() {
         return keys::read_signing_key(&path).map_err(|e| Failure::new(2, e));
     }
-    let key = keys::generate(&path, false).map_err(|e| Failure::new(2, e))?;
+    let key = match keys::generate(&path, false) {
+        Ok(k) => k,
+        // Another process created it a moment ago (workers starting together): use theirs.
+        Err(keys::KeyError::Exists { .. }) => {
+            return keys::read_signing_key(&path).map_err(|e| Failure::new(2, e));
+        }
+        Err(e) => return Err(Failure::new(2, e)),
+    };
     eprintln!(
         "vigil: created a new signing key {} (public key {}, key id {})",
         path.display(),

@@ -55,14 +55,30 @@ pub struct RescoreArgs {
     /// Tenant whose connectors receive the changed verdicts, for --deliver.
     #[arg(long)]
     pub tenant: Option<String>,
+    /// Score on a fleet: publish the jobs to this NATS JetStream server (`nats://` or `tls://`)
+    /// for `vigil worker` processes and gather their reports (media paths or URIs must be
+    /// readable by the workers).
+    #[arg(long, value_name = "URL", env = "VIGIL_QUEUE")]
+    pub queue: Option<String>,
     /// Seconds without decoding progress before a session is given up.
     #[arg(long, default_value_t = 30)]
     pub stall_timeout: u64,
 }
 
 pub fn run(a: RescoreArgs) -> Result<ExitCode, Failure> {
-    let policy = match &a.policy {
-        Some(p) => crate::scoring::Policy::load(p).map_err(|e| Failure::new(2, e))?,
+    // Read once: the same text is the local policy and, on a fleet, every worker's.
+    let policy_source = match &a.policy {
+        Some(p) => Some((
+            p.display().to_string(),
+            std::fs::read_to_string(p)
+                .map_err(|e| Failure::new(2, format!("policy {}: {e}", p.display())))?,
+        )),
+        None => None,
+    };
+    let policy = match &policy_source {
+        Some((name, text)) => {
+            crate::scoring::Policy::parse(text, name).map_err(|e| Failure::new(2, e))?
+        }
         None => crate::scoring::Policy::default(),
     };
     // Everything --deliver needs is checked before any scoring starts.
@@ -105,8 +121,18 @@ pub fn run(a: RescoreArgs) -> Result<ExitCode, Failure> {
         args: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let progress = Progress::new(a.json);
-    let (ledger, tally, ignored) =
-        rescore::run(&opts, |e, t| progress.session(e, t)).map_err(|e| Failure::new(2, e))?;
+    let observe = |e: &Entry, t: &Tally| progress.session(e, t);
+    let (ledger, tally, ignored) = match &a.queue {
+        Some(url) => {
+            let queue = crate::fleet::coordinator::QueueOptions {
+                url: url.clone(),
+                policy: policy_source,
+            };
+            crate::fleet::coordinator::run(&opts, &queue, observe)
+                .map_err(|e| Failure::new(2, e))?
+        }
+        None => rescore::run(&opts, observe).map_err(|e| Failure::new(2, e))?,
+    };
     progress.finish();
     let mut models = crate::analysis::face::model_refs();
     models.push(crate::inference::SILERO_VAD.reference());

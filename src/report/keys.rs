@@ -85,7 +85,13 @@ pub fn generate(path: &Path, force: bool) -> Result<SigningKey, KeyError> {
     let pem = key
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| werr(e.to_string()))?;
-    write_private(path, pem.as_bytes()).map_err(|e| werr(e.to_string()))?;
+    write_private(path, pem.as_bytes(), force).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            KeyError::Exists { path: path.into() }
+        } else {
+            werr(e.to_string())
+        }
+    })?;
     let public = key
         .verifying_key()
         .to_public_key_pem(LineEnding::LF)
@@ -94,17 +100,24 @@ pub fn generate(path: &Path, force: bool) -> Result<SigningKey, KeyError> {
     Ok(key)
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("pem.tmp");
-    // A leftover temporary file would keep its old permissions: start from scratch.
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(tmp, path)
+/// Writes the private key under a unique temporary name (mode 0600 from creation) and links it
+/// into place: without `force`, an existing key is never replaced — two processes creating the
+/// default key at once end with one key, the loser getting `AlreadyExists`.
+fn write_private(path: &Path, bytes: &[u8], force: bool) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".signing-key-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    if force {
+        tmp.persist(path).map_err(|e| e.error)?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    }
+    Ok(())
 }

@@ -101,7 +101,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn failed(media: &str, error: String) -> Entry {
+    pub fn failed(media: &str, error: String) -> Entry {
         Entry {
             media: media.to_string(),
             state: RunState::Failed.as_str().into(),
@@ -130,21 +130,34 @@ pub struct Tally {
     pub media_s: f64,
 }
 
-/// What a worker hands back for one job.
-struct Outcome {
-    seq: u64,
-    key: Option<String>,
-    state: RunState,
-    entry: Entry,
-    rel: String,
+/// One session's result, as the ledger records it.
+pub struct Outcome {
+    pub seq: u64,
+    pub key: Option<String>,
+    pub state: RunState,
+    pub entry: Entry,
+    pub rel: String,
 }
 
-/// Runs the batch; `observe` sees every session's entry as it completes. Returns the totals;
-/// the summary files are written by [`summary::write`] from the ledger.
-pub fn run(
+/// A run set up: the ledger open, the archive collected, its problems recorded.
+pub struct Prepared {
+    pub ledger: Ledger,
+    pub tally: Tally,
+    /// The jobs in order; an `Err` is a job that cannot run (media, error).
+    pub jobs: Vec<Result<Job, (String, String)>>,
+    /// The sequence number of `jobs[0]` in this run's entries.
+    pub first_seq: u64,
+    pub ignored: Vec<archive::Ignored>,
+    /// What every session key of this run shares (policy, sampling, version, models).
+    pub key_base: String,
+}
+
+/// Creates `--out`, clears what a killed run left half-written, opens the ledger and collects the
+/// archives; archive problems are recorded (and observed) as failures.
+pub fn prepare(
     opts: &Options,
-    mut observe: impl FnMut(&Entry, &Tally),
-) -> Result<(Ledger, Tally, Vec<archive::Ignored>), RescoreError> {
+    observe: &mut impl FnMut(&Entry, &Tally),
+) -> Result<Prepared, RescoreError> {
     std::fs::create_dir_all(&opts.out).map_err(|source| RescoreError::Out {
         path: opts.out.display().to_string(),
         source,
@@ -158,19 +171,66 @@ pub fn run(
     };
     let mut seq = 0u64;
     for p in &collected.problems {
-        let entry = Entry::failed(&p.source, p.error.clone());
-        record(&mut ledger, seq, None, "", RunState::Failed, &entry)?;
+        let o = Outcome {
+            seq,
+            key: None,
+            state: RunState::Failed,
+            entry: Entry::failed(&p.source, p.error.clone()),
+            rel: String::new(),
+        };
+        apply(&mut ledger, &mut tally, o, observe)?;
         seq += 1;
-        tally.failed += 1;
-        tally.done += 1;
-        observe(&entry, &tally);
     }
-    let jobs = dedupe_outputs(collected.jobs);
+    Ok(Prepared {
+        ledger,
+        tally,
+        jobs: dedupe_outputs(collected.jobs),
+        first_seq: seq,
+        ignored: collected.ignored,
+        key_base: key_base(&opts.score),
+    })
+}
+
+/// Records one session's outcome in the ledger and the totals, then shows it to `observe`.
+pub fn apply(
+    ledger: &mut Ledger,
+    tally: &mut Tally,
+    o: Outcome,
+    observe: &mut impl FnMut(&Entry, &Tally),
+) -> Result<(), RescoreError> {
+    record(ledger, o.seq, o.key.as_deref(), &o.rel, o.state, &o.entry)?;
+    match o.state {
+        RunState::Scored => {
+            tally.scored += 1;
+            tally.media_s += o.entry.duration_s.unwrap_or(0.0);
+        }
+        RunState::Skipped => tally.skipped += 1,
+        RunState::Failed => tally.failed += 1,
+    }
+    tally.done += 1;
+    observe(&o.entry, tally);
+    Ok(())
+}
+
+/// Runs the batch on this machine; `observe` sees every session's entry as it completes.
+/// Returns the ledger and totals; the summary files are written by [`summary::write`].
+pub fn run(
+    opts: &Options,
+    mut observe: impl FnMut(&Entry, &Tally),
+) -> Result<(Ledger, Tally, Vec<archive::Ignored>), RescoreError> {
+    let Prepared {
+        mut ledger,
+        mut tally,
+        jobs,
+        first_seq,
+        ignored,
+        key_base,
+    } = prepare(opts, &mut observe)?;
     let ctx = Context {
         opts,
-        key_base: key_base(&opts.score),
+        key_base,
         next: AtomicUsize::new(0),
-        first_seq: seq,
+        first_seq,
     };
     let (tx, rx) = crossbeam_channel::bounded::<Outcome>(opts.jobs.max(1));
     std::thread::scope(|s| -> Result<(), RescoreError> {
@@ -184,28 +244,11 @@ pub fn run(
         }
         drop(tx);
         for o in rx {
-            record(
-                &mut ledger,
-                o.seq,
-                o.key.as_deref(),
-                &o.rel,
-                o.state,
-                &o.entry,
-            )?;
-            match o.state {
-                RunState::Scored => {
-                    tally.scored += 1;
-                    tally.media_s += o.entry.duration_s.unwrap_or(0.0);
-                }
-                RunState::Skipped => tally.skipped += 1,
-                RunState::Failed => tally.failed += 1,
-            }
-            tally.done += 1;
-            observe(&o.entry, &tally);
+            apply(&mut ledger, &mut tally, o, &mut observe)?;
         }
         Ok(())
     })?;
-    Ok((ledger, tally, collected.ignored))
+    Ok((ledger, tally, ignored))
 }
 
 /// Removes what a killed run left half-written (temporary files never renamed into place).
@@ -226,7 +269,7 @@ fn sweep_partials(out: &Path) {
     }
 }
 
-fn record(
+pub(crate) fn record(
     ledger: &mut Ledger,
     seq: u64,
     key: Option<&str>,
@@ -337,10 +380,9 @@ impl Context<'_> {
             entry: Entry::failed(&job.media, error),
             rel: rel.clone(),
         };
-        let session = match &job.session {
-            SessionSource::None => SessionInfo::default(),
-            SessionSource::Given(s) => (**s).clone(),
-            SessionSource::Invalid(e) => return fail(None, e.clone()),
+        let session = match job_session(job) {
+            Ok(s) => s,
+            Err(e) => return fail(None, e),
         };
         let key = match self.session_key(job, &session) {
             Ok(k) => k,
@@ -378,21 +420,11 @@ impl Context<'_> {
     }
 
     fn session_key(&self, job: &Job, session: &SessionInfo) -> Result<String, String> {
-        let media = match MediaInput::parse(&job.media).map_err(|e| e.to_string())? {
-            MediaInput::File(p) => sha256_file(&p).map_err(|e| e.to_string())?,
-            other => other.display_name(),
-        };
-        let mut h = Sha256::new();
-        h.update(media.as_bytes());
-        h.update([0]);
-        h.update(serde_json::to_vec(session).expect("session serialises"));
-        h.update([0]);
-        h.update(self.key_base.as_bytes());
-        Ok(hex::encode(h.finalize()))
+        session_key(job, session, &self.key_base)
     }
 
     fn report_path(&self, job: &Job) -> PathBuf {
-        with_suffix(&self.opts.out.join(&job.rel), archive::REPORT_SUFFIX)
+        report_path(&self.opts.out, job)
     }
 
     /// Scores one session exactly as `vigil score` does and writes its report and HTML.
@@ -404,49 +436,88 @@ impl Context<'_> {
         };
         let report = pipeline::score(&input, &opts).map_err(|e| e.to_string())?;
         let envelope = dsse::sign(&report.to_payload(), &self.opts.key);
-        let out = self.report_path(job);
-        let page_path = with_suffix(&self.opts.out.join(&job.rel), summary::HTML_SUFFIX);
-        if let Some(dir) = out.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        let page = html::render(
+        let bytes = serde_json::to_vec_pretty(&envelope).expect("envelope serialises");
+        write_outputs(
+            self.opts,
+            job,
+            &bytes,
+            &envelope.signatures[0].keyid,
             &report,
-            &html::SignatureCheck::Valid {
-                keyid: envelope.signatures[0].keyid.clone(),
-            },
-        );
-        // The HTML first: a report file on disk means the session is complete.
-        write_atomic(&page_path, page.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", page_path.display()))?;
-        write_atomic(
-            &out,
-            &serde_json::to_vec_pretty(&envelope).expect("envelope serialises"),
         )
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-        let previous = match &job.previous {
-            Some(p) => diff::compare(p, &self.opts.trusted, &report),
-            None => Previous::None,
-        };
-        let rel = |p: &Path| {
-            p.strip_prefix(&self.opts.out)
-                .unwrap_or(p)
-                .display()
-                .to_string()
-        };
-        Ok(Entry {
-            media: job.media.clone(),
-            state: RunState::Scored.as_str().into(),
-            report: Some(rel(&out)),
-            html: Some(rel(&page_path)),
-            report_id: Some(report.report_id.clone()),
-            integrity: Some(report.score.integrity),
-            risk_tier: Some(enum_name(&report.score.risk_tier)),
-            verification_status: Some(enum_name(&report.score.verification_status)),
-            duration_s: Some(report.media.duration_s),
-            error: None,
-            previous,
-        })
     }
+}
+
+/// A job's session: from its sidecar or manifest line, or none.
+pub fn job_session(job: &Job) -> Result<SessionInfo, String> {
+    match &job.session {
+        SessionSource::None => Ok(SessionInfo::default()),
+        SessionSource::Given(s) => Ok((**s).clone()),
+        SessionSource::Invalid(e) => Err(e.clone()),
+    }
+}
+
+/// The ledger key of a session (module docs of [`ledger`]).
+pub fn session_key(job: &Job, session: &SessionInfo, key_base: &str) -> Result<String, String> {
+    let media = match MediaInput::parse(&job.media).map_err(|e| e.to_string())? {
+        MediaInput::File(p) => sha256_file(&p).map_err(|e| e.to_string())?,
+        other => other.display_name(),
+    };
+    let mut h = Sha256::new();
+    h.update(media.as_bytes());
+    h.update([0]);
+    h.update(serde_json::to_vec(session).expect("session serialises"));
+    h.update([0]);
+    h.update(key_base.as_bytes());
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Where a job's signed report goes.
+pub fn report_path(out: &Path, job: &Job) -> PathBuf {
+    with_suffix(&out.join(&job.rel), archive::REPORT_SUFFIX)
+}
+
+/// Writes a session's signed report (`envelope`, as signed) and its HTML atomically, compares the
+/// verdict with the previous report, and returns the session's entry.
+pub fn write_outputs(
+    opts: &Options,
+    job: &Job,
+    envelope: &[u8],
+    keyid: &str,
+    report: &crate::report::Report,
+) -> Result<Entry, String> {
+    let out = report_path(&opts.out, job);
+    let page_path = with_suffix(&opts.out.join(&job.rel), summary::HTML_SUFFIX);
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let page = html::render(
+        report,
+        &html::SignatureCheck::Valid {
+            keyid: keyid.to_string(),
+        },
+    );
+    // The HTML first: a report file on disk means the session is complete.
+    write_atomic(&page_path, page.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", page_path.display()))?;
+    write_atomic(&out, envelope).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let previous = match &job.previous {
+        Some(p) => diff::compare(p, &opts.trusted, report),
+        None => Previous::None,
+    };
+    let rel = |p: &Path| p.strip_prefix(&opts.out).unwrap_or(p).display().to_string();
+    Ok(Entry {
+        media: job.media.clone(),
+        state: RunState::Scored.as_str().into(),
+        report: Some(rel(&out)),
+        html: Some(rel(&page_path)),
+        report_id: Some(report.report_id.clone()),
+        integrity: Some(report.score.integrity),
+        risk_tier: Some(enum_name(&report.score.risk_tier)),
+        verification_status: Some(enum_name(&report.score.verification_status)),
+        duration_s: Some(report.media.duration_s),
+        error: None,
+        previous,
+    })
 }
 
 pub(crate) fn with_suffix(p: &Path, suffix: &str) -> PathBuf {

@@ -1,0 +1,295 @@
+//! `vigil rescore … --queue nats://…`: the coordinator. It prepares the run exactly as a local
+//! rescore does (ledger, archive, skips), publishes one job per session still to score (message id
+//! = the ledger key, so re-running never enqueues a job twice), and gathers the workers' results
+//! from its durable consumer on the results stream into the same ledger, reports and summary.
+//! Killed and re-run, it finds the results that arrived meanwhile waiting in the stream.
+
+use super::{
+    FleetError, JobMsg, RESULTS_PREFIX, RESULTS_STREAM, ResultMsg, connect, ensure, js_err,
+};
+use crate::report::Report;
+use crate::report::dsse::{self, Envelope};
+use crate::rescore::archive::{Ignored, Job};
+use crate::rescore::ledger::{Known, Ledger, RunState};
+use crate::rescore::{
+    Entry, Options, Outcome, Prepared, RescoreError, Tally, apply, job_session, prepare,
+    report_path, session_key, write_outputs,
+};
+use async_nats::jetstream::{self, consumer};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Where the queue is and what the workers are told.
+pub struct QueueOptions {
+    pub url: String,
+    /// The policy file as read (name, text), sent to every worker; `None`: the built-in policy.
+    pub policy: Option<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    #[error(transparent)]
+    Rescore(#[from] RescoreError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// The coordinator's id: from the canonical output directory, so a re-run on the same `--out`
+/// reads the same durable results.
+pub fn coordinator_id(out: &std::path::Path) -> String {
+    let p = out.canonicalize().unwrap_or_else(|_| out.to_path_buf());
+    hex::encode(&Sha256::digest(p.as_os_str().as_encoded_bytes())[..8])
+}
+
+/// Runs the batch through the queue; returns what [`crate::rescore::run`] returns.
+pub fn run(
+    opts: &Options,
+    queue: &QueueOptions,
+    mut observe: impl FnMut(&Entry, &Tally),
+) -> Result<(Ledger, Tally, Vec<Ignored>), CoordinatorError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CoordinatorError::Runtime)?;
+    let prepared = prepare(opts, &mut observe)?;
+    rt.block_on(coordinate(opts, queue, prepared, &mut observe))
+}
+
+async fn coordinate(
+    opts: &Options,
+    queue: &QueueOptions,
+    p: Prepared,
+    observe: &mut impl FnMut(&Entry, &Tally),
+) -> Result<(Ledger, Tally, Vec<Ignored>), CoordinatorError> {
+    let Prepared {
+        mut ledger,
+        mut tally,
+        jobs,
+        first_seq,
+        ignored,
+        key_base,
+    } = p;
+    let js = connect(&queue.url, "vigil-rescore").await?;
+    ensure(&js).await?;
+    std::fs::create_dir_all(&opts.out).ok();
+    let id = coordinator_id(&opts.out);
+    let reply = format!("{RESULTS_PREFIX}.{id}");
+    let results = js
+        .get_stream(RESULTS_STREAM)
+        .await
+        .map_err(js_err)?
+        .get_or_create_consumer(
+            &format!("coordinator-{id}"),
+            consumer::pull::Config {
+                durable_name: Some(format!("coordinator-{id}")),
+                filter_subject: reply.clone(),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: super::ACK_WAIT,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(js_err)?;
+    // Sessions waiting for a result, by key (identical media + session at two paths share one).
+    let mut pending: HashMap<String, Vec<(u64, Job)>> = HashMap::new();
+    for (i, job) in jobs.into_iter().enumerate() {
+        let seq = first_seq + i as u64;
+        let job = match job {
+            Ok(j) => j,
+            Err((media, error)) => {
+                let o = failed(seq, None, &media, error, "");
+                apply(&mut ledger, &mut tally, o, observe)?;
+                continue;
+            }
+        };
+        let rel = job.rel.display().to_string();
+        let prepared = job_session(&job).and_then(|s| {
+            let key = session_key(&job, &s, &key_base)?;
+            Ok((s, key))
+        });
+        let (session, key) = match prepared {
+            Ok(x) => x,
+            Err(e) => {
+                let o = failed(seq, None, &job.media, e, &rel);
+                apply(&mut ledger, &mut tally, o, observe)?;
+                continue;
+            }
+        };
+        match ledger.known(&key).map_err(RescoreError::from)? {
+            Known::Done { outcome } if report_path(&opts.out, &job).is_file() => {
+                if let Ok(mut entry) = serde_json::from_str::<Entry>(&outcome) {
+                    entry.state = RunState::Skipped.as_str().into();
+                    let o = Outcome {
+                        seq,
+                        key: Some(key),
+                        state: RunState::Skipped,
+                        entry,
+                        rel,
+                    };
+                    apply(&mut ledger, &mut tally, o, observe)?;
+                    continue;
+                }
+            }
+            Known::Failed { error } if !opts.retry_failed => {
+                let o = failed(seq, Some(key), &job.media, error, &rel);
+                apply(&mut ledger, &mut tally, o, observe)?;
+                continue;
+            }
+            _ => {}
+        }
+        if !pending.contains_key(&key) {
+            let msg = JobMsg {
+                key: key.clone(),
+                media: job.media.clone(),
+                session,
+                policy_toml: queue.policy.as_ref().map(|p| p.1.clone()),
+                policy_name: queue
+                    .policy
+                    .as_ref()
+                    .map_or_else(|| "built-in vigil-default".into(), |p| p.0.clone()),
+                sampling: opts.score.ingest.sampling,
+                reply: reply.clone(),
+            };
+            publish_job(&js, &msg).await?;
+        }
+        pending.entry(key).or_default().push((seq, job));
+    }
+    tracing::info!(waiting = pending.len(), "jobs published; gathering results");
+    while !pending.is_empty() {
+        // Bounded on the client side too: a pull request sent just before the server restarts is
+        // never answered.
+        let fetched = tokio::time::timeout(
+            super::FETCH_EXPIRES + Duration::from_secs(5),
+            fetch_results(&results),
+        )
+        .await
+        .unwrap_or_else(|_| Ok(Vec::new()));
+        let messages = match fetched {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "fetching results failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for m in messages {
+            if let Ok(r) = serde_json::from_slice::<ResultMsg>(&m.payload)
+                && let Some(waiting) = pending.remove(&r.key)
+            {
+                for (seq, job) in waiting {
+                    let o = outcome(opts, seq, &job, &r);
+                    apply(&mut ledger, &mut tally, o, observe)?;
+                }
+            }
+            // Recorded (or a duplicate answer): the result has done its work.
+            let _ = m.double_ack().await;
+        }
+    }
+    Ok((ledger, tally, ignored))
+}
+
+/// Up to 16 results, waiting at most [`super::FETCH_EXPIRES`] for the first.
+async fn fetch_results(
+    results: &consumer::PullConsumer,
+) -> Result<Vec<jetstream::Message>, FleetError> {
+    let mut batch = results
+        .fetch()
+        .max_messages(16)
+        .expires(super::FETCH_EXPIRES)
+        .messages()
+        .await
+        .map_err(js_err)?;
+    let mut out = Vec::new();
+    while let Some(m) = batch.next().await {
+        match m {
+            Ok(m) => out.push(m),
+            Err(e) => return Err(js_err(e)),
+        }
+    }
+    Ok(out)
+}
+
+async fn publish_job(js: &jetstream::Context, msg: &JobMsg) -> Result<(), FleetError> {
+    let body = serde_json::to_vec(msg).expect("job serialises");
+    for attempt in 0.. {
+        let sent = js
+            .send_publish(
+                super::JOBS_SUBJECT,
+                jetstream::message::PublishMessage::build()
+                    .message_id(&msg.key)
+                    .payload(body.clone().into()),
+            )
+            .await;
+        let acked = match sent {
+            Ok(ack) => ack.await.map(|_| ()).map_err(js_err),
+            Err(e) => Err(js_err(e)),
+        };
+        match acked {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 30 => {
+                tracing::warn!(error = %e, attempt, "publishing a job failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+fn failed(seq: u64, key: Option<String>, media: &str, error: String, rel: &str) -> Outcome {
+    Outcome {
+        seq,
+        key,
+        state: RunState::Failed,
+        entry: Entry::failed(media, error),
+        rel: rel.to_string(),
+    }
+}
+
+/// A worker's answer for one session: its report written (when its signature verifies with a
+/// trusted key), or its error.
+fn outcome(opts: &Options, seq: u64, job: &Job, r: &ResultMsg) -> Outcome {
+    let rel = job.rel.display().to_string();
+    let key = Some(r.key.clone());
+    let Some(envelope) = &r.envelope else {
+        let error = r.error.clone().unwrap_or_else(|| "failed".into());
+        return failed(seq, key, &job.media, error, &rel);
+    };
+    let written = trusted_report(opts, envelope.as_bytes())
+        .and_then(|(report, keyid)| write_outputs(opts, job, envelope.as_bytes(), &keyid, &report));
+    match written {
+        Ok(entry) => Outcome {
+            seq,
+            key,
+            state: RunState::Scored,
+            entry,
+            rel,
+        },
+        Err(e) => failed(
+            seq,
+            key,
+            &job.media,
+            format!("worker {}: {e}", r.worker),
+            &rel,
+        ),
+    }
+}
+
+fn trusted_report(opts: &Options, bytes: &[u8]) -> Result<(Report, String), String> {
+    let env: Envelope =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a DSSE envelope: {e}"))?;
+    for key in &opts.trusted {
+        if let Ok(payload) = dsse::verify(&env, key) {
+            return Ok((Report::from_payload(&payload)?, dsse::key_id(key)));
+        }
+    }
+    Err(
+        "the report is not signed by a trusted key (give the workers' public key with --pubkey)"
+            .into(),
+    )
+}
