@@ -96,8 +96,13 @@ fn vigil_cmd(home: &Path) -> Command {
 }
 
 fn worker(home: &Path, url: &str, name: &str) -> (Child, PathBuf) {
+    worker_with(home, url, name, &[])
+}
+
+fn worker_with(home: &Path, url: &str, name: &str, env: &[(&str, &str)]) -> (Child, PathBuf) {
     let log = home.join(format!("{name}.log"));
     let child = vigil_cmd(home)
+        .envs(env.iter().copied())
         .args(["worker", "--queue", url, "--jobs", "1", "--name", name])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -107,7 +112,18 @@ fn worker(home: &Path, url: &str, name: &str) -> (Child, PathBuf) {
 }
 
 fn coordinator(home: &Path, arch: &Path, out: &Path, url: &str) -> Child {
+    coordinator_with(home, arch, out, url, &[])
+}
+
+fn coordinator_with(
+    home: &Path,
+    arch: &Path,
+    out: &Path,
+    url: &str,
+    env: &[(&str, &str)],
+) -> Child {
     vigil_cmd(home)
+        .envs(env.iter().copied())
         .arg("rescore")
         .arg(arch)
         .arg("--out")
@@ -355,6 +371,49 @@ fn a_coordinator_killed_and_re_run_publishes_nothing_twice_and_loses_nothing() {
     assert_eq!(payloads(&out).len(), 8);
     w.0.kill().unwrap();
     w.0.wait().unwrap();
+}
+
+/// A job whose workers all die: JetStream gives up after 3 deliveries and says so; the
+/// coordinator records the failure instead of waiting for ever.
+#[test]
+fn a_job_whose_workers_all_die_is_recorded_as_failed() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let arch = h.join("archive");
+    std::fs::create_dir_all(&arch).unwrap();
+    std::fs::copy(testdata("interview.mp4"), arch.join("long.mp4")).unwrap();
+    let nats = Nats::start(&h.join("js"), None);
+    let url = nats.url();
+    let out = h.join("out");
+    let fast = [("VIGIL_FLEET_ACK_WAIT_S", "2")];
+    let mut coord = coordinator_with(h, &arch, &out, &url, &fast);
+    for i in 0..3 {
+        let (mut w, log) = worker_with(h, &url, &format!("doomed{i}"), &fast);
+        wait_for("the worker to take the job", 120, || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("scoring")
+        });
+        w.kill().unwrap(); // SIGKILL while scoring
+        w.wait().unwrap();
+    }
+    // A healthy worker asks for work: JetStream finds the job out of deliveries and says so.
+    let (mut healthy, healthy_log) = worker_with(h, &url, "healthy", &fast);
+    assert_eq!(wait_exit(&mut coord, 120), 1);
+    let s = summary(&out);
+    let failed = s["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{s:#}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no worker answered"),
+        "{s:#}"
+    );
+    healthy.kill().unwrap();
+    healthy.wait().unwrap();
+    let log = std::fs::read_to_string(healthy_log).unwrap();
+    assert!(!log.contains("scoring"), "a 4th delivery happened:\n{log}");
 }
 
 #[test]

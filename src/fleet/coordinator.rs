@@ -16,7 +16,7 @@ use crate::rescore::{
     report_path, session_key, write_outputs,
 };
 use async_nats::jetstream::{self, consumer};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -159,6 +159,14 @@ async fn coordinate(
         }
         pending.entry(key).or_default().push((seq, job));
     }
+    // JetStream's word that a job ran out of deliveries with nobody answering (its workers died
+    // on every try): without it the coordinator would wait for that result for ever.
+    let mut exhausted = js
+        .client()
+        .subscribe(super::MAX_DELIVERIES_ADVISORY)
+        .await
+        .map_err(js_err)?;
+    let jobs_stream = js.get_stream(super::JOBS_STREAM).await.map_err(js_err)?;
     tracing::info!(waiting = pending.len(), "jobs published; gathering results");
     while !pending.is_empty() {
         // Bounded on the client side too: a pull request sent just before the server restarts is
@@ -169,6 +177,32 @@ async fn coordinate(
         )
         .await
         .unwrap_or_else(|_| Ok(Vec::new()));
+        while let Some(Some(adv)) = exhausted.next().now_or_never() {
+            let Some((stream_seq, job)) = exhausted_job(&jobs_stream, &adv.payload).await else {
+                continue;
+            };
+            if job.reply != reply {
+                continue; // another coordinator's job
+            }
+            // It will not be delivered again: take it out of the queue.
+            let _ = jobs_stream.delete_message(stream_seq).await;
+            if let Some(waiting) = pending.remove(&job.key) {
+                for (seq, j) in waiting {
+                    let error = format!(
+                        "no worker answered in {} deliveries (the workers holding it died or were stopped)",
+                        super::MAX_DELIVER
+                    );
+                    let o = failed(
+                        seq,
+                        Some(job.key.clone()),
+                        &j.media,
+                        error,
+                        &j.rel.display().to_string(),
+                    );
+                    apply(&mut ledger, &mut tally, o, observe)?;
+                }
+            }
+        }
         let messages = match fetched {
             Ok(m) => m,
             Err(e) => {
@@ -212,6 +246,17 @@ async fn fetch_results(
         }
     }
     Ok(out)
+}
+
+/// The job an exhausted-deliveries advisory names, with its stream sequence.
+async fn exhausted_job(jobs: &jetstream::stream::Stream, advisory: &[u8]) -> Option<(u64, JobMsg)> {
+    #[derive(serde::Deserialize)]
+    struct Advisory {
+        stream_seq: u64,
+    }
+    let a: Advisory = serde_json::from_slice(advisory).ok()?;
+    let m = jobs.get_raw_message(a.stream_seq).await.ok()?;
+    Some((a.stream_seq, serde_json::from_slice(&m.payload).ok()?))
 }
 
 async fn publish_job(js: &jetstream::Context, msg: &JobMsg) -> Result<(), FleetError> {

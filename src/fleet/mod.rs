@@ -26,10 +26,21 @@ pub const JOBS_SUBJECT: &str = "vigil.jobs";
 pub const WORKERS: &str = "vigil-workers";
 pub const RESULTS_STREAM: &str = "VIGIL_RESULTS";
 pub const RESULTS_PREFIX: &str = "vigil.results";
-/// A job not acknowledged (nor marked in progress) for this long goes to another worker.
+/// A job not acknowledged (nor marked in progress) for this long goes to another worker. Set when
+/// the consumer is created; `VIGIL_FLEET_ACK_WAIT_S` overrides it (tests use seconds).
 pub const ACK_WAIT: Duration = Duration::from_secs(60);
-/// How often a worker tells JetStream it is still on a job.
-pub const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+/// Subject of JetStream's advisory when a job exhausted its deliveries without an answer.
+pub const MAX_DELIVERIES_ADVISORY: &str =
+    "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.VIGIL_JOBS.vigil-workers";
+
+/// The ack wait of a consumer created now.
+pub fn ack_wait() -> Duration {
+    std::env::var("VIGIL_FLEET_ACK_WAIT_S")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&s| s >= 1)
+        .map_or(ACK_WAIT, Duration::from_secs)
+}
 /// How long a pull request waits for a message on the server.
 pub const FETCH_EXPIRES: Duration = Duration::from_secs(5);
 /// Deliveries of one job before it is recorded as failed.
@@ -167,7 +178,7 @@ async fn ensure_once(js: &jetstream::Context) -> Result<consumer::PullConsumer, 
         consumer::pull::Config {
             durable_name: Some(WORKERS.into()),
             ack_policy: consumer::AckPolicy::Explicit,
-            ack_wait: ACK_WAIT,
+            ack_wait: ack_wait(),
             max_deliver: MAX_DELIVER,
             ..Default::default()
         },

@@ -1,12 +1,12 @@
 //! `vigil worker --queue nats://…`: pulls jobs from the `vigil-workers` consumer, scores each with
 //! the same pipeline as `vigil score`, publishes the signed report to the job's reply subject, then
-//! acknowledges. While a job is scored an in-progress acknowledgement goes out every
-//! [`PROGRESS_EVERY`], so a long interview is never redelivered while its worker lives; a worker
-//! that dies has its job redelivered after [`ACK_WAIT`]. A job that fails on its last delivery is
+//! acknowledges. While a job is scored an in-progress acknowledgement goes out every quarter of
+//! the consumer's ack wait, so a long interview is never redelivered while its worker lives; a
+//! worker that dies has its job redelivered after the ack wait ([`super::ACK_WAIT`]). A job that fails on its last delivery is
 //! answered with the error (never dropped silently); earlier failures are handed back (nak) for
 //! another try. SIGTERM: no new job is taken, the jobs in hand are finished, then exit.
 
-use super::{FleetError, JobMsg, MAX_DELIVER, PROGRESS_EVERY, ResultMsg, connect, ensure, js_err};
+use super::{FleetError, JobMsg, MAX_DELIVER, ResultMsg, connect, ensure, js_err};
 use crate::ingest::{IngestConfig, MediaInput};
 use crate::pipeline::{self, ScoreOptions};
 use crate::report::dsse;
@@ -31,6 +31,7 @@ pub async fn run(
 ) -> Result<u64, FleetError> {
     let js = connect(&opts.url, &opts.name).await?;
     let consumer = ensure(&js).await?;
+    let progress_every = consumer.cached_info().config.ack_wait / 4;
     let key = Arc::new(opts.key);
     let slots = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let mut done = 0u64;
@@ -59,7 +60,7 @@ pub async fn run(
         let (js, key, name) = (js.clone(), key.clone(), opts.name.clone());
         tasks.spawn(async move {
             let _permit = permit;
-            handle(&js, msg, &key, &name).await
+            handle(&js, msg, &key, &name, progress_every).await
         });
         while let Some(r) = tasks.try_join_next() {
             done += u64::from(r.unwrap_or(false));
@@ -106,7 +107,13 @@ async fn fetch(
 }
 
 /// Scores one job and answers it; true when a report was published.
-async fn handle(js: &jetstream::Context, msg: Message, key: &SigningKey, name: &str) -> bool {
+async fn handle(
+    js: &jetstream::Context,
+    msg: Message,
+    key: &SigningKey,
+    name: &str,
+    progress_every: Duration,
+) -> bool {
     let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
     let job: JobMsg = match serde_json::from_slice(&msg.payload) {
         Ok(j) => j,
@@ -126,7 +133,7 @@ async fn handle(js: &jetstream::Context, msg: Message, key: &SigningKey, name: &
     let outcome = loop {
         tokio::select! {
             r = &mut scoring => break r.unwrap_or_else(|e| Err(format!("scoring panicked: {e}"))),
-            _ = tokio::time::sleep(PROGRESS_EVERY) => {
+            _ = tokio::time::sleep(progress_every) => {
                 let _ = msg.ack_with(AckKind::Progress).await;
             }
         }
