@@ -65,12 +65,11 @@ fn recordings_joined_in_a_pause_are_a_splice() {
     let e = expect_one("spectral_splice_noise.ogg", "audio_splice", 15.0, None);
     assert_eq!(e["evidence"]["cue"], "noise_floor");
     assert!(e["evidence"]["jump_db"].as_f64().unwrap() >= 15.0);
-    // 50 Hz hum whose phase jumps by 120° at 11.5 s, noise floor unchanged.
-    let e = expect_one("spectral_hum_jump.flac", "audio_splice", 11.5, None);
-    assert_eq!(e["evidence"]["cue"], "mains_hum_phase");
-    assert_eq!(e["evidence"]["mains_hz"], 50.0);
-    let jump = e["evidence"]["phase_jump_deg"].as_f64().unwrap().abs();
-    assert!((jump - 120.0).abs() < 20.0, "{jump}");
+    // 50 Hz hum whose phase jumps by 120° at 11.5 s, noise floor unchanged: the hum-phase cue is
+    // off by default (lossy codecs move the phase of real hum as much; SpectralParams docs), so
+    // nothing is raised; the cue itself is tested on the same signal in analysis::spectral.
+    let p = scored("spectral_hum_jump.flac", &[]);
+    assert!(spectral_events(&p).is_empty(), "{:?}", spectral_events(&p));
 }
 
 #[test]

@@ -54,10 +54,16 @@ pub struct SpectralParams {
     /// nothing. Default −75 dBFS (the louder side must be above it).
     pub splice_min_floor_dbfs: f32,
     /// Change in the pause noise's spectral shape (RMS over bands, level removed) that counts as a
-    /// splice. Default 8 dB.
+    /// splice. Default 13 dB: on the corpus's calibration half (`scripts/accuracy`) this cue found
+    /// no splice at 8 dB while clean recordings and other manipulations reached 8.1–12.7 dB
+    /// (codecs, reverb and noise suppression reshape the pause noise from one pause to the next).
     pub splice_envelope_db: f32,
-    /// Mains-hum phase jump (degrees, after removing the steady drift). Default 45°.
-    pub hum_jump_deg: f32,
+    /// Mains-hum phase jump (degrees, after removing the steady drift) that counts as a splice;
+    /// `None` (the default) turns the cue off. On the corpus's calibration half, lossy meeting
+    /// codecs (AAC, Opus) moved a steady 60 Hz hum's phase by 52–176° within single recordings:
+    /// 10 false splices, no true one. It still finds a joined hum in lossless audio (the
+    /// `spectral_hum_jump.flac` fixture at `Some(45.0)`).
+    pub hum_jump_deg: Option<f32>,
     /// Hum must stand this far above the spectrum beside it to be tracked. Default 12 dB.
     pub hum_min_snr_db: f32,
     /// Replay: speech bass (120–240 Hz) relative to 480–1000 Hz at or below this. Default −12 dB:
@@ -103,8 +109,8 @@ impl Default for SpectralParams {
             window_s: 10,
             splice_floor_jump_db: 10.0,
             splice_min_floor_dbfs: -75.0,
-            splice_envelope_db: 8.0,
-            hum_jump_deg: 45.0,
+            splice_envelope_db: 13.0,
+            hum_jump_deg: None,
             hum_min_snr_db: 12.0,
             replay_bass_db: -12.0,
             replay_decay_db: 16.0,
@@ -1057,6 +1063,9 @@ fn wrap(a: f32) -> f32 {
 /// Splices from the mains hum's phase: the steady drift is the median block-to-block phase step;
 /// a join shows as a step that breaks it.
 fn detect_hum_jumps(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFinding> {
+    let Some(min_jump_deg) = p.hum_jump_deg else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     if secs.len() < 5 {
         return out;
@@ -1103,7 +1112,7 @@ fn detect_hum_jumps(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<Spectral
             let mag = |i: usize| e.get(i).copied().flatten().map_or(0.0, f32::abs);
             let is_max = (b.saturating_sub(2)..(b + 3).min(e.len()))
                 .all(|i| i == b || mag(i) < v.abs() || (mag(i) == v.abs() && i > b));
-            if v.abs() >= p.hum_jump_deg && is_max {
+            if v.abs() >= min_jump_deg && is_max {
                 out.push(SpectralFinding::Splice {
                     at_s: b as f64,
                     cue: SpliceCue::HumPhase {
@@ -1528,11 +1537,17 @@ mod tests {
 
     #[test]
     fn a_hum_phase_jump_is_a_splice_and_steady_hum_is_not() {
-        let out = analyse_signal(
+        let on = SpectralParams {
+            hum_jump_deg: Some(45.0),
+            ..SpectralParams::default()
+        };
+        let off = analyse_signal(
             &hummed(Some(RATE * 12 + 4000)),
             SpectralParams::default(),
             |_| false,
         );
+        assert!(off.findings.is_empty(), "the cue is off by default");
+        let out = analyse_signal(&hummed(Some(RATE * 12 + 4000)), on.clone(), |_| false);
         let splices: Vec<_> = out
             .findings
             .iter()
@@ -1549,7 +1564,7 @@ mod tests {
         assert_eq!(splices.len(), 1, "{:?}", out.findings);
         let (s, _) = splices[0].span();
         assert!((12.0..=12.25).contains(&s), "{s}");
-        let clean = analyse_signal(&hummed(None), SpectralParams::default(), |_| false);
+        let clean = analyse_signal(&hummed(None), on, |_| false);
         assert!(clean.findings.is_empty(), "{:?}", clean.findings);
     }
 
