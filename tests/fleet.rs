@@ -4,9 +4,7 @@
 
 mod common;
 
-use common::{read_report, testdata};
-use serde_json::Value;
-use std::collections::BTreeMap;
+use common::{rescore_payloads as payloads, rescore_summary as summary, testdata};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -173,28 +171,6 @@ fn archive(dir: &Path, n: usize) {
         )
         .unwrap();
     }
-}
-
-fn payloads(out: &Path) -> BTreeMap<String, Value> {
-    let mut m = BTreeMap::new();
-    let mut stack = vec![out.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(".vigil.json") {
-                let (_, mut v) = read_report(&p);
-                v.as_object_mut().unwrap().remove("generated_at");
-                m.insert(p.strip_prefix(out).unwrap().display().to_string(), v);
-            }
-        }
-    }
-    m
-}
-
-fn summary(out: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(out.join("rescore.json")).unwrap()).unwrap()
 }
 
 fn jobs_published(url: &str) -> u64 {

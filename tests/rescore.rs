@@ -4,9 +4,11 @@
 
 mod common;
 
-use common::{read_report, testdata, vigil};
+use common::{
+    output_text as text, read_report, rescore_payloads as payloads, rescore_summary as summary,
+    testdata, vigil, walk,
+};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -43,47 +45,6 @@ fn rescore(home: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .timeout(Duration::from_secs(600));
     c.output().unwrap()
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn summary(out: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(out.join("rescore.json")).unwrap()).unwrap()
-}
-
-/// Every report under `out`, by path relative to it → payload without `generated_at`.
-fn payloads(out: &Path) -> BTreeMap<String, Value> {
-    let mut m = BTreeMap::new();
-    for e in walk(out) {
-        let name = e.strip_prefix(out).unwrap().display().to_string();
-        if name.ends_with(".vigil.json") {
-            let (_, mut p) = read_report(&e);
-            p.as_object_mut().unwrap().remove("generated_at");
-            m.insert(name, p);
-        }
-    }
-    m
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            v.extend(walk(&p));
-        } else {
-            v.push(p);
-        }
-    }
-    v.sort();
-    v
 }
 
 /// A forged copy of a signed report: the verdict in the payload changed, the signature kept.

@@ -179,3 +179,48 @@ pub fn http_server(body: Vec<u8>, mode: Serve) -> String {
     });
     format!("http://{addr}")
 }
+
+/// Every file under `dir`, sorted.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            v.extend(walk(&p));
+        } else {
+            v.push(p);
+        }
+    }
+    v.sort();
+    v
+}
+
+/// Every signed report under a `vigil rescore` output, by path relative to it → its payload
+/// without `generated_at` (what must be byte-identical between runs).
+pub fn rescore_payloads(out: &Path) -> std::collections::BTreeMap<String, Value> {
+    let mut m = std::collections::BTreeMap::new();
+    for e in walk(out) {
+        let name = e.strip_prefix(out).unwrap().display().to_string();
+        if name.ends_with(".vigil.json") {
+            let (_, mut p) = read_report(&e);
+            p.as_object_mut().unwrap().remove("generated_at");
+            m.insert(name, p);
+        }
+    }
+    m
+}
+
+/// A `vigil rescore` output's `rescore.json`.
+pub fn rescore_summary(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("rescore.json")).unwrap()).unwrap()
+}
+
+/// A finished command's status and output, for assertion messages.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
