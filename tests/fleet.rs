@@ -422,3 +422,72 @@ fn a_worker_without_credentials_is_refused_with_a_clear_error() {
     let log = ok.wait_with_output().unwrap();
     assert!(!String::from_utf8_lossy(&log.stderr).contains("s3cret-pass"));
 }
+
+/// `--upload`: the workers never see the archive's paths; the media travel through the JetStream
+/// object store, the payloads match a local rescore, and the objects are gone afterwards.
+#[test]
+fn uploaded_media_reach_workers_through_the_object_store_and_are_deleted() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let arch = h.join("archive");
+    archive(&arch, 4);
+    let nats = Nats::start(&h.join("js"), None);
+    let url = nats.url();
+    let out = h.join("out");
+    let mut w = worker(h, &url, "w1");
+    let mut coord = vigil_cmd(h)
+        .arg("rescore")
+        .arg(&arch)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--sampling",
+            "keyframes",
+            "--json",
+            "--upload",
+            "--queue",
+            &url,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait_exit(&mut coord, 300), 0);
+    let log = std::fs::read_to_string(&w.1).unwrap();
+    // The worker scored copies fetched from the bucket.
+    assert_eq!(
+        log.matches("media fetched from the object store").count(),
+        4,
+        "{log}"
+    );
+    let local = h.join("local");
+    let o = vigil_cmd(h)
+        .arg("rescore")
+        .arg(&arch)
+        .arg("--out")
+        .arg(&local)
+        .args(["--sampling", "keyframes", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(payloads(&out), payloads(&local));
+    assert_eq!(payloads(&out).len(), 4);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let left = rt.block_on(async {
+        let js = vigil::fleet::connect(&url, "test").await.unwrap();
+        let bucket = vigil::fleet::media_bucket(&js).await.unwrap();
+        let mut list = bucket.list().await.unwrap();
+        let mut n = 0;
+        while let Some(o) = futures_util::StreamExt::next(&mut list).await {
+            o.unwrap();
+            n += 1;
+        }
+        n
+    });
+    assert_eq!(
+        left, 0,
+        "every uploaded object is deleted once its report is recorded"
+    );
+    w.0.kill().unwrap();
+    w.0.wait().unwrap();
+}

@@ -60,6 +60,10 @@ pub struct RescoreArgs {
     /// readable by the workers).
     #[arg(long, value_name = "URL", env = "VIGIL_QUEUE")]
     pub queue: Option<String>,
+    /// With --queue: send each local media file to the workers through the JetStream object
+    /// store (deleted once its report is recorded) instead of by path.
+    #[arg(long, requires = "queue")]
+    pub upload: bool,
     /// Seconds without decoding progress before a session is given up.
     #[arg(long, default_value_t = 30)]
     pub stall_timeout: u64,
@@ -127,6 +131,7 @@ pub fn run(a: RescoreArgs) -> Result<ExitCode, Failure> {
             let queue = crate::fleet::coordinator::QueueOptions {
                 url: url.clone(),
                 policy: policy_source,
+                upload: a.upload,
             };
             crate::fleet::coordinator::run(&opts, &queue, observe)
                 .map_err(|e| Failure::new(2, e))?

@@ -26,6 +26,8 @@ pub struct QueueOptions {
     pub url: String,
     /// The policy file as read (name, text), sent to every worker; `None`: the built-in policy.
     pub policy: Option<(String, String)>,
+    /// Send local media through the JetStream object store instead of by path.
+    pub upload: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,10 @@ async fn coordinate(
         )
         .await
         .map_err(js_err)?;
+    let bucket = match queue.upload {
+        true => Some(super::media_bucket(&js).await?),
+        false => None,
+    };
     // Sessions waiting for a result, by key (identical media + session at two paths share one).
     let mut pending: HashMap<String, Vec<(u64, Job)>> = HashMap::new();
     for (i, job) in jobs.into_iter().enumerate() {
@@ -143,7 +149,19 @@ async fn coordinate(
             _ => {}
         }
         if !pending.contains_key(&key) {
+            let object = match &bucket {
+                Some(b) => match upload(b, &key, &job.media).await {
+                    Ok(o) => Some(o),
+                    Err(e) => {
+                        let o = failed(seq, Some(key), &job.media, e.to_string(), &rel);
+                        apply(&mut ledger, &mut tally, o, observe)?;
+                        continue;
+                    }
+                },
+                None => None,
+            };
             let msg = JobMsg {
+                object,
                 key: key.clone(),
                 media: job.media.clone(),
                 session,
@@ -219,12 +237,36 @@ async fn coordinate(
                     let o = outcome(opts, seq, &job, &r);
                     apply(&mut ledger, &mut tally, o, observe)?;
                 }
+                // Its report is recorded: the uploaded media is no longer needed.
+                if let Some(b) = &bucket {
+                    let _ = b.delete(&r.key).await;
+                }
             }
             // Recorded (or a duplicate answer): the result has done its work.
             let _ = m.double_ack().await;
         }
     }
     Ok((ledger, tally, ignored))
+}
+
+/// Puts a local media file into the bucket as object `key` (kept when a killed run already put
+/// it), streaming it in 128 KiB chunks.
+async fn upload(
+    bucket: &jetstream::object_store::ObjectStore,
+    key: &str,
+    media: &str,
+) -> Result<String, FleetError> {
+    if bucket.info(key).await.is_ok() {
+        return Ok(key.to_string());
+    }
+    let mut file = tokio::fs::File::open(media)
+        .await
+        .map_err(|e| FleetError::JetStream(format!("upload {media}: {e}")))?;
+    bucket
+        .put(key, &mut file)
+        .await
+        .map_err(|e| FleetError::JetStream(format!("upload {media}: {e}")))?;
+    Ok(key.to_string())
 }
 
 /// Up to 16 results, waiting at most [`super::FETCH_EXPIRES`] for the first.

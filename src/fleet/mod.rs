@@ -46,6 +46,9 @@ pub const FETCH_EXPIRES: Duration = Duration::from_secs(5);
 /// Deliveries of one job before it is recorded as failed.
 pub const MAX_DELIVER: i64 = 3;
 pub const MAX_JOB_BYTES: i32 = 1024 * 1024;
+/// Object store bucket for `--upload`: media the workers cannot read themselves, one object per
+/// job (named by its key, 128 KiB chunks), deleted once its report is recorded.
+pub const MEDIA_BUCKET: &str = "vigil-media";
 pub const MAX_RESULT_BYTES: i32 = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +78,9 @@ pub struct JobMsg {
     pub sampling: crate::ingest::Sampling,
     /// Where the result goes.
     pub reply: String,
+    /// With `--upload`: the media's object in [`MEDIA_BUCKET`] (then `media` only names it).
+    #[serde(default)]
+    pub object: Option<String>,
 }
 
 /// A worker's answer, published to the job's `reply` subject.
@@ -129,6 +135,31 @@ pub fn redact(url: &str) -> String {
             u.to_string()
         }
         Err(_) => url.to_string(),
+    }
+}
+
+/// The media bucket, created when missing (file storage, objects older than 7 days expire).
+pub async fn media_bucket(
+    js: &jetstream::Context,
+) -> Result<jetstream::object_store::ObjectStore, FleetError> {
+    if let Ok(b) = js.get_object_store(MEDIA_BUCKET).await {
+        return Ok(b);
+    }
+    match js
+        .create_object_store(jetstream::object_store::Config {
+            bucket: MEDIA_BUCKET.into(),
+            storage: stream::StorageType::File,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(b) => Ok(b),
+        // Another process may have created it meanwhile.
+        Err(e) => js
+            .get_object_store(MEDIA_BUCKET)
+            .await
+            .map_err(|_| js_err(e)),
     }
 }
 

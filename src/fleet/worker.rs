@@ -125,8 +125,29 @@ async fn handle(
         }
     };
     tracing::info!(key = %job.key, media = %job.media, delivered, "scoring");
+    // Uploaded media is fetched into a private directory under its own file name (the report
+    // names the media by file name, so the payload is the same as scoring the original).
+    let staged = match &job.object {
+        Some(object) => match download(js, object, &job.media).await {
+            Ok(s) => {
+                tracing::info!(key = %job.key, "media fetched from the object store");
+                Some(s)
+            }
+            Err(e) => {
+                tracing::warn!(key = %job.key, error = %e, "fetching the media failed; handed back");
+                let _ = msg
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
+                    .await;
+                return false;
+            }
+        },
+        None => None,
+    };
     let scoring = {
-        let (job, key) = (job.clone(), key.clone());
+        let (mut job, key) = (job.clone(), key.clone());
+        if let Some((_, path)) = &staged {
+            job.media = path.display().to_string();
+        }
         tokio::task::spawn_blocking(move || score(&job, &key))
     };
     tokio::pin!(scoring);
@@ -181,6 +202,28 @@ async fn handle(
     // Give the job back; another delivery will answer it.
     let _ = msg.ack_with(AckKind::Nak(None)).await;
     false
+}
+
+/// Copies an uploaded object into a new private directory as `<file name of media>`.
+async fn download(
+    js: &jetstream::Context,
+    object: &str,
+    media: &str,
+) -> Result<(tempfile::TempDir, std::path::PathBuf), FleetError> {
+    let bucket = super::media_bucket(js).await?;
+    let mut reader = bucket.get(object).await.map_err(js_err)?;
+    let dir = tempfile::tempdir().map_err(js_err)?;
+    let name = std::path::Path::new(media)
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "media".into());
+    let path = dir.path().join(name);
+    let mut file = tokio::fs::File::create(&path).await.map_err(js_err)?;
+    tokio::io::copy(&mut reader, &mut file)
+        .await
+        .map_err(js_err)?;
+    file.sync_all().await.map_err(js_err)?;
+    Ok((dir, path))
 }
 
 async fn publish(
