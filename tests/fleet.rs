@@ -133,6 +133,18 @@ fn coordinator_with(
         .unwrap()
 }
 
+/// The same archive scored on this machine, for comparison with a fleet's output.
+fn local_rescore(home: &Path, arch: &Path, out: &Path) -> std::process::Output {
+    vigil_cmd(home)
+        .arg("rescore")
+        .arg(arch)
+        .arg("--out")
+        .arg(out)
+        .args(["--sampling", "keyframes", "--json"])
+        .output()
+        .unwrap()
+}
+
 fn wait_exit(c: &mut Child, secs: u64) -> i32 {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
@@ -281,14 +293,7 @@ fn three_workers_one_killed_and_the_server_restarted_score_every_session_once() 
     let fleet = payloads(&out);
     assert_eq!(fleet.len(), 24);
     let local = h.join("local");
-    let o = vigil_cmd(h)
-        .arg("rescore")
-        .arg(&arch)
-        .arg("--out")
-        .arg(&local)
-        .args(["--sampling", "keyframes", "--json"])
-        .output()
-        .unwrap();
+    let o = local_rescore(h, &arch, &local);
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -461,14 +466,7 @@ fn uploaded_media_reach_workers_through_the_object_store_and_are_deleted() {
         "{log}"
     );
     let local = h.join("local");
-    let o = vigil_cmd(h)
-        .arg("rescore")
-        .arg(&arch)
-        .arg("--out")
-        .arg(&local)
-        .args(["--sampling", "keyframes", "--json"])
-        .output()
-        .unwrap();
+    let o = local_rescore(h, &arch, &local);
     assert!(o.status.success());
     assert_eq!(payloads(&out), payloads(&local));
     assert_eq!(payloads(&out).len(), 4);
