@@ -777,7 +777,8 @@ const AUDIO_QUEUE: usize = 64;
 /// Voice identity counts as checked only with at least this much speech.
 const MIN_SPEECH_FOR_VOICE_S: f64 = 5.0;
 
-fn hash_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
+/// SHA-256 (hex) and size of a file, read in 1 MiB blocks.
+pub fn hash_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -139,11 +139,7 @@ pub fn run(a: RescoreArgs) -> Result<ExitCode, Failure> {
         None => rescore::run(&opts, observe).map_err(|e| Failure::new(2, e))?,
     };
     progress.finish();
-    let mut models = crate::analysis::face::model_refs();
-    models.push(crate::inference::SILERO_VAD.reference());
-    models.push(crate::inference::CAMPPLUS.reference());
-    models.sort();
-    let mut s = summary::build(&ledger, &tally, ignored, &opts.score, models)
+    let mut s = summary::build(&ledger, &tally, ignored, &opts.score, rescore::models())
         .map_err(|e| Failure::new(2, e))?;
     if let Some((mut store, tenant)) = ats {
         s.delivery = Some(rescore::deliver::queue(

@@ -10,10 +10,10 @@ use super::{
 use crate::report::Report;
 use crate::report::dsse::{self, Envelope};
 use crate::rescore::archive::{Ignored, Job};
-use crate::rescore::ledger::{Known, Ledger, RunState};
+use crate::rescore::ledger::{Ledger, RunState};
 use crate::rescore::{
     Entry, Options, Outcome, Prepared, RescoreError, Tally, apply, job_session, prepare,
-    report_path, session_key, write_outputs,
+    session_key, settled, write_outputs,
 };
 use async_nats::jetstream::{self, consumer};
 use futures_util::{FutureExt, StreamExt};
@@ -126,27 +126,9 @@ async fn coordinate(
                 continue;
             }
         };
-        match ledger.known(&key).map_err(RescoreError::from)? {
-            Known::Done { outcome } if report_path(&opts.out, &job).is_file() => {
-                if let Ok(mut entry) = serde_json::from_str::<Entry>(&outcome) {
-                    entry.state = RunState::Skipped.as_str().into();
-                    let o = Outcome {
-                        seq,
-                        key: Some(key),
-                        state: RunState::Skipped,
-                        entry,
-                        rel,
-                    };
-                    apply(&mut ledger, &mut tally, o, observe)?;
-                    continue;
-                }
-            }
-            Known::Failed { error } if !opts.retry_failed => {
-                let o = failed(seq, Some(key), &job.media, error, &rel);
-                apply(&mut ledger, &mut tally, o, observe)?;
-                continue;
-            }
-            _ => {}
+        if let Some(o) = settled(opts, &ledger, &job, seq, &key).map_err(RescoreError::from)? {
+            apply(&mut ledger, &mut tally, o, observe)?;
+            continue;
         }
         if !pending.contains_key(&key) {
             let object = match &bucket {

@@ -29,7 +29,6 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use ledger::{Known, Ledger, LedgerError, Record, RunState};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -314,15 +313,11 @@ fn dedupe_outputs(jobs: Vec<Job>) -> Vec<Result<Job, (String, String)>> {
 
 /// What every session key shares in a run: policy, sampling, version and models.
 fn key_base(score: &ScoreOptions) -> String {
-    let mut models: Vec<ModelRef> = crate::analysis::face::model_refs();
-    models.push(SILERO_VAD.reference());
-    models.push(CAMPPLUS.reference());
-    models.sort();
     let mut h = Sha256::new();
     h.update(score.policy.sha256.as_bytes());
     h.update(serde_json::to_vec(&score.ingest.sampling).expect("sampling serialises"));
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
-    for m in &models {
+    for m in &models() {
         h.update(m.sha256.as_bytes());
     }
     hex::encode(h.finalize())
@@ -388,23 +383,9 @@ impl Context<'_> {
             Ok(k) => k,
             Err(e) => return fail(None, e),
         };
-        match reader.known(&key) {
-            Ok(Known::Done { outcome }) if self.report_path(job).is_file() => {
-                if let Ok(mut entry) = serde_json::from_str::<Entry>(&outcome) {
-                    entry.state = RunState::Skipped.as_str().into();
-                    return Outcome {
-                        seq,
-                        key: Some(key),
-                        state: RunState::Skipped,
-                        entry,
-                        rel,
-                    };
-                }
-            }
-            Ok(Known::Failed { error }) if !self.opts.retry_failed => {
-                return fail(Some(key), error);
-            }
-            Ok(_) => {}
+        match settled(self.opts, reader, job, seq, &key) {
+            Ok(Some(o)) => return o,
+            Ok(None) => {}
             Err(e) => return fail(Some(key), e.to_string()),
         }
         match self.score(job, session) {
@@ -421,10 +402,6 @@ impl Context<'_> {
 
     fn session_key(&self, job: &Job, session: &SessionInfo) -> Result<String, String> {
         session_key(job, session, &self.key_base)
-    }
-
-    fn report_path(&self, job: &Job) -> PathBuf {
-        report_path(&self.opts.out, job)
     }
 
     /// Scores one session exactly as `vigil score` does and writes its report and HTML.
@@ -447,6 +424,51 @@ impl Context<'_> {
     }
 }
 
+/// The outcome of a session the ledger already settles — done with its report on disk
+/// (skipped), or failed and not to be retried — or `None` when it must be scored.
+pub fn settled(
+    opts: &Options,
+    ledger: &Ledger,
+    job: &Job,
+    seq: u64,
+    key: &str,
+) -> Result<Option<Outcome>, LedgerError> {
+    let rel = job.rel.display().to_string();
+    Ok(match ledger.known(key)? {
+        Known::Done { outcome } if report_path(&opts.out, job).is_file() => {
+            serde_json::from_str::<Entry>(&outcome)
+                .ok()
+                .map(|mut entry| {
+                    entry.state = RunState::Skipped.as_str().into();
+                    Outcome {
+                        seq,
+                        key: Some(key.to_string()),
+                        state: RunState::Skipped,
+                        entry,
+                        rel,
+                    }
+                })
+        }
+        Known::Failed { error } if !opts.retry_failed => Some(Outcome {
+            seq,
+            key: Some(key.to_string()),
+            state: RunState::Failed,
+            entry: Entry::failed(&job.media, error),
+            rel,
+        }),
+        _ => None,
+    })
+}
+
+/// Every model a session may use, sorted: part of each session key and of `rescore.json`.
+pub fn models() -> Vec<ModelRef> {
+    let mut models = crate::analysis::face::model_refs();
+    models.push(SILERO_VAD.reference());
+    models.push(CAMPPLUS.reference());
+    models.sort();
+    models
+}
+
 /// A job's session: from its sidecar or manifest line, or none.
 pub fn job_session(job: &Job) -> Result<SessionInfo, String> {
     match &job.session {
@@ -459,7 +481,7 @@ pub fn job_session(job: &Job) -> Result<SessionInfo, String> {
 /// The ledger key of a session (module docs of [`ledger`]).
 pub fn session_key(job: &Job, session: &SessionInfo, key_base: &str) -> Result<String, String> {
     let media = match MediaInput::parse(&job.media).map_err(|e| e.to_string())? {
-        MediaInput::File(p) => sha256_file(&p).map_err(|e| e.to_string())?,
+        MediaInput::File(p) => pipeline::hash_file(&p).map_err(|e| e.to_string())?.0,
         other => other.display_name(),
     };
     let mut h = Sha256::new();
@@ -524,20 +546,6 @@ pub(crate) fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
-}
-
-fn sha256_file(p: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(p)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }
 
 /// `--jobs` when not given: one per core, as many as memory allows at [`MEMORY_PER_JOB`] each
