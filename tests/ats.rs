@@ -337,6 +337,56 @@ fn missing_secret_is_a_config_error_naming_the_variable() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("TEST_GH_SECRET"));
 }
 
+/// `ats status` pages through every delivery, newest first: the line after each page gives the
+/// totals and the `--before` id of the next page, and the last page names none.
+#[test]
+fn status_pages_through_every_delivery_with_totals() {
+    let home = tempfile::tempdir().unwrap();
+    let cfg = write_config(home.path(), "http://127.0.0.1:9", "");
+    let registered = register_many(&home.path().join("vigil.db"), "gh", "greenhouse", 100, 7);
+    let mut seen = Vec::new();
+    let mut args = vec![
+        "status".to_string(),
+        "--json".into(),
+        "--limit".into(),
+        "3".into(),
+    ];
+    for page in 0.. {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run_ats(home.path(), &cfg, &argv);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+        let footer = String::from_utf8_lossy(&o.stderr).trim().to_owned();
+        assert!(
+            footer.contains(&format!(
+                "{} shown; 7 in all (7 pending, 0 delivered, 0 dead)",
+                rows.len()
+            )),
+            "{footer}"
+        );
+        seen.extend(rows.iter().map(|r| r["id"].as_i64().unwrap()));
+        match footer.split_once("older: --before ") {
+            Some((_, id)) => {
+                assert_eq!(rows.len(), 3, "page {page}");
+                assert_eq!(id.parse::<i64>().unwrap(), *seen.last().unwrap());
+                args.truncate(4);
+                args.extend(["--before".into(), id.to_owned()]);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), registered.len(), "{seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seen:?}"
+    );
+    let o = run_ats(home.path(), &cfg, &["status", "--state", "dead"]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("0 shown; 0 in all (7 pending"), "{table}");
+    let o = run_ats(home.path(), &cfg, &["status", "--limit", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
 /// Registers `n` signed reports directly in the store for `tenant` (application ids from
 /// `first_app`), returning (report_id, application_id, envelope sha256).
 fn register_many(

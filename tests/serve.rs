@@ -475,7 +475,7 @@ async fn bot_uploads_a_recording_in_chunks_and_gets_a_signed_report() {
         .store
         .lock()
         .unwrap()
-        .deliveries(None, 100)
+        .deliveries(None, None, 100)
         .unwrap();
     assert!(
         rows.iter().any(|d| d.report_id == report.report_id),

@@ -79,17 +79,18 @@ fn speech_replayed_through_a_loudspeaker_is_suspected() {
 }
 
 #[test]
-fn tts_into_a_virtual_microphone_is_flagged_and_flite_in_a_room_is_a_known_miss() {
+fn tts_into_a_virtual_microphone_and_flite_in_a_room_are_flagged() {
     expect_one(
         "spectral_tts_espeak.ogg",
         "synthetic_voice",
         0.0,
         Some(30.0),
     );
-    // flite's mixed-excitation vocoder played with room noise shows none of the cues we measure
-    // (BENCHMARKS.md): a documented false negative, asserted so a change is noticed.
-    let p = scored("spectral_tts_flite.ogg", &[]);
-    assert!(spectral_events(&p).is_empty(), "{:?}", spectral_events(&p));
+    // flite's mixed-excitation vocoder with room noise has a natural high band and noisy pauses;
+    // its flat melody gives it away (the flat-pitch cue, SpectralParams).
+    let e = expect_one("spectral_tts_flite.ogg", "synthetic_voice", 0.0, None);
+    assert_eq!(e["evidence"]["cue"], "flat_pitch");
+    assert!(e["evidence"]["pitch_range_semitones"].as_f64().unwrap() <= 5.0);
 }
 
 #[test]

@@ -84,6 +84,19 @@ pub struct SpectralParams {
     /// frames that silent — the "absent breath noise" cue. Default 3 seconds per window. Noise
     /// suppression in conferencing apps can gate pauses to silence too: weak evidence.
     pub synthetic_silent_s: usize,
+    /// Synthetic: the pitch of the voiced speech spreads over at most this many semitones
+    /// (90th − 10th percentile over [`Self::synthetic_pitch_window_s`]): diphone and HTS
+    /// voices read on a flat melody people do not keep up. Default 5.0, the middle of the gap
+    /// on the corpus's calibration half (`scripts/accuracy`): 5 of 7 festival recordings at
+    /// 2.0–3.5, one flite at 4.0, every recording of a real voice (clean or manipulated) at
+    /// 6.0 or more (clean 6.5+). espeak-ng and most flite voices read wide through octave
+    /// errors and are left to the other cues. `None` turns the cue off.
+    pub synthetic_pitch_range_st: Option<f32>,
+    /// Seconds of audio, centred on a detector window, over which the pitch spread is taken.
+    /// Default 30: ten seconds of a real voice can be flat, thirty rarely are.
+    pub synthetic_pitch_window_s: usize,
+    /// Voiced frames (20 ms apart) the pitch spread needs. Default 250 (5 s of voicing).
+    pub synthetic_min_voiced: u32,
     /// Background voice: speech-band energy in the candidate's pauses at least this far above
     /// the session's pause floor. Default 12 dB.
     pub background_excess_db: f32,
@@ -116,6 +129,9 @@ impl Default for SpectralParams {
             replay_decay_db: 16.0,
             synthetic_harmonicity: 0.40,
             synthetic_silent_s: 3,
+            synthetic_pitch_range_st: Some(5.0),
+            synthetic_pitch_window_s: 30,
+            synthetic_min_voiced: 250,
             background_excess_db: 12.0,
             background_below_speech_db: 15.0,
             background_floor_return_db: 8.0,
@@ -254,6 +270,59 @@ pub struct Voicing {
 
 /// Window-corrected autocorrelation at which a frame counts as voiced.
 pub const VOICED_R: f32 = 0.5;
+
+/// Half-semitone bins of the per-second pitch histogram, from 4 semitones below 100 Hz (79 Hz)
+/// to 26 above (449 Hz): every pitch the lag search below can return.
+pub const PITCH_BINS: usize = 60;
+const PITCH_BIN_LOW_ST: f32 = -4.0;
+const PITCH_BINS_PER_ST: f32 = 2.0;
+
+/// How often each pitch was heard (voiced frames per half-semitone bin).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PitchHist(pub [u16; PITCH_BINS]);
+
+impl Default for PitchHist {
+    fn default() -> Self {
+        PitchHist([0; PITCH_BINS])
+    }
+}
+
+impl PitchHist {
+    /// Counts one frame of pitch `st` semitones relative to 100 Hz.
+    pub fn add(&mut self, st: f32) {
+        let bin = ((st - PITCH_BIN_LOW_ST) * PITCH_BINS_PER_ST).floor();
+        let bin = (bin.max(0.0) as usize).min(PITCH_BINS - 1);
+        self.0[bin] = self.0[bin].saturating_add(1);
+    }
+
+    /// The spread of the pitch over seconds summed together, in semitones: the 90th minus the
+    /// 10th percentile of the voiced frames' pitch. `None` under `min_frames` voiced frames.
+    /// Octave errors of the period search (a buzzy voice read at f0/2) widen it, so they can
+    /// only hide a flat voice, never make a lively one look flat.
+    pub fn range_st(hists: &[&PitchHist], min_frames: u32) -> Option<f32> {
+        let mut sum = [0u32; PITCH_BINS];
+        for h in hists {
+            for (s, &c) in sum.iter_mut().zip(&h.0) {
+                *s += u32::from(c);
+            }
+        }
+        let n: u32 = sum.iter().sum();
+        if n < min_frames.max(1) {
+            return None;
+        }
+        let bin_of = |q: f32| {
+            let target = q * n as f32;
+            let mut seen = 0u32;
+            sum.iter()
+                .position(|&c| {
+                    seen += c;
+                    seen as f32 >= target
+                })
+                .unwrap_or(PITCH_BINS - 1)
+        };
+        Some((bin_of(0.9) - bin_of(0.1)) as f32 / PITCH_BINS_PER_ST)
+    }
+}
 
 /// Lags searched for the pitch period: 40..=200 samples (400–80 Hz).
 const MIN_LAG: usize = 40;
@@ -466,6 +535,8 @@ pub struct SpectralSecond {
     /// Σ|Δ semitones| between consecutive analysed voiced frames, and how many.
     pub pitch_step_sum: f32,
     pub pitch_steps: u32,
+    /// Analysed voiced frames per pitch bin ([`PITCH_BINS`]): the spread of the voice's pitch.
+    pub pitch_hist: PitchHist,
     /// Largest 100 ms fall of frame level starting near the recent speech peak (dB).
     pub max_fall_db: Option<f32>,
     /// Pause frames at digital silence (< −100 dBFS).
@@ -493,6 +564,7 @@ struct SecondAcc {
     hb: f32,
     pitch_step: f32,
     pitch_steps: u32,
+    pitch_hist: PitchHist,
     max_fall: Option<f32>,
     silent: u32,
     speech_sb: f32,
@@ -523,11 +595,13 @@ pub enum SpectralFinding {
     Synthetic {
         start_s: f64,
         end_s: f64,
-        /// Which cue fired: periodic high band (`true`) or digitally silent pauses.
-        harmonic: bool,
+        /// The strongest cue that fired.
+        cue: SynthCue,
         high_band_harmonicity: f32,
         pitch_step_st: Option<f32>,
         silent_pause_ratio: f32,
+        /// The narrowest pitch spread of the span's windows (semitones), when measured.
+        pitch_range_st: Option<f32>,
     },
     /// Speech-band sound in the candidate's pauses.
     BackgroundVoice {
@@ -785,6 +859,7 @@ impl SpectralAnalyser {
                         a.hnr += 10.0 * (r / (1.0 - r)).log10();
                         a.hb += v.high_band_r;
                         let st = 12.0 * (v.f0_hz / 100.0).log2();
+                        a.pitch_hist.add(st);
                         if let Some(prev) = self.last_f0_st {
                             let d = (st - prev).abs();
                             if d < 2.0 {
@@ -870,6 +945,7 @@ impl SpectralAnalyser {
             high_band_r_sum: a.hb,
             pitch_step_sum: a.pitch_step,
             pitch_steps: a.pitch_steps,
+            pitch_hist: a.pitch_hist,
             max_fall_db: a.max_fall,
             silent_pause_frames: a.silent,
             audible_speech_frames: a.audible,
@@ -1126,8 +1202,27 @@ fn detect_hum_jumps(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<Spectral
     out
 }
 
-/// Synthetic-voice cues of one window: high-band harmonicity, pitch step, silent-pause ratio.
-type SynthCues = (f32, Option<f32>, f32, bool);
+/// Which synthetic-voice cue flagged a span, strongest first (a span flagged by several names
+/// the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SynthCue {
+    /// Periodic excitation above 3 kHz.
+    HighBandHarmonicity,
+    /// A flat, regular melody.
+    FlatPitch,
+    /// Pauses of digital silence.
+    SilentPauses,
+}
+
+/// Synthetic-voice cues of one window.
+#[derive(Debug, Clone, Copy)]
+struct SynthCues {
+    cue: SynthCue,
+    high_band: f32,
+    pitch_step: Option<f32>,
+    silent_ratio: f32,
+    pitch_range: Option<f32>,
+}
 
 /// The pause floor (speech band) near a window: the lowest per-second 10th percentile within
 /// 15 s, not across a splice (a joined recording has its own floor).
@@ -1230,11 +1325,39 @@ fn detect_windows(
         };
         let harmonic = hb.is_some_and(|h| h >= p.synthetic_harmonicity);
         let gated = speech >= 200 && silent_secs >= p.synthetic_silent_s && ratio >= 0.4;
-        if harmonic || gated {
+        // The melody is judged over a longer stretch centred on the window: a person can sound
+        // flat for ten seconds, rarely for thirty.
+        let mid = (a + b) / 2;
+        let half = p.synthetic_pitch_window_s / 2;
+        let (pa, pb) = (mid.saturating_sub(half), (mid + half).min(n));
+        let hists: Vec<&PitchHist> = secs[pa..pb].iter().map(|s| &s.pitch_hist).collect();
+        let pitch_range = PitchHist::range_st(&hists, p.synthetic_min_voiced);
+        let flat = p
+            .synthetic_pitch_range_st
+            .zip(pitch_range)
+            .is_some_and(|(max, r)| r <= max);
+        let cue = [
+            (harmonic, SynthCue::HighBandHarmonicity),
+            (flat, SynthCue::FlatPitch),
+            (gated, SynthCue::SilentPauses),
+        ]
+        .into_iter()
+        .find_map(|(fired, cue)| fired.then_some(cue));
+        if let Some(cue) = cue {
             let steps: u32 = win.iter().map(|s| s.pitch_steps).sum();
             let jit = (steps > 0)
                 .then(|| win.iter().map(|s| s.pitch_step_sum).sum::<f32>() / steps as f32);
-            synth.push((a, b, (hb.unwrap_or(0.0), jit, ratio, harmonic)));
+            synth.push((
+                a,
+                b,
+                SynthCues {
+                    cue,
+                    high_band: hb.unwrap_or(0.0),
+                    pitch_step: jit,
+                    silent_ratio: ratio,
+                    pitch_range,
+                },
+            ));
         }
         // Background voice: speech-band sound in the pauses, well above the pause floor nearby yet
         // well below the candidate's own speech (louder is the candidate, missed by the VAD).
@@ -1278,14 +1401,19 @@ fn detect_windows(
         })
     });
     merge(&synth, |a, b, v| {
-        let jit: Vec<f32> = v.iter().filter_map(|x| x.1).collect();
+        let jit: Vec<f32> = v.iter().filter_map(|x| x.pitch_step).collect();
         out.push(SpectralFinding::Synthetic {
             start_s: a as f64,
             end_s: b as f64,
-            high_band_harmonicity: mean(&v.iter().map(|x| x.0).collect::<Vec<_>>()),
+            cue: v
+                .iter()
+                .map(|x| x.cue)
+                .min()
+                .unwrap_or(SynthCue::SilentPauses),
+            high_band_harmonicity: mean(&v.iter().map(|x| x.high_band).collect::<Vec<_>>()),
             pitch_step_st: (!jit.is_empty()).then(|| mean(&jit)),
-            silent_pause_ratio: mean(&v.iter().map(|x| x.2).collect::<Vec<_>>()),
-            harmonic: v.iter().any(|x| x.3),
+            silent_pause_ratio: mean(&v.iter().map(|x| x.silent_ratio).collect::<Vec<_>>()),
+            pitch_range_st: v.iter().filter_map(|x| x.pitch_range).reduce(f32::min),
         })
     });
     let g: Vec<(usize, usize, (f32, f32, f32))> =
@@ -1492,6 +1620,67 @@ mod tests {
         let v = h.analyse(&n[20]).unwrap();
         assert!(v.high_band_r < 0.3, "{v:?}");
         assert!(h.analyse(&vec![0.0; BINS]).is_none());
+    }
+
+    /// Seconds of voiced speech whose pitch walks over `span_st` semitones around 120 Hz.
+    fn melody(n: usize, span_st: f32) -> Vec<SpectralSecond> {
+        (0..n)
+            .map(|i| {
+                let mut h = PitchHist::default();
+                for k in 0..25 {
+                    let t = (i * 25 + k) as f32 * 0.37;
+                    h.add(3.2 + span_st * 0.5 * t.sin());
+                }
+                SpectralSecond {
+                    pitch_hist: h,
+                    ..seconds(&[-60.0])[0].clone()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pitch_spread_is_the_middle_80_percent_of_voiced_frames() {
+        let mut h = PitchHist::default();
+        for i in 0..1000 {
+            h.add(i as f32 / 100.0); // uniform over 0..10 semitones
+        }
+        let r = PitchHist::range_st(&[&h], 250).unwrap();
+        assert!((r - 8.0).abs() <= 0.5, "{r}");
+        assert_eq!(PitchHist::range_st(&[&h], 1001), None);
+        let flat: Vec<PitchHist> = melody(30, 2.0).iter().map(|s| s.pitch_hist).collect();
+        let r = PitchHist::range_st(&flat.iter().collect::<Vec<_>>(), 250).unwrap();
+        assert!(r <= 2.5, "{r}");
+    }
+
+    #[test]
+    fn a_flat_melody_is_a_synthetic_voice_and_a_lively_one_is_not() {
+        let p = SpectralParams::default();
+        let synthetic = |secs: &[SpectralSecond]| {
+            detect_windows(secs, &p, &[])
+                .into_iter()
+                .filter_map(|f| match f {
+                    SpectralFinding::Synthetic {
+                        start_s,
+                        cue,
+                        pitch_range_st,
+                        ..
+                    } => Some((start_s, cue, pitch_range_st)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let flat = synthetic(&melody(40, 2.0));
+        assert_eq!(flat.len(), 1, "{flat:?}");
+        assert_eq!((flat[0].0, flat[0].1), (0.0, SynthCue::FlatPitch));
+        assert!(flat[0].2.is_some_and(|r| r <= 2.5), "{flat:?}");
+        assert_eq!(synthetic(&melody(40, 10.0)), vec![]);
+        // Off by policy: nothing.
+        let off = SpectralParams {
+            synthetic_pitch_range_st: None,
+            ..SpectralParams::default()
+        };
+        assert!(detect_windows(&melody(40, 2.0), &off, &[]).is_empty());
     }
 
     #[test]

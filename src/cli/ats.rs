@@ -7,7 +7,7 @@ use crate::ats::worker::{RunMode, Worker};
 use crate::report::dsse::{self, Envelope};
 use crate::report::{Report, enum_name, keys};
 use crate::store::audit::Verdict;
-use crate::store::{DeliveryState, NewReport, Registered, Store, now_ms};
+use crate::store::{Counts, DeliveryRow, DeliveryState, NewReport, Registered, Store, now_ms};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -109,9 +109,14 @@ pub struct StatusArgs {
     /// Only deliveries in this state.
     #[arg(long, value_parser = ["pending", "delivered", "dead"])]
     pub state: Option<String>,
-    #[arg(long, default_value_t = 50)]
-    pub limit: usize,
-    /// Print JSON instead of a table.
+    /// Deliveries per page, newest first.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    /// The next (older) page: only deliveries whose id is below this one (the last id shown;
+    /// the line after the page names it).
+    #[arg(long, value_name = "ID")]
+    pub before: Option<i64>,
+    /// Print JSON instead of a table (the page on stdout, the totals line on stderr).
     #[arg(long)]
     pub json: bool,
 }
@@ -509,9 +514,14 @@ fn status(a: StatusArgs) -> Result<ExitCode, Failure> {
         "dead" => DeliveryState::Dead,
         _ => DeliveryState::Pending,
     });
-    let rows = store
-        .deliveries(state, a.limit)
+    // One row more than the page tells whether an older page exists.
+    let mut rows = store
+        .deliveries(state, a.before, a.limit as usize + 1)
         .map_err(|e| Failure::new(2, e))?;
+    let more = rows.len() > a.limit as usize;
+    rows.truncate(a.limit as usize);
+    let counts = store.counts().map_err(|e| Failure::new(2, e))?;
+    let footer = page_footer(&counts, state, &rows, more);
     if a.json {
         let v: Vec<serde_json::Value> = rows
             .iter()
@@ -546,7 +556,39 @@ fn status(a: StatusArgs) -> Result<ExitCode, Failure> {
             );
         }
     }
+    // With --json the page alone is on stdout, so scripts parse it unchanged.
+    if a.json {
+        eprintln!("{footer}");
+    } else {
+        println!("{footer}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The totals under a page of `vigil ats status`, and how to ask for the next one.
+fn page_footer(
+    counts: &Counts,
+    state: Option<DeliveryState>,
+    rows: &[DeliveryRow],
+    more: bool,
+) -> String {
+    let total = match state {
+        None => counts.pending + counts.delivered + counts.dead,
+        Some(DeliveryState::Pending) => counts.pending,
+        Some(DeliveryState::Delivered) => counts.delivered,
+        Some(DeliveryState::Dead) => counts.dead,
+    };
+    let mut line = format!(
+        "{} shown; {total} in all ({} pending, {} delivered, {} dead)",
+        rows.len(),
+        counts.pending,
+        counts.delivered,
+        counts.dead
+    );
+    if let (true, Some(last)) = (more, rows.last()) {
+        line.push_str(&format!("; older: --before {}", last.id));
+    }
+    line
 }
 
 fn retry(a: RetryArgs) -> Result<ExitCode, Failure> {

@@ -96,6 +96,10 @@ pub struct ScoreArgs {
     /// Video frames of more pixels than this are refused before they are decoded.
     #[arg(long, default_value_t = 4096 * 4096, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_frame_pixels: u64,
+    /// Video decoder threads (0 = one per core). Default: 1 with keyframes, 0 when every frame
+    /// is decoded. The report does not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub decoder_threads: Option<u32>,
     /// Print the report payload as JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -256,6 +260,7 @@ fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
             stall_timeout: Duration::from_secs(a.stall_timeout.max(1)),
             max_duration: Duration::from_secs(a.max_duration),
             max_frame_pixels: a.max_frame_pixels,
+            decoder_threads: a.decoder_threads,
             ..IngestConfig::default()
         },
         session,

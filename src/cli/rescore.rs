@@ -106,6 +106,7 @@ pub fn run(a: RescoreArgs) -> Result<ExitCode, Failure> {
         trusted.push(key.verifying_key());
     }
     let own = key.verifying_key();
+    let jobs = a.jobs.map_or_else(rescore::default_jobs, usize::from);
     let opts = Options {
         archives: a.archives.clone(),
         out: a.out.clone(),
@@ -114,13 +115,15 @@ pub fn run(a: RescoreArgs) -> Result<ExitCode, Failure> {
             ingest: IngestConfig {
                 sampling: a.sampling,
                 stall_timeout: Duration::from_secs(a.stall_timeout.max(1)),
+                // Sessions in parallel already fill the cores.
+                decoder_threads: (jobs > 1).then_some(1),
                 ..IngestConfig::default()
             },
             ..ScoreOptions::default()
         },
         key,
         trusted,
-        jobs: a.jobs.map_or_else(rescore::default_jobs, usize::from),
+        jobs,
         retry_failed: a.retry_failed,
         args: std::env::args().collect::<Vec<_>>().join(" "),
     };

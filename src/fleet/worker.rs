@@ -259,6 +259,8 @@ fn score(job: &JobMsg, key: &SigningKey) -> Result<String, String> {
         session: job.session.clone(),
         ingest: IngestConfig {
             sampling: job.sampling,
+            // A fleet worker's machine runs as many workers as it has cores.
+            decoder_threads: Some(1),
             ..IngestConfig::default()
         },
         ..ScoreOptions::default()

@@ -99,6 +99,26 @@ pub struct IngestConfig {
     /// container declares them) or after the first one (as the bitstream does): a 500 KB file
     /// of 16 376 × 16 376 frames would otherwise take 400 MB per frame. Default 4096 × 4096.
     pub max_frame_pixels: u64,
+    /// Threads of the video decoder (libav's `max-threads`, libvpx's `threads`, dav1d's
+    /// `n-threads`); 0 lets the decoder choose (one per core). `None` chooses by sampling: see
+    /// [`IngestConfig::video_decoder_threads`].
+    pub decoder_threads: Option<u32>,
+}
+
+impl IngestConfig {
+    /// The video decoder's thread count for this run. Frame threading makes libavcodec spend
+    /// about a quarter more CPU for the same frames (BENCHMARKS.md § Decoder threading), so it is
+    /// worth it only where the decoder is the bottleneck and cores would otherwise idle: one
+    /// session decoding every frame (`Interval`, `All`) on an otherwise idle machine. With
+    /// keyframes the decoder sees one frame in dozens and the analysers fill the cores, so it
+    /// decodes on one thread. Callers running several sessions at once (rescore with
+    /// `--jobs` > 1, fleet workers, the server) set 1: their cores are already busy.
+    pub fn video_decoder_threads(&self) -> u32 {
+        self.decoder_threads.unwrap_or(match self.sampling {
+            Sampling::Keyframes => 1,
+            Sampling::Interval { .. } | Sampling::All => 0,
+        })
+    }
 }
 
 impl Default for IngestConfig {
@@ -112,6 +132,7 @@ impl Default for IngestConfig {
             max_gap: Duration::from_secs(30),
             max_duration: Duration::from_secs(6 * 3600),
             max_frame_pixels: 4096 * 4096,
+            decoder_threads: None,
         }
     }
 }
@@ -632,6 +653,17 @@ fn make(factory: &str, input: &str) -> Result<gst::Element, IngestError> {
         })
 }
 
+/// Sets a video decoder's thread count under whichever name its plug-in gives it (decoders
+/// without one are left as they are).
+fn set_decoder_threads(decoder: &gst::Element, threads: u32) {
+    for name in ["max-threads", "threads", "n-threads"] {
+        if decoder.find_property(name).is_some() {
+            decoder.set_property_from_str(name, &threads.to_string());
+            return;
+        }
+    }
+}
+
 /// Records which demuxer/decoders uridecodebin picked (stable names for the report); in front of
 /// every decoder a [`StreamGuard`] counts the compressed bytes and cuts the stream at a
 /// timestamp jump, and in keyframes mode delta units are dropped before the video decoder so it
@@ -640,6 +672,7 @@ fn watch_elements(pipeline: &gst::Pipeline, cfg: &IngestConfig, found: &Arc<Mute
     let found = found.clone();
     let (sampling, max_gap, max_duration) = (cfg.sampling, cfg.max_gap, cfg.max_duration);
     let max_pixels = cfg.max_frame_pixels;
+    let decoder_threads = cfg.video_decoder_threads();
     pipeline.connect_deep_element_added(move |_, _, element| {
         let Some(factory) = element.factory() else {
             return;
@@ -656,6 +689,7 @@ fn watch_elements(pipeline: &gst::Pipeline, cfg: &IngestConfig, found: &Arc<Mute
             found.lock().unwrap().image_decoder.get_or_insert(fname);
             return;
         } else if klass.contains("Decoder") && klass.contains("Video") {
+            set_decoder_threads(element, decoder_threads);
             StreamKind::Video
         } else if klass.contains("Decoder") && klass.contains("Audio") {
             StreamKind::Audio

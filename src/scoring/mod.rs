@@ -7,7 +7,7 @@
 
 use crate::analysis::face::FaceFinding;
 use crate::analysis::lipsync::{LipSyncFinding, LipSyncParams};
-use crate::analysis::spectral::{SpectralFinding, SpliceCue};
+use crate::analysis::spectral::{SpectralFinding, SpliceCue, SynthCue};
 use crate::analysis::video::VideoFinding;
 use crate::analysis::voice::{VoiceFinding, VoiceParams};
 use crate::report::{Components, Event, Score, round};
@@ -497,16 +497,80 @@ pub fn lipsync_events(findings: &[LipSyncFinding], p: &LipSyncParams) -> Vec<Eve
 const WEAK: &str = "Spectral cues are weak evidence and only raise a review.";
 
 /// Turns the spectral analyser's findings into events; `offset_s` is the first audio sample's
+/// Confidence of a spectral (weak) cue: 0.3 to 0.6.
+fn weak(x: f64) -> f64 {
+    round(x.clamp(0.3, 0.6), 3)
+}
+
+fn r1(x: f32) -> serde_json::Value {
+    json!(round(x as f64, 1))
+}
+
+fn r3(x: f32) -> serde_json::Value {
+    json!(round(x as f64, 3))
+}
+
+/// The `synthetic_voice` event of a span, explained by the strongest cue that flagged it.
+fn synthetic_event(
+    span: (f64, f64),
+    cue: SynthCue,
+    high_band_harmonicity: f32,
+    pitch_step_st: Option<f32>,
+    silent_pause_ratio: f32,
+    pitch_range_st: Option<f32>,
+) -> Event {
+    let (why, confidence, name) = match cue {
+        SynthCue::HighBandHarmonicity => (
+            format!(
+                "its high frequencies are as regularly periodic as its pitch (harmonicity {high_band_harmonicity:.2} above 3 kHz; real voices are breathier there)"
+            ),
+            0.3 + (high_band_harmonicity as f64 - 0.4),
+            "high_band_harmonicity",
+        ),
+        SynthCue::FlatPitch => (
+            format!(
+                "its melody is flat: the middle 80 % of its pitch spans {:.1} semitones over 30 s, where people talking move over 6 or more",
+                pitch_range_st.unwrap_or(0.0)
+            ),
+            0.3 + (5.0 - pitch_range_st.unwrap_or(5.0) as f64).clamp(0.0, 5.0) * 0.06,
+            "flat_pitch",
+        ),
+        SynthCue::SilentPauses => (
+            format!(
+                "its pauses are digital silence ({:.0} % of pause frames) with no breath or room noise, which a microphone always picks up",
+                silent_pause_ratio * 100.0
+            ),
+            0.3 + silent_pause_ratio as f64 * 0.2,
+            "silent_pauses",
+        ),
+    };
+    let opt = |v: Option<f32>| v.map_or(serde_json::Value::Null, r3);
+    span_event(
+        EventKind::SyntheticVoice,
+        span,
+        weak(confidence),
+        [
+            ("cue", json!(name)),
+            ("high_band_harmonicity", r3(high_band_harmonicity)),
+            ("pitch_step_semitones", opt(pitch_step_st)),
+            ("silent_pause_ratio", r3(silent_pause_ratio)),
+            ("pitch_range_semitones", opt(pitch_range_st)),
+        ],
+        format!(
+            "The voice from {} to {} has vocoder/TTS cues: {why}. {WEAK}",
+            fmt_s(span.0),
+            fmt_s(span.1),
+        ),
+    )
+}
+
 /// time. Confidence is capped at 0.6 for integrity kinds: spectral cues are weak evidence.
 pub fn spectral_events(findings: &[SpectralFinding], offset_s: f64) -> Vec<Event> {
-    let weak = |x: f64| round(x.clamp(0.3, 0.6), 3);
     findings
         .iter()
         .map(|f| {
             let (s, e) = f.span();
             let (s, e) = (s + offset_s, e + offset_s);
-            let r1 = |x: f32| json!(round(x as f64, 1));
-            let r3 = |x: f32| json!(round(x as f64, 3));
             match *f {
                 SpectralFinding::Splice { cue, .. } => match cue {
                     SpliceCue::NoiseFloor {
@@ -587,46 +651,20 @@ pub fn spectral_events(findings: &[SpectralFinding], offset_s: f64) -> Vec<Event
                     ),
                 ),
                 SpectralFinding::Synthetic {
-                    harmonic,
+                    cue,
                     high_band_harmonicity,
                     pitch_step_st,
                     silent_pause_ratio,
+                    pitch_range_st,
                     ..
-                } => {
-                    let cue = if harmonic {
-                        format!(
-                            "its high frequencies are as regularly periodic as its pitch (harmonicity {high_band_harmonicity:.2} above 3 kHz; real voices are breathier there)"
-                        )
-                    } else {
-                        format!(
-                            "its pauses are digital silence ({:.0} % of pause frames) with no breath or room noise, which a microphone always picks up",
-                            silent_pause_ratio * 100.0
-                        )
-                    };
-                    span_event(
-                        EventKind::SyntheticVoice,
-                        (s, e),
-                        weak(if harmonic {
-                            0.3 + (high_band_harmonicity as f64 - 0.4)
-                        } else {
-                            0.3 + silent_pause_ratio as f64 * 0.2
-                        }),
-                        [
-                            ("cue", json!(if harmonic { "high_band_harmonicity" } else { "silent_pauses" })),
-                            ("high_band_harmonicity", r3(high_band_harmonicity)),
-                            (
-                                "pitch_step_semitones",
-                                pitch_step_st.map_or(serde_json::Value::Null, r3),
-                            ),
-                            ("silent_pause_ratio", r3(silent_pause_ratio)),
-                        ],
-                        format!(
-                            "The voice from {} to {} has vocoder/TTS cues: {cue}. {WEAK}",
-                            fmt_s(s),
-                            fmt_s(e),
-                        ),
-                    )
-                }
+                } => synthetic_event(
+                    (s, e),
+                    cue,
+                    high_band_harmonicity,
+                    pitch_step_st,
+                    silent_pause_ratio,
+                    pitch_range_st,
+                ),
                 SpectralFinding::BackgroundVoice {
                     excess_db, seconds, ..
                 } => span_event(

@@ -475,6 +475,8 @@ impl Sessions {
                 follow_redirects: false,
                 max_duration: self.cfg.max_duration,
                 max_frame_pixels: self.cfg.max_frame_pixels,
+                // Live sessions share the server's cores.
+                decoder_threads: Some(1),
                 ..IngestConfig::default()
             },
             session,

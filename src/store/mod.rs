@@ -598,18 +598,23 @@ impl Store {
     }
 
     /// Deliveries, newest first, optionally only one state.
+    /// One page of deliveries, newest first: at most `limit` rows (in `state`, if given) whose id
+    /// is below `before` (keyset paging: pass the last row's id to get the next page).
     pub fn deliveries(
         &self,
         state: Option<DeliveryState>,
+        before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
         let mut st = self.conn.prepare(
             "SELECT d.id, d.report_id, r.tenant, r.application_id, d.connector, d.state,
                     d.attempts, d.last_error, d.remote_ref
              FROM deliveries d JOIN reports r USING (report_id)
-             WHERE ?1 IS NULL OR d.state = ?1 ORDER BY d.id DESC LIMIT ?2",
+             WHERE (?1 IS NULL OR d.state = ?1) AND (?2 IS NULL OR d.id < ?2)
+             ORDER BY d.id DESC LIMIT ?3",
         )?;
-        let rows = st.query_map(params![state.map(|s| s.as_str()), limit as i64], |r| {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = st.query_map(params![state.map(|s| s.as_str()), before, limit], |r| {
             Ok(DeliveryRow {
                 id: r.get(0)?,
                 report_id: r.get(1)?,
