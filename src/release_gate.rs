@@ -14,7 +14,7 @@ use crate::ats::sandbox::{self, Sandbox, SandboxConfig};
 use crate::ats::worker::{RunMode, Worker};
 use crate::ingest::MediaInput;
 use crate::pipeline::{self, ScoreOptions};
-use crate::report::{SessionInfo, dsse, enum_name, pack};
+use crate::report::{SessionInfo, dsse, pack};
 use crate::scoring::Policy;
 use crate::store::{NewReport, Store, now_ms};
 use serde::{Deserialize, Serialize};
@@ -470,8 +470,8 @@ custom_fields = {{ integrity = "vigil_integrity", risk_tier = "vigil_risk_tier",
         let rpath = work.path().join(format!("{}.vigil.json", f.fixture_id));
         std::fs::write(&rpath, &bytes).map_err(|e| GateError::Run(e.to_string()))?;
         report_files.push(rpath);
-        let status = enum_name(&report.score.verification_status);
-        let tier = enum_name(&report.score.risk_tier);
+        let status = report.score.verification_status.as_str().to_owned();
+        let tier = report.score.risk_tier.as_str().to_owned();
         store
             .register(
                 &NewReport {

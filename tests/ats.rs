@@ -385,6 +385,23 @@ fn status_pages_through_every_delivery_with_totals() {
     assert!(table.contains("0 shown; 0 in all (7 pending"), "{table}");
     let o = run_ats(home.path(), &cfg, &["status", "--limit", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // A state this version does not know (the table's CHECK bypassed, as a hand edit or a
+    // newer schema could) is an error, not read as "pending".
+    let db = rusqlite::Connection::open(home.path().join("vigil.db")).unwrap();
+    db.execute_batch("PRAGMA ignore_check_constraints = ON")
+        .unwrap();
+    db.execute(
+        "UPDATE deliveries SET state = 'bogus' WHERE id = ?1",
+        [seen[0]],
+    )
+    .unwrap();
+    let o = run_ats(home.path(), &cfg, &["status"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("unknown DeliveryState 'bogus'"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// Registers `n` signed reports directly in the store for `tenant` (application ids from

@@ -5,7 +5,7 @@ use crate::ats::config::AtsConfig;
 use crate::ats::sandbox::{self, Duplicates, FaultConfig, FaultKind, Sandbox, SandboxConfig};
 use crate::ats::worker::{RunMode, Worker};
 use crate::report::dsse::{self, Envelope};
-use crate::report::{Report, enum_name, keys};
+use crate::report::{Report, keys};
 use crate::store::audit::Verdict;
 use crate::store::{Counts, DeliveryRow, DeliveryState, NewReport, Registered, Store, now_ms};
 use std::path::PathBuf;
@@ -419,8 +419,8 @@ fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
         department: report.session.department.clone(),
         session_id: report.session.session_id.clone(),
         integrity: report.score.integrity,
-        risk_tier: enum_name(&report.score.risk_tier),
-        verification_status: enum_name(&report.score.verification_status),
+        risk_tier: report.score.risk_tier.as_str().to_owned(),
+        verification_status: report.score.verification_status.as_str().to_owned(),
         envelope: bytes,
         html,
     };

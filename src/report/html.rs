@@ -5,7 +5,7 @@
 //! `default-src 'none'` makes any accidental fetch fail loudly in a browser instead of leaking
 //! where the report is being read. Every string from the payload is HTML-escaped.
 
-use super::{Event, Report, enum_name};
+use super::{Event, Report};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -120,7 +120,7 @@ fn timeline_svg(r: &Report, out: &mut String) {
     );
     // Flagged spans, shaded across every lane.
     for (i, e) in r.events.iter().enumerate() {
-        let kind = enum_name(&e.kind);
+        let kind = e.kind.as_str().to_owned();
         let (x0, x1) = (x(e.start_s), x(e.end_s.max(e.start_s + step * 0.5)));
         let _ = write!(
             out,
@@ -246,8 +246,8 @@ pub fn render_unreadable(reason: &str, detail: &str) -> String {
 }
 
 pub fn render(r: &Report, check: &SignatureCheck) -> String {
-    let status = enum_name(&r.score.verification_status);
-    let tier = enum_name(&r.score.risk_tier);
+    let status = r.score.verification_status.as_str().to_owned();
+    let tier = r.score.risk_tier.as_str().to_owned();
     let trusted = matches!(check, SignatureCheck::Valid { .. });
     // An untrusted page carries no verdict styling: no green "verified" for a forgery.
     let status_colour = match status.as_str() {
@@ -349,7 +349,7 @@ code{{font-size:12px;word-break:break-all}}
     } else {
         o.push_str(r#"<table id="events"><tr><th>kind</th><th>from</th><th>to</th><th>confidence</th><th>what happened</th><th>evidence</th></tr>"#);
         for (i, e) in r.events.iter().enumerate() {
-            let kind = enum_name(&e.kind);
+            let kind = e.kind.as_str().to_owned();
             let _ = write!(
                 o,
                 r#"<tr class="event" id="event-{i}" data-kind="{k}"><td><span style="color:{col}">■</span> {k}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td class="muted">{}</td></tr>"#,

@@ -36,14 +36,6 @@ pub fn now_rfc3339() -> String {
     rfc3339(time::OffsetDateTime::now_utc())
 }
 
-/// The snake_case name of a unit enum (`risk_tier`, `verification_status`, event kinds).
-pub fn enum_name<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// Prefix of the temporary files [`write_atomic`] renames into place: one left behind by a
 /// killed process is never a report, and `vigil rescore` removes them from its output.
 pub const PARTIAL_PREFIX: &str = ".vigil-partial-";

@@ -9,7 +9,7 @@
 
 use super::dsse::{self, Envelope};
 use super::html::{self, SignatureCheck};
-use super::{Report, SessionInfo, enum_name};
+use super::{Report, SessionInfo};
 use ed25519_dalek::VerifyingKey;
 use ed25519_dalek::pkcs8::EncodePublicKey;
 use serde::Serialize;
@@ -193,8 +193,8 @@ impl Pack {
                 html: html_file,
                 keyid,
                 signature: "valid",
-                verification_status: enum_name(&report.score.verification_status),
-                risk_tier: enum_name(&report.score.risk_tier),
+                verification_status: report.score.verification_status.as_str().to_owned(),
+                risk_tier: report.score.risk_tier.as_str().to_owned(),
                 integrity: report.score.integrity,
                 policy: report.pipeline.policy.clone(),
                 session: report.session.clone(),

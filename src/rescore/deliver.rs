@@ -12,7 +12,7 @@
 use super::summary::Changed;
 use crate::ats::config::Tenant;
 use crate::report::dsse::{self, Envelope};
-use crate::report::{PolicyRef, Report, enum_name};
+use crate::report::{PolicyRef, Report};
 use crate::store::{NewReport, Registered, Store, now_ms};
 use ed25519_dalek::VerifyingKey;
 use serde::Serialize;
@@ -101,8 +101,8 @@ fn new_report(
         department: report.session.department.clone(),
         session_id: report.session.session_id.clone(),
         integrity: report.score.integrity,
-        risk_tier: enum_name(&report.score.risk_tier),
-        verification_status: enum_name(&report.score.verification_status),
+        risk_tier: report.score.risk_tier.as_str().to_owned(),
+        verification_status: report.score.verification_status.as_str().to_owned(),
         envelope,
         html,
     })

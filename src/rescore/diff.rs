@@ -4,7 +4,7 @@
 //! every re-run without anything having changed.
 
 use crate::report::dsse::{self, Envelope};
-use crate::report::{Event, Report, enum_name};
+use crate::report::{Event, Report};
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -105,12 +105,12 @@ pub fn change(old: &Report, new: &Report) -> Option<Change> {
             new: new.score.integrity,
         },
         risk_tier: Pair {
-            old: enum_name(&old.score.risk_tier),
-            new: enum_name(&new.score.risk_tier),
+            old: old.score.risk_tier.as_str().to_owned(),
+            new: new.score.risk_tier.as_str().to_owned(),
         },
         verification_status: Pair {
-            old: enum_name(&old.score.verification_status),
-            new: enum_name(&new.score.verification_status),
+            old: old.score.verification_status.as_str().to_owned(),
+            new: new.score.verification_status.as_str().to_owned(),
         },
         events_added: only(&n, &o),
         events_removed: only(&o, &n),
@@ -126,7 +126,7 @@ pub fn change(old: &Report, new: &Report) -> Option<Change> {
 fn kinds(events: &[Event]) -> BTreeMap<String, Vec<[f64; 2]>> {
     let mut m: BTreeMap<String, Vec<[f64; 2]>> = BTreeMap::new();
     for e in events {
-        m.entry(enum_name(&e.kind))
+        m.entry(e.kind.as_str().to_owned())
             .or_default()
             .push([e.start_s, e.end_s]);
     }

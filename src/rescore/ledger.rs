@@ -151,9 +151,9 @@ impl Ledger {
             .prepare("SELECT state, entry FROM run_entries WHERE run = ?1 ORDER BY seq")?;
         let mut rows = stmt.query([self.run])?;
         while let Some(r) = rows.next()? {
-            let state: String = r.get(0)?;
+            let state: RunState = r.get(0)?;
             let entry: String = r.get(1)?;
-            f(RunState::parse(&state)?, &entry)?;
+            f(state, &entry)?;
         }
         Ok(())
     }
@@ -174,7 +174,8 @@ pub struct Record<'a> {
     pub error: Option<&'a str>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum RunState {
     Scored,
     Skipped,
@@ -183,23 +184,8 @@ pub enum RunState {
 
 impl RunState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            RunState::Scored => "scored",
-            RunState::Skipped => "skipped",
-            RunState::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Result<RunState, LedgerError> {
-        match s {
-            "scored" => Ok(RunState::Scored),
-            "skipped" => Ok(RunState::Skipped),
-            "failed" => Ok(RunState::Failed),
-            other => Err(LedgerError::Sql(rusqlite::Error::InvalidColumnType(
-                0,
-                format!("run state '{other}'"),
-                rusqlite::types::Type::Text,
-            ))),
-        }
+        self.into()
     }
 }
+
+crate::store::sql_text_enum!(RunState);

@@ -22,7 +22,7 @@ use crate::inference::{CAMPPLUS, ModelRef, SILERO_VAD};
 use crate::ingest::MediaInput;
 use crate::pipeline::{self, ScoreOptions};
 use crate::report::dsse;
-use crate::report::{SessionInfo, enum_name, html, write_atomic};
+use crate::report::{SessionInfo, html, write_atomic};
 use archive::{Job, SessionSource};
 use diff::Previous;
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -534,8 +534,8 @@ pub fn write_outputs(
         html: Some(rel(&page_path)),
         report_id: Some(report.report_id.clone()),
         integrity: Some(report.score.integrity),
-        risk_tier: Some(enum_name(&report.score.risk_tier)),
-        verification_status: Some(enum_name(&report.score.verification_status)),
+        risk_tier: Some(report.score.risk_tier.as_str().to_owned()),
+        verification_status: Some(report.score.verification_status.as_str().to_owned()),
         duration_s: Some(report.media.duration_s),
         error: None,
         previous,

@@ -19,8 +19,21 @@ pub mod policy;
 pub use policy::Policy;
 
 /// Stable snake_case event identifiers (DESIGN.md § 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum EventKind {
     FaceAbsent,
     MultipleFaces,
@@ -48,6 +61,13 @@ pub enum EventKind {
     /// Part of the file could not be decoded (the demuxer skipped it): only the part before it
     /// was analysed.
     UndecodableMedia,
+}
+
+impl EventKind {
+    /// The snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 impl EventKind {
@@ -140,20 +160,36 @@ impl EventKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RiskTier {
     Low,
     Medium,
     High,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+impl RiskTier {
+    /// The snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum VerificationStatus {
     Verified,
     NeedsReview,
     Rejected,
+}
+
+impl VerificationStatus {
+    /// The snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// An event over [s, e] seconds with its evidence (keys sorted) and reason.
@@ -935,7 +971,7 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
     {
         reasons.push(format!(
             "The recording is broken or manipulated ({} at {:.1} s): only what was decoded was analysed.",
-            crate::report::enum_name(&e.kind),
+            e.kind.as_str().to_owned(),
             e.start_s
         ));
     }

@@ -126,7 +126,7 @@ impl Policy {
         let missing: Vec<String> = EventKind::ALL
             .iter()
             .filter(|k| !raw.events.contains_key(k))
-            .map(crate::report::enum_name)
+            .map(|k| k.as_str().to_owned())
             .collect();
         if !missing.is_empty() {
             return Err(err(format!(
@@ -160,7 +160,7 @@ impl Policy {
             }
         }
         for (k, r) in &raw.events {
-            let name = crate::report::enum_name(k);
+            let name = k.as_str();
             if !(0.0..=100.0).contains(&r.weight) {
                 return Err(err(format!("events.{name}.weight must be in [0, 100]")));
             }

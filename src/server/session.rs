@@ -12,7 +12,7 @@
 use super::config::ServeConfig;
 use crate::ingest::{IngestConfig, MediaInput, Spool, spool};
 use crate::pipeline::{self, Progress, ScoreOptions};
-use crate::report::{dsse, enum_name, html};
+use crate::report::{dsse, html};
 use crate::scoring::Policy;
 use crate::store::live::{LiveSession, Source, State};
 use crate::store::{NewReport, Store, now_ms};
@@ -512,8 +512,8 @@ impl Sessions {
             department: report.session.department.clone(),
             session_id: Some(row.id.clone()),
             integrity: report.score.integrity,
-            risk_tier: enum_name(&report.score.risk_tier),
-            verification_status: enum_name(&report.score.verification_status),
+            risk_tier: report.score.risk_tier.as_str().to_owned(),
+            verification_status: report.score.verification_status.as_str().to_owned(),
             envelope: serde_json::to_vec_pretty(&envelope).expect("envelope serialises"),
             html: Some(page.into_bytes()),
         };

@@ -35,8 +35,9 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What happened, as stable snake_case identifiers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     SessionRegistered,
     ReportRegistered,
@@ -51,8 +52,8 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn as_str(self) -> String {
-        crate::report::enum_name(&self)
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
@@ -114,7 +115,7 @@ pub(super) fn append(
             seq,
             at_ms,
             actor,
-            action: &action,
+            action,
             subject,
             details: &details,
         },

@@ -52,7 +52,8 @@ CREATE TABLE settings (
 ";
 
 /// A reviewer's decision on a report, or an exception for an application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Decision {
     Approve,
     Reject,
@@ -62,22 +63,11 @@ pub enum Decision {
 
 impl Decision {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Approve => "approve",
-            Decision::Reject => "reject",
-            Decision::Appeal => "appeal",
-            Decision::Exception => "exception",
-        }
-    }
-    fn parse(s: &str) -> Decision {
-        match s {
-            "approve" => Decision::Approve,
-            "reject" => Decision::Reject,
-            "exception" => Decision::Exception,
-            _ => Decision::Appeal,
-        }
+        self.into()
     }
 }
+
+super::sql_text_enum!(Decision);
 
 /// A deletion asked for by an ATS webhook, checked by the handler (signature, freshness and,
 /// where the vendor's API allows, confirmation) before it reaches the store.
@@ -516,7 +506,7 @@ impl Store {
         application_id: &str,
         report_id: Option<&str>,
     ) -> Result<(Option<Decision>, bool), StoreError> {
-        let last: Option<String> = match report_id {
+        let last: Option<Decision> = match report_id {
             Some(r) => self
                 .conn
                 .query_row(
@@ -533,7 +523,7 @@ impl Store {
             params![tenant, application_id],
             |r| r.get(0),
         )?;
-        Ok((last.as_deref().map(Decision::parse), exception))
+        Ok((last, exception))
     }
 
     /// Reports with status `needs_review` whose newest decision is not final (none or appeal).

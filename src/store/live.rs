@@ -33,8 +33,19 @@ CREATE INDEX live_sessions_tenant ON live_sessions(tenant, created_at_ms);
 ";
 
 /// Where a session's media comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Source {
     /// A recorded file sent in resumable chunks.
     Upload,
@@ -46,8 +57,19 @@ pub enum Source {
 
 /// A session's lifecycle. `receiving → finalizing → done | failed`; `interrupted` when it can
 /// never finish (the bot vanished, or its media was lost).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum State {
     Receiving,
     Finalizing,
@@ -66,20 +88,7 @@ impl State {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            State::Receiving => "receiving",
-            State::Finalizing => "finalizing",
-            State::Done => "done",
-            State::Failed => "failed",
-            State::Interrupted => "interrupted",
-        }
-    }
-
-    fn parse(s: &str) -> State {
-        State::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .unwrap_or(State::Interrupted)
+        self.into()
     }
 
     /// Still admitted: holds a slot and an analysis thread.
@@ -91,21 +100,11 @@ impl State {
 impl Source {
     /// The wire name (as in the API and the `source` column).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Upload => "upload",
-            Source::Live => "live",
-            Source::Url => "url",
-        }
-    }
-
-    fn parse(s: &str) -> Source {
-        match s {
-            "live" => Source::Live,
-            "url" => Source::Url,
-            _ => Source::Upload,
-        }
+        self.into()
     }
 }
+
+super::sql_text_enum!(State, Source);
 
 /// One row of `live_sessions`.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,10 +143,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LiveSession> {
         application_id: r.get(3)?,
         candidate_id: r.get(4)?,
         session_json: r.get(5)?,
-        source: Source::parse(&r.get::<_, String>(6)?),
+        source: r.get(6)?,
         source_url: r.get(7)?,
         media_name: r.get(8)?,
-        state: State::parse(&r.get::<_, String>(9)?),
+        state: r.get(9)?,
         received_bytes: r.get::<_, i64>(10)?.max(0) as u64,
         created_at_ms: r.get(11)?,
         ended_at_ms: r.get(12)?,

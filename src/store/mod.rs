@@ -15,6 +15,32 @@ pub mod audit;
 pub mod governance;
 pub mod live;
 
+/// Stores an enum in a TEXT column as its snake_case name (strum's `IntoStaticStr` and
+/// `EnumString`); a name read back that no variant has is an error, never a default — a row
+/// written by a newer version, or edited by hand, must not silently change meaning.
+macro_rules! sql_text_enum {
+    ($($t:ty),* $(,)?) => {$(
+        impl rusqlite::types::ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(<&'static str>::from(*self)))
+            }
+        }
+        impl rusqlite::types::FromSql for $t {
+            fn column_result(
+                v: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                let s = v.as_str()?;
+                s.parse().map_err(|_| {
+                    rusqlite::types::FromSqlError::Other(
+                        format!("unknown {} '{s}'", stringify!($t)).into(),
+                    )
+                })
+            }
+        }
+    )*};
+}
+pub(crate) use sql_text_enum;
+
 use audit::Action;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -123,7 +149,8 @@ pub enum Registered {
     AlreadyKnown,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum DeliveryState {
     Pending,
     Delivered,
@@ -131,21 +158,12 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    fn parse(s: &str) -> DeliveryState {
-        match s {
-            "delivered" => DeliveryState::Delivered,
-            "dead" => DeliveryState::Dead,
-            _ => DeliveryState::Pending,
-        }
-    }
     pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Pending => "pending",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::Dead => "dead",
-        }
+        self.into()
     }
 }
+
+sql_text_enum!(DeliveryState);
 
 /// One claimed delivery with everything a connector needs to send it.
 #[derive(Debug, Clone)]
@@ -508,7 +526,7 @@ impl Store {
         now: i64,
     ) -> Result<DeliveryState, StoreError> {
         let tx = self.conn.transaction()?;
-        let row: Option<(String, String, String)> = tx
+        let row: Option<(DeliveryState, String, String)> = tx
             .query_row(
                 "SELECT state, report_id, connector FROM deliveries WHERE id = ?1",
                 [delivery_id],
@@ -516,7 +534,6 @@ impl Store {
             )
             .optional()?;
         let (state, report_id, connector) = row.ok_or(StoreError::NoSuchDelivery(delivery_id))?;
-        let state = DeliveryState::parse(&state);
         if state != DeliveryState::Delivered {
             tx.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_ms = ?2,
@@ -575,10 +592,12 @@ impl Store {
         let mut st = self
             .conn
             .prepare("SELECT state, COUNT(*) FROM deliveries GROUP BY state")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get::<_, DeliveryState>(0)?, r.get::<_, i64>(1)?))
+        })?;
         for row in rows {
             let (s, n) = row?;
-            match DeliveryState::parse(&s) {
+            match s {
                 DeliveryState::Pending => c.pending = n as u64,
                 DeliveryState::Delivered => c.delivered = n as u64,
                 DeliveryState::Dead => c.dead = n as u64,
@@ -621,7 +640,7 @@ impl Store {
                 tenant: r.get(2)?,
                 application_id: r.get(3)?,
                 connector: r.get(4)?,
-                state: DeliveryState::parse(&r.get::<_, String>(5)?),
+                state: r.get(5)?,
                 attempts: r.get(6)?,
                 last_error: r.get(7)?,
                 remote_ref: r.get(8)?,
