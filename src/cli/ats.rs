@@ -1,6 +1,6 @@
 //! `vigil ats enqueue | deliver | status | retry | sandbox`.
 
-use super::Failure;
+use super::{Exit, Failure, checked};
 use crate::ats::config::AtsConfig;
 use crate::ats::sandbox::{self, Duplicates, FaultConfig, FaultKind, Sandbox, SandboxConfig};
 use crate::ats::worker::{RunMode, Worker};
@@ -280,14 +280,17 @@ pub fn audit(a: AuditArgs) -> Result<ExitCode, Failure> {
         AuditCommand::Verify(c) => {
             let cfg = load(&c)?;
             let store = open_store(&cfg)?;
-            match store.audit_verify().map_err(|e| Failure::new(2, e))? {
+            match store
+                .audit_verify()
+                .map_err(|e| Failure::new(Exit::Config, e))?
+            {
                 Verdict::Intact { entries, head } => {
                     println!("audit log intact: {entries} entries, head {head}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Verdict::Broken { seq, reason } => {
                     println!("audit log BROKEN at entry {seq}: {reason}");
-                    Ok(ExitCode::from(1))
+                    Ok(Exit::CheckFailed.into())
                 }
             }
         }
@@ -301,7 +304,7 @@ pub fn audit(a: AuditArgs) -> Result<ExitCode, Failure> {
             let store = open_store(&cfg)?;
             for e in store
                 .audit_entries(after, limit)
-                .map_err(|e| Failure::new(2, e))?
+                .map_err(|e| Failure::new(Exit::Config, e))?
             {
                 if json {
                     println!("{}", serde_json::to_string(&e).expect("entry serialises"));
@@ -362,18 +365,18 @@ pub fn run(a: AtsArgs) -> Result<ExitCode, Failure> {
 }
 
 fn load(c: &ConfigArg) -> Result<AtsConfig, Failure> {
-    AtsConfig::load(&c.config).map_err(|e| Failure::new(2, e))
+    AtsConfig::load(&c.config).map_err(|e| Failure::new(Exit::Config, e))
 }
 
 fn open_store(cfg: &AtsConfig) -> Result<Store, Failure> {
-    Store::open(&cfg.store_path).map_err(|e| Failure::new(2, e))
+    Store::open(&cfg.store_path).map_err(|e| Failure::new(Exit::Config, e))
 }
 
 fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
     let cfg = load(&a.config)?;
     let tenant = cfg.tenant(&a.tenant).ok_or_else(|| {
         Failure::new(
-            2,
+            Exit::Config,
             format!(
                 "{}: no tenant '{}' is configured",
                 a.config.config.display(),
@@ -382,13 +385,16 @@ fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
         )
     })?;
     let bytes = std::fs::read(&a.report)
-        .map_err(|e| Failure::new(2, format!("{}: {e}", a.report.display())))?;
+        .map_err(|e| Failure::new(Exit::Config, format!("{}: {e}", a.report.display())))?;
     let pub_path = match &a.pubkey {
         Some(p) => p.clone(),
-        None => keys::public_path_for(&keys::default_key_path().map_err(|e| Failure::new(2, e))?),
+        None => keys::public_path_for(
+            &keys::default_key_path().map_err(|e| Failure::new(Exit::Config, e))?,
+        ),
     };
-    let key = keys::read_verifying_key(&pub_path).map_err(|e| Failure::new(2, e))?;
-    let invalid = |why: String| Failure::new(1, format!("{}: {why}", a.report.display()));
+    let key = keys::read_verifying_key(&pub_path).map_err(|e| Failure::new(Exit::Config, e))?;
+    let invalid =
+        |why: String| Failure::new(Exit::CheckFailed, format!("{}: {why}", a.report.display()));
     let env: Envelope =
         serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not a DSSE envelope: {e}")))?;
     let payload = dsse::verify(&env, &key).map_err(|e| invalid(e.to_string()))?;
@@ -398,7 +404,7 @@ fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
         .or(report.session.application_id.clone())
         .ok_or_else(|| {
             Failure::new(
-                2,
+                Exit::Config,
                 format!(
                     "{}: the report has no session.application_id; pass --application",
                     a.report.display()
@@ -406,9 +412,10 @@ fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
             )
         })?;
     let html = match &a.html {
-        Some(p) => {
-            Some(std::fs::read(p).map_err(|e| Failure::new(2, format!("{}: {e}", p.display())))?)
-        }
+        Some(p) => Some(
+            std::fs::read(p)
+                .map_err(|e| Failure::new(Exit::Config, format!("{}: {e}", p.display())))?,
+        ),
         None => None,
     };
     let new = NewReport {
@@ -428,7 +435,7 @@ fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
     let connectors = tenant.connectors();
     match store
         .register(&new, &connectors, "vigil ats enqueue", now_ms())
-        .map_err(|e| Failure::new(2, e))?
+        .map_err(|e| Failure::new(Exit::Config, e))?
     {
         Registered::Queued { deliveries } => println!(
             "queued report {} for {} ({deliveries} deliveries: {})",
@@ -449,7 +456,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Failure::new(2, format!("cannot start the async runtime: {e}")))
+        .map_err(|e| Failure::new(Exit::Config, format!("cannot start the async runtime: {e}")))
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -474,7 +481,7 @@ fn deliver(a: DeliverArgs) -> Result<ExitCode, Failure> {
     let cfg = load(&a.config)?;
     let store = open_store(&cfg)?;
     let connectors = crate::ats::connectors(&cfg)
-        .map_err(|e| Failure::new(2, format!("cannot build the HTTP client: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Config, format!("cannot build the HTTP client: {e}")))?;
     let d = cfg.delivery;
     let worker = Worker::new(store, connectors, d.retry, d.concurrency, d.lease);
     let mode = if a.until_idle {
@@ -484,8 +491,10 @@ fn deliver(a: DeliverArgs) -> Result<ExitCode, Failure> {
     };
     let stats = runtime()?
         .block_on(worker.run(mode, shutdown_signal()))
-        .map_err(|e| Failure::new(2, e))?;
-    let counts = open_store(&cfg)?.counts().map_err(|e| Failure::new(2, e))?;
+        .map_err(|e| Failure::new(Exit::Config, e))?;
+    let counts = open_store(&cfg)?
+        .counts()
+        .map_err(|e| Failure::new(Exit::Config, e))?;
     println!(
         "attempts {} · delivered {} · retried {} · dead-lettered {} | outbox: {} pending, {} delivered, {} dead",
         stats.attempts,
@@ -501,7 +510,7 @@ fn deliver(a: DeliverArgs) -> Result<ExitCode, Failure> {
             "vigil: {} dead-lettered deliveries: see `vigil ats status --state dead`, requeue with `vigil ats retry`",
             counts.dead
         );
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::CheckFailed.into());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -517,10 +526,10 @@ fn status(a: StatusArgs) -> Result<ExitCode, Failure> {
     // One row more than the page tells whether an older page exists.
     let mut rows = store
         .deliveries(state, a.before, a.limit as usize + 1)
-        .map_err(|e| Failure::new(2, e))?;
+        .map_err(|e| Failure::new(Exit::Config, e))?;
     let more = rows.len() > a.limit as usize;
     rows.truncate(a.limit as usize);
-    let counts = store.counts().map_err(|e| Failure::new(2, e))?;
+    let counts = store.counts().map_err(|e| Failure::new(Exit::Config, e))?;
     let footer = page_footer(&counts, state, &rows, more);
     if a.json {
         let v: Vec<serde_json::Value> = rows
@@ -595,9 +604,14 @@ fn retry(a: RetryArgs) -> Result<ExitCode, Failure> {
     let cfg = load(&a.config)?;
     let mut store = open_store(&cfg)?;
     let ids = if a.all_dead {
-        store.dead_ids().map_err(|e| Failure::new(2, e))?
+        store
+            .dead_ids()
+            .map_err(|e| Failure::new(Exit::Config, e))?
     } else if a.ids.is_empty() {
-        return Err(Failure::new(2, "give delivery ids or --all-dead"));
+        return Err(Failure::new(
+            Exit::Config,
+            "give delivery ids or --all-dead",
+        ));
     } else {
         a.ids
     };
@@ -605,7 +619,7 @@ fn retry(a: RetryArgs) -> Result<ExitCode, Failure> {
         match store.requeue(id, "vigil ats retry", now_ms()) {
             Ok(DeliveryState::Delivered) => println!("delivery {id} is already delivered"),
             Ok(_) => println!("delivery {id} requeued"),
-            Err(e) => return Err(Failure::new(2, e)),
+            Err(e) => return Err(Failure::new(Exit::Config, e)),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -613,7 +627,10 @@ fn retry(a: RetryArgs) -> Result<ExitCode, Failure> {
 
 fn run_sandbox(a: SandboxArgs) -> Result<ExitCode, Failure> {
     if !(0.0..=1.0).contains(&a.fault_rate) {
-        return Err(Failure::new(2, "--fault-rate must be within 0..1"));
+        return Err(Failure::new(
+            Exit::Config,
+            "--fault-rate must be within 0..1",
+        ));
     }
     let cfg = SandboxConfig {
         faults: FaultConfig {
@@ -639,10 +656,12 @@ fn run_sandbox(a: SandboxArgs) -> Result<ExitCode, Failure> {
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&a.listen)
             .await
-            .map_err(|e| Failure::new(2, format!("cannot listen on {}: {e}", a.listen)))?;
+            .map_err(|e| {
+                Failure::new(Exit::Config, format!("cannot listen on {}: {e}", a.listen))
+            })?;
         let addr = listener
             .local_addr()
-            .map_err(|e| Failure::new(2, e.to_string()))?;
+            .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
         println!("sandbox ATS listening on http://{addr}");
         println!(
             "  greenhouse client {} / secret {} · lever key {} · webhook secret {}",
@@ -655,7 +674,7 @@ fn run_sandbox(a: SandboxArgs) -> Result<ExitCode, Failure> {
         let _ = std::io::stdout().flush();
         sandbox::serve(Sandbox::new(cfg), listener, shutdown_signal())
             .await
-            .map_err(|e| Failure::new(2, format!("sandbox server: {e}")))
+            .map_err(|e| Failure::new(Exit::Config, format!("sandbox server: {e}")))
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -667,7 +686,7 @@ fn tenant_of<'a>(
 ) -> Result<&'a crate::ats::config::Tenant, Failure> {
     cfg.tenant(id).ok_or_else(|| {
         Failure::new(
-            2,
+            Exit::Config,
             format!("{}: no tenant '{id}' is configured", c.config.display()),
         )
     })
@@ -677,8 +696,8 @@ fn gate(a: GateArgs) -> Result<ExitCode, Failure> {
     let cfg = load(&a.config)?;
     let tenant = tenant_of(&cfg, &a.config, &a.tenant)?;
     let store = open_store(&cfg)?;
-    let ans =
-        crate::ats::gate::decide(&store, tenant, &a.application).map_err(|e| Failure::new(2, e))?;
+    let ans = crate::ats::gate::decide(&store, tenant, &a.application)
+        .map_err(|e| Failure::new(Exit::Config, e))?;
     if a.json {
         println!(
             "{}",
@@ -696,11 +715,7 @@ fn gate(a: GateArgs) -> Result<ExitCode, Failure> {
             ans.reason
         );
     }
-    Ok(if ans.advance_allowed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(checked(ans.advance_allowed))
 }
 
 fn review(a: ReviewArgs) -> Result<ExitCode, Failure> {
@@ -716,11 +731,14 @@ fn review(a: ReviewArgs) -> Result<ExitCode, Failure> {
             };
             store
                 .decide(&report, decision, &by, &a.reason, now_ms())
-                .map_err(|e| Failure::new(2, e))?;
+                .map_err(|e| Failure::new(Exit::Config, e))?;
             println!("{report}: {d} by {by} (recorded in the audit log)");
         }
         (None, None, None) => {
-            for p in store.review_queue().map_err(|e| Failure::new(2, e))? {
+            for p in store
+                .review_queue()
+                .map_err(|e| Failure::new(Exit::Config, e))?
+            {
                 println!(
                     "{}  tenant {}  application {}  tier {}  integrity {:.0}{}",
                     p.report_id,
@@ -736,7 +754,7 @@ fn review(a: ReviewArgs) -> Result<ExitCode, Failure> {
         }
         _ => {
             return Err(Failure::new(
-                2,
+                Exit::Config,
                 "a decision needs REPORT, --decision and --by",
             ));
         }
@@ -748,12 +766,15 @@ fn exception(a: ExceptionArgs) -> Result<ExitCode, Failure> {
     let cfg = load(&a.config)?;
     tenant_of(&cfg, &a.config, &a.tenant)?;
     if a.reason.trim().is_empty() || a.by.trim().is_empty() {
-        return Err(Failure::new(2, "an exception needs --by and a --reason"));
+        return Err(Failure::new(
+            Exit::Config,
+            "an exception needs --by and a --reason",
+        ));
     }
     let mut store = open_store(&cfg)?;
     store
         .grant_exception(&a.tenant, &a.application, &a.by, &a.reason, now_ms())
-        .map_err(|e| Failure::new(2, e))?;
+        .map_err(|e| Failure::new(Exit::Config, e))?;
     println!(
         "exception granted for application {} by {} (recorded in the audit log)",
         a.application, a.by
@@ -768,17 +789,19 @@ fn kill_switch(a: KillSwitchArgs) -> Result<ExitCode, Failure> {
         let owner = a
             .owner
             .filter(|o| !o.trim().is_empty())
-            .ok_or_else(|| Failure::new(2, "switching the kill switch needs --owner"))?;
+            .ok_or_else(|| Failure::new(Exit::Config, "switching the kill switch needs --owner"))?;
         let on = a.state == "on";
         store
             .set_kill_switch(on, &owner, &a.reason, now_ms())
-            .map_err(|e| Failure::new(2, e))?;
+            .map_err(|e| Failure::new(Exit::Config, e))?;
         if on {
             tracing::error!(target: "vigil::alert", owner = %owner, reason = %a.reason,
                 "kill switch ON: no automatic advance to offer; evidence is still collected");
         }
     }
-    let ks = store.kill_switch().map_err(|e| Failure::new(2, e))?;
+    let ks = store
+        .kill_switch()
+        .map_err(|e| Failure::new(Exit::Config, e))?;
     println!(
         "kill switch {}{}",
         if ks.on { "ON" } else { "off" },
@@ -798,7 +821,7 @@ fn purge(c: ConfigArg) -> Result<ExitCode, Failure> {
     let cutoff = now - cfg.retention.as_millis() as i64;
     let d = store
         .purge_before(cutoff, "vigil ats purge", now)
-        .map_err(|e| Failure::new(2, e))?;
+        .map_err(|e| Failure::new(Exit::Config, e))?;
     println!(
         "purged {} report(s) and {} delivery row(s) older than {} days",
         d.reports,
@@ -812,7 +835,7 @@ fn listen(a: ListenArgs) -> Result<ExitCode, Failure> {
     let cfg = load(&a.config)?;
     let store = open_store(&cfg)?;
     let http = crate::ats::http_client(cfg.delivery.request_timeout)
-        .map_err(|e| Failure::new(2, e.to_string()))?;
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
     let state = crate::ats::inbound::InboundState {
         store: std::sync::Arc::new(std::sync::Mutex::new(store)),
         config: std::sync::Arc::new(cfg),
@@ -821,10 +844,10 @@ fn listen(a: ListenArgs) -> Result<ExitCode, Failure> {
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(&a.listen)
             .await
-            .map_err(|e| Failure::new(2, format!("cannot listen on {}: {e}", a.listen)))?;
+            .map_err(|e| Failure::new(Exit::Config, format!("cannot listen on {}: {e}", a.listen)))?;
         let addr = listener
             .local_addr()
-            .map_err(|e| Failure::new(2, e.to_string()))?;
+            .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
         println!("listening on http://{addr} (POST /ats/{{tenant}}/greenhouse/webhook, /ats/{{tenant}}/lever/webhook; GET /ats/{{tenant}}/gate/{{application}})");
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -835,7 +858,7 @@ fn listen(a: ListenArgs) -> Result<ExitCode, Failure> {
             shutdown_signal(),
         )
         .await
-        .map_err(|e| Failure::new(2, format!("server: {e}")))
+        .map_err(|e| Failure::new(Exit::Config, format!("server: {e}")))
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -847,24 +870,24 @@ fn sync_interviews(a: SyncArgs) -> Result<ExitCode, Failure> {
     let tenant = tenant_of(&cfg, &a.config, &a.tenant)?;
     let g = tenant.greenhouse.clone().ok_or_else(|| {
         Failure::new(
-            2,
+            Exit::Config,
             format!("tenant '{}' has no Greenhouse connector", a.tenant),
         )
     })?;
     let since = match a.since {
         Some(s) => {
             time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
-                .map_err(|e| Failure::new(2, format!("--since '{s}': {e}")))?;
+                .map_err(|e| Failure::new(Exit::Config, format!("--since '{s}': {e}")))?;
             s
         }
         None => crate::report::now_rfc3339(),
     };
     let http = crate::ats::http_client(cfg.delivery.request_timeout)
-        .map_err(|e| Failure::new(2, e.to_string()))?;
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
     let client = Greenhouse::new(g, http);
     let interviews = runtime()?
         .block_on(client.list_interviews(&since))
-        .map_err(|e| Failure::new(1, format!("Greenhouse: {e}")))?;
+        .map_err(|e| Failure::new(Exit::CheckFailed, format!("Greenhouse: {e}")))?;
     let mut store = open_store(&cfg)?;
     let mut new = 0;
     for i in &interviews {
@@ -884,7 +907,7 @@ fn sync_interviews(a: SyncArgs) -> Result<ExitCode, Failure> {
         };
         new += store
             .register_session(&s, now_ms())
-            .map_err(|e| Failure::new(2, e))? as usize;
+            .map_err(|e| Failure::new(Exit::Config, e))? as usize;
     }
     println!(
         "{} interview(s) scheduled since {since}: {new} new session(s) registered for {}",
@@ -898,7 +921,9 @@ fn sessions(a: SessionsArgs) -> Result<ExitCode, Failure> {
     let cfg = load(&a.config)?;
     tenant_of(&cfg, &a.config, &a.tenant)?;
     let store = open_store(&cfg)?;
-    let list = store.sessions(&a.tenant).map_err(|e| Failure::new(2, e))?;
+    let list = store
+        .sessions(&a.tenant)
+        .map_err(|e| Failure::new(Exit::Config, e))?;
     if a.json {
         println!(
             "{}",

@@ -170,15 +170,40 @@ pub struct KeygenArgs {
     pub force: bool,
 }
 
-/// An error with the exit code it maps to.
+/// What a `vigil` exit status means (README § Exit codes). Every command maps its outcome to
+/// one of these, here and nowhere else as a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    /// A check failed: a forged or tampered report, a session or delivery that failed, a
+    /// release gate that did not pass.
+    CheckFailed = 1,
+    /// Usage, configuration or installation error.
+    Config = 2,
+    /// The input media is unreadable or unsupported.
+    Media = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// `Exit::Ok` when `ok`, else `Exit::CheckFailed`.
+fn checked(ok: bool) -> ExitCode {
+    (if ok { Exit::Ok } else { Exit::CheckFailed }).into()
+}
+
+/// An error with the exit status it maps to.
 #[derive(Debug)]
 pub struct Failure {
-    pub code: u8,
+    pub code: Exit,
     pub message: String,
 }
 
 impl Failure {
-    fn new(code: u8, message: impl std::fmt::Display) -> Self {
+    fn new(code: Exit, message: impl std::fmt::Display) -> Self {
         Failure {
             code,
             message: message.to_string(),
@@ -189,14 +214,16 @@ impl Failure {
 impl From<PipelineError> for Failure {
     fn from(e: PipelineError) -> Self {
         let code = match &e {
-            PipelineError::Ingest(IngestError::Init(_) | IngestError::MissingElement { .. }) => 2,
+            PipelineError::Ingest(IngestError::Init(_) | IngestError::MissingElement { .. }) => {
+                Exit::Config
+            }
             PipelineError::Ingest(_)
             | PipelineError::Hash { .. }
-            | PipelineError::ReferenceMedia { .. } => 3,
+            | PipelineError::ReferenceMedia { .. } => Exit::Media,
             PipelineError::Inference(_)
             | PipelineError::Reference { .. }
             | PipelineError::ReferenceVoice { .. }
-            | PipelineError::Consent(_) => 2,
+            | PipelineError::Consent(_) => Exit::Config,
         };
         Failure::new(code, e)
     }
@@ -207,7 +234,12 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return (if e.use_stderr() {
+                Exit::Config
+            } else {
+                Exit::Ok
+            })
+            .into();
         }
     };
     tracing_subscriber::fmt()
@@ -221,7 +253,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(f) => {
             eprintln!("vigil: {}", f.message);
-            ExitCode::from(f.code)
+            f.code.into()
         }
     }
 }
@@ -243,13 +275,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
 }
 
 fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
-    let input = MediaInput::parse(&a.media).map_err(|e| Failure::new(3, e))?;
+    let input = MediaInput::parse(&a.media).map_err(|e| Failure::new(Exit::Media, e))?;
     let session = match &a.session {
         Some(p) => read_session(p)?,
         None => SessionInfo::default(),
     };
     let policy = match &a.policy {
-        Some(p) => crate::scoring::Policy::load(p).map_err(|e| Failure::new(2, e))?,
+        Some(p) => crate::scoring::Policy::load(p).map_err(|e| Failure::new(Exit::Config, e))?,
         None => crate::scoring::Policy::default(),
     };
     let key = load_or_create_key(a.key.as_deref())?;
@@ -269,13 +301,13 @@ fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
             .as_deref()
             .map(MediaInput::parse)
             .transpose()
-            .map_err(|e| Failure::new(2, e))?,
+            .map_err(|e| Failure::new(Exit::Config, e))?,
         reference_voice: a
             .reference_voice
             .as_deref()
             .map(MediaInput::parse)
             .transpose()
-            .map_err(|e| Failure::new(2, e))?,
+            .map_err(|e| Failure::new(Exit::Config, e))?,
         ..ScoreOptions::default()
     };
     let report = pipeline::score(&input, &opts)?;
@@ -286,7 +318,12 @@ fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
         &out,
         &serde_json::to_vec_pretty(&envelope).expect("envelope serialises"),
     )
-    .map_err(|e| Failure::new(2, format!("cannot write report {}: {e}", out.display())))?;
+    .map_err(|e| {
+        Failure::new(
+            Exit::Config,
+            format!("cannot write report {}: {e}", out.display()),
+        )
+    })?;
     if let Some(html_out) = &a.html {
         let page = html::render(
             &report,
@@ -294,8 +331,12 @@ fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
                 keyid: envelope.signatures[0].keyid.clone(),
             },
         );
-        write_atomic(html_out, page.as_bytes())
-            .map_err(|e| Failure::new(2, format!("cannot write {}: {e}", html_out.display())))?;
+        write_atomic(html_out, page.as_bytes()).map_err(|e| {
+            Failure::new(
+                Exit::Config,
+                format!("cannot write {}: {e}", html_out.display()),
+            )
+        })?;
     }
     if a.json {
         println!("{}", String::from_utf8_lossy(&payload));
@@ -307,26 +348,26 @@ fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
 
 fn read_session(p: &Path) -> Result<SessionInfo, Failure> {
     let text = std::fs::read_to_string(p)
-        .map_err(|e| Failure::new(2, format!("session file {}: {e}", p.display())))?;
+        .map_err(|e| Failure::new(Exit::Config, format!("session file {}: {e}", p.display())))?;
     serde_json::from_str(&text)
-        .map_err(|e| Failure::new(2, format!("session file {}: {e}", p.display())))
+        .map_err(|e| Failure::new(Exit::Config, format!("session file {}: {e}", p.display())))
 }
 
 fn load_or_create_key(explicit: Option<&Path>) -> Result<ed25519_dalek::SigningKey, Failure> {
     if let Some(p) = explicit {
-        return keys::read_signing_key(p).map_err(|e| Failure::new(2, e));
+        return keys::read_signing_key(p).map_err(|e| Failure::new(Exit::Config, e));
     }
-    let path = keys::default_key_path().map_err(|e| Failure::new(2, e))?;
+    let path = keys::default_key_path().map_err(|e| Failure::new(Exit::Config, e))?;
     if path.exists() {
-        return keys::read_signing_key(&path).map_err(|e| Failure::new(2, e));
+        return keys::read_signing_key(&path).map_err(|e| Failure::new(Exit::Config, e));
     }
     let key = match keys::generate(&path, false) {
         Ok(k) => k,
         // Another process created it a moment ago (workers starting together): use theirs.
         Err(keys::KeyError::Exists { .. }) => {
-            return keys::read_signing_key(&path).map_err(|e| Failure::new(2, e));
+            return keys::read_signing_key(&path).map_err(|e| Failure::new(Exit::Config, e));
         }
-        Err(e) => return Err(Failure::new(2, e)),
+        Err(e) => return Err(Failure::new(Exit::Config, e)),
     };
     eprintln!(
         "vigil: created a new signing key {} (public key {}, key id {})",
@@ -432,15 +473,17 @@ fn summary(r: &Report, out: &Path, keyid: &str) -> String {
 
 fn verify(a: VerifyArgs) -> Result<ExitCode, Failure> {
     let text = std::fs::read(&a.report)
-        .map_err(|e| Failure::new(2, format!("{}: {e}", a.report.display())))?;
+        .map_err(|e| Failure::new(Exit::Config, format!("{}: {e}", a.report.display())))?;
     let pub_path = match a.pubkey {
         Some(p) => p,
-        None => keys::public_path_for(&keys::default_key_path().map_err(|e| Failure::new(2, e))?),
+        None => keys::public_path_for(
+            &keys::default_key_path().map_err(|e| Failure::new(Exit::Config, e))?,
+        ),
     };
-    let key = keys::read_verifying_key(&pub_path).map_err(|e| Failure::new(2, e))?;
+    let key = keys::read_verifying_key(&pub_path).map_err(|e| Failure::new(Exit::Config, e))?;
     let invalid = |why: String| -> Result<ExitCode, Failure> {
         println!("INVALID {}: {why}", a.report.display());
-        Ok(ExitCode::from(1))
+        Ok(Exit::CheckFailed.into())
     };
     let env: Envelope = match serde_json::from_slice(&text) {
         Ok(e) => e,
@@ -466,18 +509,20 @@ fn verify(a: VerifyArgs) -> Result<ExitCode, Failure> {
 
 fn render(a: RenderArgs) -> Result<ExitCode, Failure> {
     let text = std::fs::read(&a.report)
-        .map_err(|e| Failure::new(2, format!("{}: {e}", a.report.display())))?;
+        .map_err(|e| Failure::new(Exit::Config, format!("{}: {e}", a.report.display())))?;
     let env: Envelope = serde_json::from_slice(&text).map_err(|e| {
         Failure::new(
-            1,
+            Exit::CheckFailed,
             format!("{}: not a DSSE envelope: {e}", a.report.display()),
         )
     })?;
     let pub_path = match a.pubkey {
         Some(p) => p,
-        None => keys::public_path_for(&keys::default_key_path().map_err(|e| Failure::new(2, e))?),
+        None => keys::public_path_for(
+            &keys::default_key_path().map_err(|e| Failure::new(Exit::Config, e))?,
+        ),
     };
-    let key = keys::read_verifying_key(&pub_path).map_err(|e| Failure::new(2, e))?;
+    let key = keys::read_verifying_key(&pub_path).map_err(|e| Failure::new(Exit::Config, e))?;
     // An invalid signature still renders (what was received is shown, marked as untrusted),
     // but the page says so and the exit code is 1.
     let (payload, check) = match dsse::verify(&env, &key) {
@@ -492,7 +537,10 @@ fn render(a: RenderArgs) -> Result<ExitCode, Failure> {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(&env.payload)
                 .map_err(|_| {
-                    Failure::new(1, format!("{}: payload is not base64", a.report.display()))
+                    Failure::new(
+                        Exit::CheckFailed,
+                        format!("{}: payload is not base64", a.report.display()),
+                    )
                 })?;
             (
                 raw,
@@ -509,11 +557,18 @@ fn render(a: RenderArgs) -> Result<ExitCode, Failure> {
             html::render_unreadable(reason, &e.to_string())
         }
         (Err(e), html::SignatureCheck::Valid { .. }) => {
-            return Err(Failure::new(1, format!("{}: {e}", a.report.display())));
+            return Err(Failure::new(
+                Exit::CheckFailed,
+                format!("{}: {e}", a.report.display()),
+            ));
         }
     };
-    write_atomic(&a.html, page.as_bytes())
-        .map_err(|e| Failure::new(2, format!("cannot write {}: {e}", a.html.display())))?;
+    write_atomic(&a.html, page.as_bytes()).map_err(|e| {
+        Failure::new(
+            Exit::Config,
+            format!("cannot write {}: {e}", a.html.display()),
+        )
+    })?;
     match check {
         html::SignatureCheck::Valid { keyid } => {
             println!("{} (signature valid, {keyid})", a.html.display());
@@ -524,7 +579,7 @@ fn render(a: RenderArgs) -> Result<ExitCode, Failure> {
                 "vigil: {}: signature NOT valid ({reason}); the page is marked untrusted",
                 a.report.display()
             );
-            Ok(ExitCode::from(1))
+            Ok(Exit::CheckFailed.into())
         }
     }
 }
@@ -532,14 +587,14 @@ fn render(a: RenderArgs) -> Result<ExitCode, Failure> {
 fn evidence_pack(a: EvidencePackArgs) -> Result<ExitCode, Failure> {
     let key_paths = if a.pubkey.is_empty() {
         vec![keys::public_path_for(
-            &keys::default_key_path().map_err(|e| Failure::new(2, e))?,
+            &keys::default_key_path().map_err(|e| Failure::new(Exit::Config, e))?,
         )]
     } else {
         a.pubkey
     };
     let mut keys_loaded = Vec::new();
     for p in key_paths {
-        let k = keys::read_verifying_key(&p).map_err(|e| Failure::new(2, e))?;
+        let k = keys::read_verifying_key(&p).map_err(|e| Failure::new(Exit::Config, e))?;
         keys_loaded.push((p, k));
     }
     let now = crate::report::now_rfc3339();
@@ -548,12 +603,13 @@ fn evidence_pack(a: EvidencePackArgs) -> Result<ExitCode, Failure> {
             let code = match e {
                 pack::PackError::Unverified { .. }
                 | pack::PackError::NotAReport { .. }
-                | pack::PackError::Duplicate(_) => 1,
-                _ => 2,
+                | pack::PackError::Duplicate(_) => Exit::CheckFailed,
+                _ => Exit::Config,
             };
             Failure::new(code, e)
         })?;
-    pack.write(&a.out).map_err(|e| Failure::new(2, e))?;
+    pack.write(&a.out)
+        .map_err(|e| Failure::new(Exit::Config, e))?;
     println!(
         "evidence pack {}: {} report(s), {} file(s), manifest.json + SHA256SUMS",
         a.out.display(),
@@ -564,7 +620,7 @@ fn evidence_pack(a: EvidencePackArgs) -> Result<ExitCode, Failure> {
 }
 
 fn release_gate(a: ReleaseGateArgs) -> Result<ExitCode, Failure> {
-    let r = crate::release_gate::run(&a.file, &a.out).map_err(|e| Failure::new(2, e))?;
+    let r = crate::release_gate::run(&a.file, &a.out).map_err(|e| Failure::new(Exit::Config, e))?;
     let mark = |p: bool| if p { "PASS" } else { "FAIL" };
     for (section, checks) in [
         ("contract", &r.contracts),
@@ -584,19 +640,15 @@ fn release_gate(a: ReleaseGateArgs) -> Result<ExitCode, Failure> {
         mark(r.passed),
         a.out.display()
     );
-    Ok(if r.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(checked(r.passed))
 }
 
 fn keygen(a: KeygenArgs) -> Result<ExitCode, Failure> {
     let path = match a.out {
         Some(p) => p,
-        None => keys::default_key_path().map_err(|e| Failure::new(2, e))?,
+        None => keys::default_key_path().map_err(|e| Failure::new(Exit::Config, e))?,
     };
-    let key = keys::generate(&path, a.force).map_err(|e| Failure::new(2, e))?;
+    let key = keys::generate(&path, a.force).map_err(|e| Failure::new(Exit::Config, e))?;
     println!(
         "private key {}\npublic key  {}\nkey id      {}",
         path.display(),

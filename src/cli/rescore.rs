@@ -2,7 +2,7 @@
 //! progress (a bar on a terminal, JSON lines with `--json`), the closing summary and exit codes
 //! (0 every session scored or skipped, 1 any failed, 2 usage or configuration).
 
-use super::{Failure, load_or_create_key};
+use super::{Exit, Failure, checked, load_or_create_key};
 use crate::ats::config::AtsConfig;
 use crate::ingest::{IngestConfig, Sampling};
 use crate::pipeline::ScoreOptions;
@@ -75,24 +75,27 @@ pub fn run(a: RescoreArgs) -> Result<ExitCode, Failure> {
         Some(p) => Some((
             p.display().to_string(),
             std::fs::read_to_string(p)
-                .map_err(|e| Failure::new(2, format!("policy {}: {e}", p.display())))?,
+                .map_err(|e| Failure::new(Exit::Config, format!("policy {}: {e}", p.display())))?,
         )),
         None => None,
     };
     let policy = match &policy_source {
         Some((name, text)) => {
-            crate::scoring::Policy::parse(text, name).map_err(|e| Failure::new(2, e))?
+            crate::scoring::Policy::parse(text, name).map_err(|e| Failure::new(Exit::Config, e))?
         }
         None => crate::scoring::Policy::default(),
     };
     // Everything --deliver needs is checked before any scoring starts.
     let ats = match (a.deliver, &a.config, &a.tenant) {
         (true, Some(c), Some(t)) => {
-            let cfg = AtsConfig::load(c).map_err(|e| Failure::new(2, e))?;
+            let cfg = AtsConfig::load(c).map_err(|e| Failure::new(Exit::Config, e))?;
             let tenant = cfg.tenant(t).cloned().ok_or_else(|| {
-                Failure::new(2, format!("{}: no tenant '{t}' is configured", c.display()))
+                Failure::new(
+                    Exit::Config,
+                    format!("{}: no tenant '{t}' is configured", c.display()),
+                )
             })?;
-            let store = Store::open(&cfg.store_path).map_err(|e| Failure::new(2, e))?;
+            let store = Store::open(&cfg.store_path).map_err(|e| Failure::new(Exit::Config, e))?;
             Some((store, tenant))
         }
         _ => None,
@@ -100,7 +103,7 @@ pub fn run(a: RescoreArgs) -> Result<ExitCode, Failure> {
     let key = load_or_create_key(a.key.as_deref())?;
     let mut trusted = Vec::new();
     for p in &a.pubkey {
-        trusted.push(keys::read_verifying_key(p).map_err(|e| Failure::new(2, e))?);
+        trusted.push(keys::read_verifying_key(p).map_err(|e| Failure::new(Exit::Config, e))?);
     }
     if trusted.is_empty() {
         trusted.push(key.verifying_key());
@@ -137,19 +140,19 @@ pub fn run(a: RescoreArgs) -> Result<ExitCode, Failure> {
                 upload: a.upload,
             };
             crate::fleet::coordinator::run(&opts, &queue, observe)
-                .map_err(|e| Failure::new(2, e))?
+                .map_err(|e| Failure::new(Exit::Config, e))?
         }
-        None => rescore::run(&opts, observe).map_err(|e| Failure::new(2, e))?,
+        None => rescore::run(&opts, observe).map_err(|e| Failure::new(Exit::Config, e))?,
     };
     progress.finish();
     let mut s = summary::build(&ledger, &tally, ignored, &opts.score, rescore::models())
-        .map_err(|e| Failure::new(2, e))?;
+        .map_err(|e| Failure::new(Exit::Config, e))?;
     if let Some((mut store, tenant)) = ats {
         s.delivery = Some(rescore::deliver::queue(
             &mut store, &tenant, &opts.out, &own, &s.policy, &s.changed,
         ));
     }
-    summary::write(&opts.out, &s).map_err(|e| Failure::new(2, e))?;
+    summary::write(&opts.out, &s).map_err(|e| Failure::new(Exit::Config, e))?;
     for f in &s.failed {
         eprintln!("vigil: rescore: {}: {}", f.media, f.error);
     }
@@ -161,11 +164,7 @@ pub fn run(a: RescoreArgs) -> Result<ExitCode, Failure> {
     }
     let delivery_failed = s.delivery.as_ref().is_some_and(|d| !d.failed.is_empty());
     closing(&s, &opts.out, a.json);
-    Ok(if s.failed.is_empty() && !delivery_failed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(checked(s.failed.is_empty() && !delivery_failed))
 }
 
 fn closing(s: &summary::Summary, out: &std::path::Path, json: bool) {

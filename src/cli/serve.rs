@@ -1,6 +1,6 @@
 //! `vigil serve --config FILE` and `vigil serve token`.
 
-use super::Failure;
+use super::{Exit, Failure};
 use crate::ats::worker::{RunMode, Worker};
 use crate::server::{self, config::ServeConfig};
 use std::path::PathBuf;
@@ -39,26 +39,26 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Failure> {
     }
     let path = a
         .config
-        .ok_or_else(|| Failure::new(2, "vigil serve needs --config FILE"))?;
-    let cfg = ServeConfig::load(&path).map_err(|e| Failure::new(2, e))?;
+        .ok_or_else(|| Failure::new(Exit::Config, "vigil serve needs --config FILE"))?;
+    let cfg = ServeConfig::load(&path).map_err(|e| Failure::new(Exit::Config, e))?;
     let listen = cfg.listen.clone();
     let grace = cfg.shutdown_grace;
     let deliver = cfg.deliver;
     let ats = cfg.ats.clone();
-    let state = server::prepare(cfg).map_err(|e| Failure::new(2, e))?;
+    let state = server::prepare(cfg).map_err(|e| Failure::new(Exit::Config, e))?;
     let sessions = state.sessions.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Failure::new(2, format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Config, format!("cannot start the async runtime: {e}")))?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
-            .map_err(|e| Failure::new(2, format!("cannot listen on {listen}: {e}")))?;
+            .map_err(|e| Failure::new(Exit::Config, format!("cannot listen on {listen}: {e}")))?;
         let addr = listener
             .local_addr()
-            .map_err(|e| Failure::new(2, e.to_string()))?;
+            .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
         println!("vigil serve: listening on http://{addr} (API description at /openapi.json)");
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -81,10 +81,11 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Failure> {
             })
         };
         let worker = if deliver {
-            let store =
-                crate::store::Store::open(&ats.store_path).map_err(|e| Failure::new(2, e))?;
-            let connectors = crate::ats::connectors(&ats)
-                .map_err(|e| Failure::new(2, format!("cannot build the HTTP client: {e}")))?;
+            let store = crate::store::Store::open(&ats.store_path)
+                .map_err(|e| Failure::new(Exit::Config, e))?;
+            let connectors = crate::ats::connectors(&ats).map_err(|e| {
+                Failure::new(Exit::Config, format!("cannot build the HTTP client: {e}"))
+            })?;
             let d = ats.delivery;
             let worker = Worker::new(store, connectors, d.retry, d.concurrency, d.lease);
             let mut stop = stop_rx.clone();
@@ -126,7 +127,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Failure> {
         if let Some(w) = worker {
             let _ = w.await;
         }
-        served.map_err(|e| Failure::new(2, format!("server: {e}")))
+        served.map_err(|e| Failure::new(Exit::Config, format!("server: {e}")))
     })?;
     Ok(ExitCode::SUCCESS)
 }

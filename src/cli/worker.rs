@@ -2,7 +2,7 @@
 //! ([`crate::fleet::worker`]); exits 0 after SIGINT/SIGTERM once the jobs in hand are done, 2 when
 //! the queue cannot be reached or refuses the credentials.
 
-use super::{Failure, load_or_create_key};
+use super::{Exit, Failure, load_or_create_key};
 use crate::fleet::worker::{self, WorkerOptions};
 use std::process::ExitCode;
 
@@ -42,10 +42,10 @@ pub fn run(a: WorkerArgs) -> Result<ExitCode, Failure> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Failure::new(2, format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Config, format!("cannot start the async runtime: {e}")))?;
     let done = rt
         .block_on(worker::run(opts, super::ats::shutdown_signal()))
-        .map_err(|e| Failure::new(2, e))?;
+        .map_err(|e| Failure::new(Exit::Config, e))?;
     eprintln!("vigil worker: stopped after {done} report(s)");
     Ok(ExitCode::SUCCESS)
 }
