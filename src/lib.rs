@@ -1,9 +1,18 @@
 //! Vigil: interview-integrity analysis with signed, offline-verifiable reports.
 //!
-//! Data flow (see DESIGN.md / README.md):
-//! [`ingest`] (GStreamer → bounded channel) → [`analysis`] (rayon workers, ONNX models via
-//! [`inference`]) → [`scoring`] (policy → events, score, tier, status) → [`report`] (payload +
-//! DSSE/Ed25519 envelope). [`pipeline`] wires them for `vigil score`; [`cli`] is the command line.
+//! Modules mirror the data flow, and each imports only from the ones before it
+//! (`tests/layers.rs` fails on an import that points back up):
+//!
+//! 1. [`media`], [`dsp`]: shared media types and signal processing (STFT, mel, fbank).
+//! 2. [`ingest`] (GStreamer → bounded channel), [`inference`] (ONNX Runtime sessions, models).
+//! 3. [`analysis`]: the analysers on rayon workers (face, voice, audio, spectral, video, lip-sync).
+//! 4. [`scoring`]: policy → events, score, tier, status.
+//! 5. [`report`]: the payload, its DSSE/Ed25519 envelope, HTML and evidence packs.
+//! 6. [`pipeline`]: ingest → analysis → scoring → report for one session (`vigil score`).
+//! 7. [`store`]: SQLite — reports, the delivery outbox, audit log, governance, live sessions.
+//! 8. [`ats`]: the ATS writer (Greenhouse, Lever, webhooks), its worker and sandbox.
+//! 9. [`rescore`]: batch re-scoring of archives; [`fleet`]: the same over NATS JetStream.
+//! 10. [`release_gate`], [`server`] (`vigil serve`), [`cli`]: the applications.
 
 pub mod analysis;
 pub mod ats;

@@ -13,7 +13,11 @@ pub mod pack;
 use crate::inference::ModelRef;
 use crate::ingest::Sampling;
 use crate::media::{AudioStreamInfo, VideoStreamInfo};
-use crate::scoring::{EventKind, RiskTier, VerificationStatus};
+// What scoring produces is part of the report: re-exported so readers of a report need only
+// this module (scoring does not depend on report).
+pub use crate::scoring::{
+    Components, Event, EventKind, RiskTier, Score, VerificationStatus, round,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -54,13 +58,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
-}
-
-/// Rounds to `digits` decimals so reports do not carry float noise.
-pub fn round(x: f64, digits: i32) -> f64 {
-    let m = 10f64.powi(digits);
-    let r = (x * m).round() / m;
-    if r == 0.0 { 0.0 } else { r }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -195,38 +192,6 @@ pub struct Coverage {
     pub face_present_ratio: Option<f64>,
     /// Seconds of speech found by the VAD; null without audio.
     pub speech_s: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Components {
-    pub face: Option<f64>,
-    pub voice: Option<f64>,
-    pub audio: Option<f64>,
-    pub video: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Score {
-    /// 0–100, 100 = no concern.
-    pub integrity: f64,
-    /// Per analyser, null when it did not run or had nothing to analyse.
-    pub components: Components,
-    pub risk_tier: RiskTier,
-    pub verification_status: VerificationStatus,
-    /// Plain-language reasons for the status, in a fixed order.
-    pub status_reasons: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Event {
-    pub kind: EventKind,
-    pub start_s: f64,
-    pub end_s: f64,
-    pub confidence: f64,
-    /// Measurements behind the event (sorted keys).
-    pub evidence: BTreeMap<String, serde_json::Value>,
-    /// One sentence a recruiter can read.
-    pub reason: String,
 }
 
 /// Per-second series for plots; `null` where a series has no value for that second.

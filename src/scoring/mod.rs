@@ -10,12 +10,14 @@ use crate::analysis::lipsync::{LipSyncFinding, LipSyncParams};
 use crate::analysis::spectral::{SpectralFinding, SpliceCue, SynthCue};
 use crate::analysis::video::VideoFinding;
 use crate::analysis::voice::{VoiceFinding, VoiceParams};
-use crate::report::{Components, Event, Score, round};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 
+mod outcome;
 pub mod policy;
+
+pub use outcome::{Components, Event, Score, round};
 pub use policy::Policy;
 
 /// Stable snake_case event identifiers (DESIGN.md § 3).
