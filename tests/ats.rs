@@ -404,6 +404,58 @@ fn status_pages_through_every_delivery_with_totals() {
     );
 }
 
+/// The kill switch and the review queue take their choices as closed sets: an unknown one is a
+/// usage error (exit 2) that changes nothing; a known one is recorded with its owner.
+#[test]
+fn kill_switch_and_review_accept_only_their_choices() {
+    let home = tempfile::tempdir().unwrap();
+    let cfg = write_config(home.path(), "http://127.0.0.1:9", "");
+    let o = run_ats(
+        home.path(),
+        &cfg,
+        &["kill-switch", "sideways", "--owner", "ops"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("possible values: on, off, status"),
+        "{}",
+        text(&o)
+    );
+    let o = run_ats(
+        home.path(),
+        &cfg,
+        &["kill-switch", "on", "--owner", "ops", "--reason", "drill"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run_ats(home.path(), &cfg, &["kill-switch", "status"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("kill switch ON (last set by ops: drill)"),
+        "{out}"
+    );
+    let o = run_ats(home.path(), &cfg, &["kill-switch", "off"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("needs --owner"), "{}", text(&o));
+    let o = run_ats(
+        home.path(),
+        &cfg,
+        &["review", "r1", "--decision", "exception", "--by", "me"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("possible values: approve, reject, appeal"),
+        "{}",
+        text(&o)
+    );
+    let o = run_ats(home.path(), &cfg, &["status", "--state", "stuck"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("possible values: pending, delivered, dead"),
+        "{}",
+        text(&o)
+    );
+}
+
 /// Registers `n` signed reports directly in the store for `tenant` (application ids from
 /// `first_app`), returning (report_id, application_id, envelope sha256).
 fn register_many(

@@ -1,6 +1,6 @@
 //! Greenhouse Harvest v3 (v1/v2 are retired since 2026-08-31).
 //!
-//! Calls, as documented (harvestdocs.greenhouse.io; facts in ../shared/research):
+//! Calls, as documented (harvestdocs.greenhouse.io):
 //! - `POST {token_url}` — Basic `client_id:client_secret`, form `grant_type=client_credentials`,
 //!   `sub=<user id>` → `{access_token, token_type, expires_at}`; cached until a minute before
 //!   expiry and refreshed once on a 401.

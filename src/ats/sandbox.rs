@@ -4,8 +4,8 @@
 //! It stands in for the hosted ATSs, which cannot be reached from tests. It is deliberately
 //! *strict*: unknown request fields, a missing `perform_as`, a cursor combined with other query
 //! parameters or the map form of custom fields are rejected, so the writer cannot drift from
-//! the documented shapes. Where a vendor shape is not documented (see
-//! ../shared/research and README § ATS), the sandbox's choice is the one named in the module
+//! the documented shapes. Where a vendor shape is not documented (README
+//! § Delivering reports to the ATS), the sandbox's choice is the one named in the module
 //! docs of `greenhouse.rs` / `lever.rs`.
 //!
 //! Faults (`FaultConfig`): each API request draws from a seeded RNG; with probability `rate`
@@ -119,7 +119,7 @@ impl Default for FaultConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Duplicates {
     /// Store a second copy, as Greenhouse and Lever do (and count it).

@@ -102,13 +102,58 @@ pub struct DeliverArgs {
     pub until_idle: bool,
 }
 
+/// `ats status --state`: the delivery states an operator can filter on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateArg {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl From<StateArg> for DeliveryState {
+    fn from(s: StateArg) -> Self {
+        match s {
+            StateArg::Pending => DeliveryState::Pending,
+            StateArg::Delivered => DeliveryState::Delivered,
+            StateArg::Dead => DeliveryState::Dead,
+        }
+    }
+}
+
+/// `ats review --decision`: what a reviewer may record (exceptions have their own command).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DecisionArg {
+    Approve,
+    Reject,
+    Appeal,
+}
+
+impl From<DecisionArg> for crate::store::governance::Decision {
+    fn from(d: DecisionArg) -> Self {
+        use crate::store::governance::Decision;
+        match d {
+            DecisionArg::Approve => Decision::Approve,
+            DecisionArg::Reject => Decision::Reject,
+            DecisionArg::Appeal => Decision::Appeal,
+        }
+    }
+}
+
+/// `ats kill-switch`: switch it on or off, or show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SwitchArg {
+    On,
+    Off,
+    Status,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub config: ConfigArg,
     /// Only deliveries in this state.
-    #[arg(long, value_parser = ["pending", "delivered", "dead"])]
-    pub state: Option<String>,
+    #[arg(long, value_enum)]
+    pub state: Option<StateArg>,
     /// Deliveries per page, newest first.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
@@ -151,9 +196,8 @@ pub struct ReviewArgs {
     pub config: ConfigArg,
     /// Report to decide on (omit to list the queue).
     pub report: Option<String>,
-    /// approve, reject or appeal.
-    #[arg(long, requires = "report", value_parser = ["approve", "reject", "appeal"])]
-    pub decision: Option<String>,
+    #[arg(long, requires = "report", value_enum)]
+    pub decision: Option<DecisionArg>,
     /// Who decides (recorded in the audit log).
     #[arg(long, requires = "decision")]
     pub by: Option<String>,
@@ -177,9 +221,8 @@ pub struct ExceptionArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct KillSwitchArgs {
-    /// on, off or status.
-    #[arg(value_parser = ["on", "off", "status"])]
-    pub state: String,
+    #[arg(value_enum)]
+    pub state: SwitchArg,
     #[command(flatten)]
     pub config: ConfigArg,
     /// The owner switching it (required for on/off).
@@ -238,9 +281,9 @@ pub struct SandboxArgs {
     /// Delay of a `slow` fault, in milliseconds.
     #[arg(long, default_value_t = 300)]
     pub slow_ms: u64,
-    /// `accept` (like Greenhouse and Lever: store and count) or `reject` duplicate files.
-    #[arg(long, default_value = "accept", value_parser = ["accept", "reject"])]
-    pub duplicates: String,
+    /// What the sandbox does with a duplicate file.
+    #[arg(long, value_enum, default_value_t = Duplicates::Accept)]
+    pub duplicates: Duplicates,
     /// Lifetime of Greenhouse access tokens, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub token_ttl_s: u64,
@@ -518,11 +561,7 @@ fn deliver(a: DeliverArgs) -> Result<ExitCode, Failure> {
 fn status(a: StatusArgs) -> Result<ExitCode, Failure> {
     let cfg = load(&a.config)?;
     let store = open_store(&cfg)?;
-    let state = a.state.as_deref().map(|s| match s {
-        "delivered" => DeliveryState::Delivered,
-        "dead" => DeliveryState::Dead,
-        _ => DeliveryState::Pending,
-    });
+    let state = a.state.map(DeliveryState::from);
     // One row more than the page tells whether an older page exists.
     let mut rows = store
         .deliveries(state, a.before, a.limit as usize + 1)
@@ -644,11 +683,7 @@ fn run_sandbox(a: SandboxArgs) -> Result<ExitCode, Failure> {
             hang_ms: a.hang_ms,
             slow_ms: a.slow_ms,
         },
-        duplicates: if a.duplicates == "reject" {
-            Duplicates::Reject
-        } else {
-            Duplicates::Accept
-        },
+        duplicates: a.duplicates,
         token_ttl: Duration::from_secs(a.token_ttl_s),
         blocked_extensions: a.block_ext,
     };
@@ -724,15 +759,14 @@ fn review(a: ReviewArgs) -> Result<ExitCode, Failure> {
     let mut store = open_store(&cfg)?;
     match (a.report, a.decision, a.by) {
         (Some(report), Some(d), Some(by)) => {
-            let decision = match d.as_str() {
-                "approve" => Decision::Approve,
-                "reject" => Decision::Reject,
-                _ => Decision::Appeal,
-            };
+            let decision = Decision::from(d);
             store
                 .decide(&report, decision, &by, &a.reason, now_ms())
                 .map_err(|e| Failure::new(Exit::Config, e))?;
-            println!("{report}: {d} by {by} (recorded in the audit log)");
+            println!(
+                "{report}: {} by {by} (recorded in the audit log)",
+                decision.as_str()
+            );
         }
         (None, None, None) => {
             for p in store
@@ -785,12 +819,12 @@ fn exception(a: ExceptionArgs) -> Result<ExitCode, Failure> {
 fn kill_switch(a: KillSwitchArgs) -> Result<ExitCode, Failure> {
     let cfg = load(&a.config)?;
     let mut store = open_store(&cfg)?;
-    if a.state != "status" {
+    if a.state != SwitchArg::Status {
         let owner = a
             .owner
             .filter(|o| !o.trim().is_empty())
             .ok_or_else(|| Failure::new(Exit::Config, "switching the kill switch needs --owner"))?;
-        let on = a.state == "on";
+        let on = a.state == SwitchArg::On;
         store
             .set_kill_switch(on, &owner, &a.reason, now_ms())
             .map_err(|e| Failure::new(Exit::Config, e))?;

@@ -1,6 +1,6 @@
 //! Command line: `vigil score | rescore | verify | keygen | ats …`.
 //!
-//! Exit codes (DESIGN.md § 3): 0 ok · 1 a check failed · 2 usage, configuration or installation
+//! Exit codes (README.md § Commands): 0 ok · 1 a check failed · 2 usage, configuration or installation
 //! error · 3 input media unreadable or unsupported. Errors go to stderr as one line naming the
 //! file and the cause; logs go to stderr through `tracing` (`RUST_LOG`).
 

@@ -1,4 +1,4 @@
-//! The integrity report: payload schema (DESIGN.md § 3), its canonical bytes, and the signed
+//! The integrity report: payload schema (README.md § The report), its canonical bytes, and the signed
 //! DSSE envelope around them.
 //!
 //! The payload is serialised from these structs in declaration order with every float rounded

@@ -20,7 +20,7 @@ pub mod policy;
 pub use outcome::{Components, Event, Score, round};
 pub use policy::Policy;
 
-/// Stable snake_case event identifiers (DESIGN.md § 3).
+/// Stable snake_case event identifiers (README.md § The report).
 #[derive(
     Debug,
     Clone,
