@@ -12,7 +12,8 @@
 //! 7. [`store`]: SQLite — reports, the delivery outbox, audit log, governance, live sessions.
 //! 8. [`ats`]: the ATS writer (Greenhouse, Lever, webhooks), its worker and sandbox.
 //! 9. [`rescore`]: batch re-scoring of archives; [`fleet`]: the same over NATS JetStream.
-//! 10. [`release_gate`], [`server`] (`vigil serve`), [`cli`]: the applications.
+//! 10. [`server`] (`vigil serve`), [`cli`] (every command, the release gate among them): the
+//!     applications.
 
 pub mod analysis;
 pub mod ats;
@@ -23,7 +24,6 @@ pub mod inference;
 pub mod ingest;
 pub mod media;
 pub mod pipeline;
-pub mod release_gate;
 pub mod report;
 pub mod rescore;
 pub mod scoring;

@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["ats"],
     &["rescore"],
     &["fleet"],
-    &["release_gate", "server"],
+    &["server"],
     &["cli"],
 ];
 

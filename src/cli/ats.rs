@@ -462,17 +462,8 @@ fn enqueue(a: EnqueueArgs) -> Result<ExitCode, Failure> {
         None => None,
     };
     let new = NewReport {
-        report_id: report.report_id.clone(),
-        tenant: tenant.id.clone(),
-        application_id: application,
         candidate_id: a.candidate.or(report.session.candidate_external_id.clone()),
-        department: report.session.department.clone(),
-        session_id: report.session.session_id.clone(),
-        integrity: report.score.integrity,
-        risk_tier: report.score.risk_tier.as_str().to_owned(),
-        verification_status: report.score.verification_status.as_str().to_owned(),
-        envelope: bytes,
-        html,
+        ..NewReport::of(&report, &tenant.id, application, bytes, html)
     };
     let mut store = open_store(&cfg)?;
     let connectors = tenant.connectors();

@@ -5,6 +5,7 @@
 //! file and the cause; logs go to stderr through `tracing` (`RUST_LOG`).
 
 mod ats;
+mod release_gate;
 mod rescore;
 mod serve;
 mod worker;
@@ -267,7 +268,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::EvidencePack(a) => evidence_pack(a),
         Command::Ats(a) => ats::run(a),
         Command::Audit(a) => ats::audit(a),
-        Command::ReleaseGate(a) => release_gate(a),
+        Command::ReleaseGate(a) => gate(a),
         Command::Serve(a) => serve::run(a),
         Command::Rescore(a) => rescore::run(a),
         Command::Worker(a) => worker::run(a),
@@ -619,8 +620,8 @@ fn evidence_pack(a: EvidencePackArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn release_gate(a: ReleaseGateArgs) -> Result<ExitCode, Failure> {
-    let r = crate::release_gate::run(&a.file, &a.out).map_err(|e| Failure::new(Exit::Config, e))?;
+fn gate(a: ReleaseGateArgs) -> Result<ExitCode, Failure> {
+    let r = release_gate::run(&a.file, &a.out).map_err(|e| Failure::new(Exit::Config, e))?;
     let mark = |p: bool| if p { "PASS" } else { "FAIL" };
     for (section, checks) in [
         ("contract", &r.contracts),

@@ -93,17 +93,11 @@ fn new_report(
         "the session has no application_id (give it in X.session.json or the manifest)".to_string()
     })?;
     let html = std::fs::read(out.join(&c.html)).ok();
-    Ok(NewReport {
-        report_id: report.report_id.clone(),
-        tenant: tenant.to_string(),
+    Ok(NewReport::of(
+        &report,
+        tenant,
         application_id,
-        candidate_id: report.session.candidate_external_id.clone(),
-        department: report.session.department.clone(),
-        session_id: report.session.session_id.clone(),
-        integrity: report.score.integrity,
-        risk_tier: report.score.risk_tier.as_str().to_owned(),
-        verification_status: report.score.verification_status.as_str().to_owned(),
         envelope,
         html,
-    })
+    ))
 }

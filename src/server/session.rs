@@ -505,17 +505,15 @@ impl Sessions {
             },
         );
         let new = NewReport {
-            report_id: report.report_id.clone(),
-            tenant: row.tenant.clone(),
-            application_id: row.application_id.clone(),
             candidate_id: row.candidate_id.clone(),
-            department: report.session.department.clone(),
             session_id: Some(row.id.clone()),
-            integrity: report.score.integrity,
-            risk_tier: report.score.risk_tier.as_str().to_owned(),
-            verification_status: report.score.verification_status.as_str().to_owned(),
-            envelope: serde_json::to_vec_pretty(&envelope).expect("envelope serialises"),
-            html: Some(page.into_bytes()),
+            ..NewReport::of(
+                &report,
+                &row.tenant,
+                row.application_id.clone(),
+                serde_json::to_vec_pretty(&envelope).expect("envelope serialises"),
+                Some(page.into_bytes()),
+            )
         };
         let connectors = self
             .cfg

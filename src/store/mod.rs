@@ -142,6 +142,33 @@ pub struct NewReport {
     pub html: Option<Vec<u8>>,
 }
 
+impl NewReport {
+    /// The row for a scored `report` and its signed `envelope`: ids, department, score, tier
+    /// and status as the report carries them. Callers that know better (a bot's own session id,
+    /// an operator's `--candidate`) override fields with struct update syntax.
+    pub fn of(
+        report: &crate::report::Report,
+        tenant: &str,
+        application_id: String,
+        envelope: Vec<u8>,
+        html: Option<Vec<u8>>,
+    ) -> NewReport {
+        NewReport {
+            report_id: report.report_id.clone(),
+            tenant: tenant.to_owned(),
+            application_id,
+            candidate_id: report.session.candidate_external_id.clone(),
+            department: report.session.department.clone(),
+            session_id: report.session.session_id.clone(),
+            integrity: report.score.integrity,
+            risk_tier: report.score.risk_tier.as_str().to_owned(),
+            verification_status: report.score.verification_status.as_str().to_owned(),
+            envelope,
+            html,
+        }
+    }
+}
+
 /// What `register` did: queued now, or already known (idempotent re-registration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registered {
