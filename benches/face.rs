@@ -20,7 +20,7 @@ fn frame() -> VideoFrame {
         if let Item::Video(f) = item {
             first.get_or_insert(f);
         }
-        Ok(())
+        Ok::<_, std::convert::Infallible>(())
     })
     .unwrap();
     first.unwrap()

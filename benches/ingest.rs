@@ -87,7 +87,7 @@ fn decode(c: &mut Criterion) {
                         Item::Video(_) => frames += 1,
                         Item::Audio(a) => samples += a.samples.len(),
                     }
-                    Ok(())
+                    Ok::<_, std::convert::Infallible>(())
                 })
                 .unwrap();
                 assert!(frames > 0 && samples > 0);

@@ -13,7 +13,7 @@ use crate::analysis::spectral::{SpectralAnalyser, SpectralParams};
 use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoFinding, VideoParams};
 use crate::analysis::voice::{self, VoiceAnalyser, VoiceParams, VoiceSample};
 use crate::inference::{CAMPPLUS, InferenceError, SILERO_VAD};
-use crate::ingest::{self, IngestConfig, IngestError, Item, MediaInput, Sampling};
+use crate::ingest::{self, IngestConfig, IngestError, Item, MediaInput, RunError, Sampling};
 use crate::media::{AUDIO_RATE, AudioChunk, Pts, VideoFrame};
 use crate::report::{
     Coverage, Event, MediaSection, PipelineSection, PolicyRef, Report, SCHEMA, SessionInfo,
@@ -132,22 +132,15 @@ pub fn reference_voice_embedding(
         VoiceAnalyser::new(opts.voice.clone(), None)?,
         None,
     )?;
-    let mut failure = None;
-    ingest::run(input, &IngestConfig::default(), |item| {
-        if let Item::Audio(a) = item
-            && let Err(e) = audio.feed(a.pts, &a.samples)
-        {
-            let msg = e.to_string();
-            failure.get_or_insert(e);
-            return Err(msg);
-        }
-        Ok(())
+    ingest::run(input, &IngestConfig::default(), |item| match item {
+        Item::Audio(a) => audio.feed(a.pts, &a.samples),
+        Item::Video(_) => Ok(()),
     })
-    .map_err(|e| match failure.take() {
-        Some(f) => PipelineError::Inference(f),
-        None => PipelineError::ReferenceMedia {
+    .map_err(|e| match e {
+        RunError::Consumer(e) => PipelineError::Inference(e),
+        RunError::Ingest(source) => PipelineError::ReferenceMedia {
             role: "voice",
-            source: e,
+            source,
         },
     })?;
     let summary = audio.finish()?;
@@ -216,6 +209,14 @@ pub struct Analysis {
 }
 
 /// Decodes the media and runs every analyser: everything of a session that needs the media.
+/// Why `analyse` stopped the ingest early.
+enum Stop {
+    /// A video batch failed in the face models.
+    Video(InferenceError),
+    /// The audio thread is gone: it stopped on an error, which its join returns.
+    AudioEnded,
+}
+
 pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, PipelineError> {
     // No analysis of an identified candidate without their recorded consent.
     opts.session
@@ -258,7 +259,6 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         _ => (rayon::current_num_threads() * 2).max(4),
     };
     let mut batch: Vec<VideoFrame> = Vec::with_capacity(batch_size);
-    let mut first_error: Option<InferenceError> = None;
     let mut frames = 0u64;
 
     // The audio analyser (a recurrent VAD and the voice encoder, sequential by nature) runs on its
@@ -311,28 +311,26 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
             frames += 1;
             batch.push(f);
             if batch.len() >= batch_size {
-                flush(&mut batch, &mut video, &mut faces).map_err(|e| {
-                    let msg = e.to_string();
-                    first_error.get_or_insert(e);
-                    msg
-                })
+                flush(&mut batch, &mut video, &mut faces).map_err(Stop::Video)
             } else {
                 Ok(())
             }
         }
         // A closed channel means the audio thread stopped on an error, collected below.
-        Item::Audio(a) => audio_tx
-            .send(a)
-            .map_err(|_| "audio analysis stopped".to_string()),
+        Item::Audio(a) => audio_tx.send(a).map_err(|_| Stop::AudioEnded),
     });
     drop(audio_tx);
     let audio_result = audio_thread
         .join()
         .expect("the audio analysis thread does not panic");
-    let summary = match (summary, first_error, audio_result) {
-        (_, Some(e), _) => return Err(e.into()),
-        (_, None, Err(e)) => return Err(e.into()),
-        (s, None, Ok(a)) => (s?, a),
+    let summary = match (summary, audio_result) {
+        (Err(RunError::Consumer(Stop::Video(e))), _) => return Err(e.into()),
+        (_, Err(e)) => return Err(e.into()),
+        (Err(RunError::Ingest(e)), Ok(_)) => return Err(e.into()),
+        (Err(RunError::Consumer(Stop::AudioEnded)), Ok(_)) => {
+            unreachable!("the audio thread reads until its sender is dropped unless it fails")
+        }
+        (Ok(s), Ok(a)) => (s, a),
     };
     let (summary, audio_summary) = summary;
     if let Some(decoder) = &summary.image_decoder

@@ -282,13 +282,35 @@ pub enum IngestError {
     #[error("{input}: no progress for {secs} s while decoding; giving up")]
     Stalled { input: String, secs: u64 },
     #[error("GStreamer could not be initialised: {0}")]
-    Init(String),
+    Init(#[source] gst::glib::Error),
     #[error("{input}: GStreamer element '{element}' is missing; run scripts/setup")]
     MissingElement { input: String, element: String },
-    #[error("analysis failed while ingesting {input}: {reason}")]
-    Consumer { input: String, reason: String },
     #[error("{input}: decoding was stopped")]
     Cancelled { input: String },
+}
+
+/// Initialises GStreamer (idempotent).
+fn init() -> Result<(), IngestError> {
+    gst::init().map_err(IngestError::Init)
+}
+
+/// Why [`run`] stopped: the media (an [`IngestError`]), or the consumer's own error, returned
+/// as the consumer gave it.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError<E> {
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error("{0}")]
+    Consumer(E),
+}
+
+impl From<RunError<std::convert::Infallible>> for IngestError {
+    fn from(e: RunError<std::convert::Infallible>) -> Self {
+        match e {
+            RunError::Ingest(e) => e,
+            RunError::Consumer(never) => match never {},
+        }
+    }
 }
 
 /// Shared between the pad-added handler (streaming thread) and the consumer.
@@ -405,15 +427,15 @@ impl Feeder {
 
 /// Decodes `input` to the end, handing every item to `on_item` as it arrives. Returns what the
 /// input contained. `on_item` runs on the calling thread; while it works, decoding waits.
-pub fn run<F>(
+pub fn run<F, E>(
     input: &MediaInput,
     cfg: &IngestConfig,
     mut on_item: F,
-) -> Result<MediaSummary, IngestError>
+) -> Result<MediaSummary, RunError<E>>
 where
-    F: FnMut(Item) -> Result<(), String>,
+    F: FnMut(Item) -> Result<(), E>,
 {
-    gst::init().map_err(|e| IngestError::Init(e.to_string()))?;
+    init()?;
     input.check_exists()?;
     let name = input.display_name();
 
@@ -484,10 +506,12 @@ where
     if pipeline.set_state(gst::State::Playing).is_err() {
         // The cause is on the bus.
         let err = drain_bus_for_error(&bus, &name);
-        return Err(err.unwrap_or(IngestError::Unreadable {
-            input: name,
-            reason: "the pipeline refused to start".into(),
-        }));
+        return Err(err
+            .unwrap_or(IngestError::Unreadable {
+                input: name,
+                reason: "the pipeline refused to start".into(),
+            })
+            .into());
     }
 
     let rx = running
@@ -503,10 +527,7 @@ where
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(item) => {
                 got_items = true;
-                on_item(item).map_err(|reason| IngestError::Consumer {
-                    input: name.clone(),
-                    reason,
-                })?;
+                on_item(item).map_err(RunError::Consumer)?;
                 // After the consumer's own work: only time spent waiting for GStreamer counts.
                 last_progress = Instant::now();
             }
@@ -520,14 +541,15 @@ where
                 MessageView::Error(err) => {
                     // Refusing an oversized stream can make elements fail: ours is the cause.
                     if let Some(e) = oversize_error(&found, cfg, &name) {
-                        return Err(e);
+                        return Err(e.into());
                     }
                     return Err(classify_error(
                         &name,
                         err.error(),
                         err.debug(),
                         missing_plugin.take(),
-                    ));
+                    )
+                    .into());
                 }
                 MessageView::Warning(w) => {
                     tracing::warn!(input = %name, "GStreamer warning: {}", w.error());
@@ -548,10 +570,7 @@ where
         if eos {
             for item in rx.try_iter() {
                 got_items = true;
-                on_item(item).map_err(|reason| IngestError::Consumer {
-                    input: name.clone(),
-                    reason,
-                })?;
+                on_item(item).map_err(RunError::Consumer)?;
             }
             break;
         }
@@ -560,7 +579,7 @@ where
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
         {
-            return Err(IngestError::Cancelled { input: name });
+            return Err(IngestError::Cancelled { input: name }.into());
         }
         if feeder
             .as_ref()
@@ -572,7 +591,8 @@ where
             return Err(IngestError::Stalled {
                 input: name,
                 secs: cfg.stall_timeout.as_secs(),
-            });
+            }
+            .into());
         }
     }
     drop(rx);
@@ -580,22 +600,23 @@ where
     drop(running);
 
     if let Some(e) = oversize_error(&found, cfg, &name) {
-        return Err(e);
+        return Err(e.into());
     }
     let found = found.lock().unwrap();
     if let Some(e) = &found.link_error {
         return Err(IngestError::Unreadable {
             input: name,
             reason: e.clone(),
-        });
+        }
+        .into());
     }
     // A stream the installed plug-ins cannot decode is an installation problem, not a
     // recording without that stream: fail rather than report `no_video`/`no_audio`.
     if let Some(what) = missing_plugin {
-        return Err(IngestError::MissingPlugin { input: name, what });
+        return Err(IngestError::MissingPlugin { input: name, what }.into());
     }
     if !got_items {
-        return Err(IngestError::NoStreams { input: name });
+        return Err(IngestError::NoStreams { input: name }.into());
     }
     let mut video = found.video.clone();
     if let Some(v) = video.as_mut() {
@@ -627,7 +648,7 @@ pub fn first_video_frame(input: &MediaInput) -> Result<Option<VideoFrame>, Inges
         if let Item::Video(f) = item {
             frame.get_or_insert(f);
         }
-        Ok(())
+        Ok::<_, std::convert::Infallible>(())
     })?;
     Ok(frame)
 }

@@ -226,12 +226,17 @@ pub enum ServeError {
     Config(#[from] crate::ats::config::ConfigError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("signing key: {0}")]
-    Key(String),
+    #[error("signing key: {0} (create one with `vigil keygen`)")]
+    Key(#[from] crate::report::keys::KeyError),
     #[error("policy: {0}")]
-    Policy(String),
-    #[error("{0}")]
-    Io(String),
+    Policy(#[from] crate::scoring::policy::PolicyError),
+    #[error("cannot create the spool directory {path}: {source}")]
+    Spool {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("resuming interrupted sessions: {0}")]
+    Recover(#[from] session::SessionError),
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
 }
@@ -241,30 +246,21 @@ pub enum ServeError {
 pub fn prepare(cfg: ServeConfig) -> Result<AppState, ServeError> {
     let key_path = match &cfg.signing_key {
         Some(p) => p.clone(),
-        None => {
-            crate::report::keys::default_key_path().map_err(|e| ServeError::Key(e.to_string()))?
-        }
+        None => crate::report::keys::default_key_path()?,
     };
-    let key = crate::report::keys::read_signing_key(&key_path)
-        .map_err(|e| ServeError::Key(format!("{e} (create one with `vigil keygen`)")))?;
+    let key = crate::report::keys::read_signing_key(&key_path)?;
     let policy = match &cfg.policy {
-        Some(p) => {
-            crate::scoring::Policy::load(p).map_err(|e| ServeError::Policy(e.to_string()))?
-        }
+        Some(p) => crate::scoring::Policy::load(p)?,
         None => crate::scoring::Policy::default(),
     };
-    std::fs::create_dir_all(&cfg.spool_dir).map_err(|e| {
-        ServeError::Io(format!(
-            "cannot create the spool directory {}: {e}",
-            cfg.spool_dir.display()
-        ))
+    std::fs::create_dir_all(&cfg.spool_dir).map_err(|source| ServeError::Spool {
+        path: cfg.spool_dir.clone(),
+        source,
     })?;
     let store = Store::open(&cfg.ats.store_path)?;
     let http = crate::ats::http_client(cfg.ats.delivery.request_timeout)?;
     let sessions = Sessions::new(Arc::new(cfg), Arc::new(Mutex::new(store)), key, policy);
-    let (resumed, lost) = sessions
-        .recover()
-        .map_err(|e| ServeError::Io(e.to_string()))?;
+    let (resumed, lost) = sessions.recover()?;
     if resumed + lost > 0 {
         tracing::warn!(
             resumed,
