@@ -11,8 +11,16 @@ use std::path::{Path, PathBuf};
 pub enum KeyError {
     #[error("signing key {path}: {reason}")]
     Read { path: PathBuf, reason: String },
-    #[error("cannot write key {path}: {reason}")]
-    Write { path: PathBuf, reason: String },
+    #[error("cannot write key {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode key {path}: {source}")]
+    Encode {
+        path: PathBuf,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(
         "{path} already exists; pass --force to replace it (reports signed with it will then need its public key kept elsewhere)"
     )]
@@ -74,29 +82,33 @@ pub fn generate(path: &Path, force: bool) -> Result<SigningKey, KeyError> {
     if path.exists() && !force {
         return Err(KeyError::Exists { path: path.into() });
     }
-    let werr = |e: String| KeyError::Write {
+    let werr = |source: std::io::Error| KeyError::Write {
         path: path.into(),
-        reason: e,
+        source,
+    };
+    let eerr = |e: Box<dyn std::error::Error + Send + Sync>| KeyError::Encode {
+        path: path.into(),
+        source: e,
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| werr(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(werr)?;
     }
     let key = SigningKey::generate(&mut OsRng);
     let pem = key
         .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| werr(e.to_string()))?;
+        .map_err(|e| eerr(e.into()))?;
     write_private(path, pem.as_bytes(), force).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             KeyError::Exists { path: path.into() }
         } else {
-            werr(e.to_string())
+            werr(e)
         }
     })?;
     let public = key
         .verifying_key()
         .to_public_key_pem(LineEnding::LF)
-        .map_err(|e| werr(e.to_string()))?;
-    std::fs::write(public_path_for(path), public).map_err(|e| werr(e.to_string()))?;
+        .map_err(|e| eerr(e.into()))?;
+    std::fs::write(public_path_for(path), public).map_err(werr)?;
     Ok(key)
 }
 

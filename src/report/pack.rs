@@ -28,8 +28,18 @@ pub enum PackError {
     NotAReport { path: PathBuf, reason: String },
     #[error("report {0} is given twice")]
     Duplicate(String),
-    #[error("cannot write the pack {path}: {reason}")]
-    Write { path: PathBuf, reason: String },
+    #[error("cannot write the pack {path}: already exists; choose a new path")]
+    Exists { path: PathBuf },
+    #[error("cannot write the pack {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the pack {path}: {source}")]
+    Zip {
+        path: PathBuf,
+        source: zip::result::ZipError,
+    },
 }
 
 /// One file of the pack.
@@ -249,12 +259,18 @@ impl Pack {
     /// Writes the pack to `out`: a ZIP when the name ends in `.zip`, else a directory (which
     /// must not exist yet).
     pub fn write(&self, out: &Path) -> Result<(), PackError> {
-        let werr = |reason: String| PackError::Write {
+        let werr = |source: std::io::Error| PackError::Write {
             path: out.to_owned(),
-            reason,
+            source,
+        };
+        let zerr = |source: zip::result::ZipError| PackError::Zip {
+            path: out.to_owned(),
+            source,
         };
         if out.exists() {
-            return Err(werr("already exists; choose a new path".into()));
+            return Err(PackError::Exists {
+                path: out.to_owned(),
+            });
         }
         let parent = out
             .parent()
@@ -265,36 +281,35 @@ impl Pack {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
         if is_zip {
-            let tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| werr(e.to_string()))?;
+            let tmp = tempfile::NamedTempFile::new_in(parent).map_err(werr)?;
             {
                 let mut z = zip::ZipWriter::new(tmp.as_file());
                 let opts = zip::write::SimpleFileOptions::default()
                     .compression_method(zip::CompressionMethod::Deflated);
                 for f in &files {
-                    z.start_file(f.path.as_str(), opts)
-                        .map_err(|e| werr(e.to_string()))?;
-                    std::io::Write::write_all(&mut z, &f.bytes).map_err(|e| werr(e.to_string()))?;
+                    z.start_file(f.path.as_str(), opts).map_err(zerr)?;
+                    std::io::Write::write_all(&mut z, &f.bytes).map_err(werr)?;
                 }
-                z.finish().map_err(|e| werr(e.to_string()))?;
+                z.finish().map_err(zerr)?;
             }
-            tmp.as_file().sync_all().map_err(|e| werr(e.to_string()))?;
-            tmp.persist(out).map_err(|e| werr(e.to_string()))?;
+            tmp.as_file().sync_all().map_err(werr)?;
+            tmp.persist(out).map_err(|e| werr(e.error))?;
         } else {
             let tmp = tempfile::Builder::new()
                 .prefix(".vigil-pack-")
                 .tempdir_in(parent)
-                .map_err(|e| werr(e.to_string()))?;
+                .map_err(werr)?;
             for f in &files {
                 let p = tmp.path().join(&f.path);
                 if let Some(d) = p.parent() {
-                    std::fs::create_dir_all(d).map_err(|e| werr(e.to_string()))?;
+                    std::fs::create_dir_all(d).map_err(werr)?;
                 }
-                std::fs::write(&p, &f.bytes).map_err(|e| werr(e.to_string()))?;
+                std::fs::write(&p, &f.bytes).map_err(werr)?;
             }
             let kept = tmp.keep();
             std::fs::rename(&kept, out).map_err(|e| {
                 let _ = std::fs::remove_dir_all(&kept);
-                werr(e.to_string())
+                werr(e)
             })?;
         }
         Ok(())
