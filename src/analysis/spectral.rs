@@ -71,6 +71,18 @@ pub struct SpectralParams {
     /// loudspeaker (roll-off ≈ 700 Hz) in a room at −14 dB — a thin margin. A loudspeaker with
     /// real bass is missed.
     pub replay_bass_db: f32,
+    /// Replay on telephone-band speech: a window whose speech has no energy above the band
+    /// (4–5 kHz at or below this many dB relative to 2–3 kHz) came through a channel that
+    /// already cuts the bass (300–3400 Hz), so its bass is judged against
+    /// `replay_bass_narrowband_db` instead. Default −42 dB: on the corpus's calibration half
+    /// wide-band windows reach −39.6 dB at the lowest, telephone-band ones −43.8 at the highest.
+    pub replay_narrowband_edge_db: f32,
+    /// Replay: the bass threshold for telephone-band windows. Default −24 dB: the calibration
+    /// half's telephone-band real voices reach −17.6 dB with room decay (that is the line's own
+    /// roll-off; at −12 they raised `replay_suspected` on 2 of 3 clean phone recordings), and
+    /// a loudspeaker's roll-off comes on top of it. The calibration half holds no
+    /// telephone-band replay; the margin below the real voices is a choice, not a fit.
+    pub replay_bass_narrowband_db: f32,
     /// Replay: the fastest 100 ms fall of speech energy (median over seconds) at or below this:
     /// room reverberation stops sound from dying away quickly. Default 16 dB (dry real speech
     /// 30–37 dB; reverberant real recordings 12–16 dB, so this alone is not enough either).
@@ -126,6 +138,8 @@ impl Default for SpectralParams {
             hum_jump_deg: None,
             hum_min_snr_db: 12.0,
             replay_bass_db: -12.0,
+            replay_narrowband_edge_db: -42.0,
+            replay_bass_narrowband_db: -24.0,
             replay_decay_db: 16.0,
             synthetic_harmonicity: 0.40,
             synthetic_silent_s: 3,
@@ -972,7 +986,7 @@ impl SpectralAnalyser {
             let bass = s.speech_bands_db[0].max(s.speech_bands_db[1]) - s.speech_bands_db[3];
             tracing::debug!(
                 "spectral second {i}: speech {} pause {} floor {:?} pause_sb p10 {:?} p80 {:?} \
-                 voiced {} hb {:.2} hnr {:.1} step {:.3} fall {:?} bass {:.1} rolloff {:.0} silent {} clip {} hum50 {:.4}",
+                 voiced {} hb {:.2} hnr {:.1} step {:.3} fall {:?} bass {:.1} rolloff {:.0} silent {} clip {} hum50 {:.4} speech_bands {:?} pause_bands {:?}",
                 s.speech_frames,
                 s.pause_frames,
                 s.noise_floor_dbfs,
@@ -988,6 +1002,8 @@ impl SpectralAnalyser {
                 s.silent_pause_frames,
                 s.clipped_samples,
                 s.hum[0].norm(),
+                s.speech_bands_db.map(|x| (x * 10.0).round() / 10.0),
+                s.pause_bands_db.map(|x| (x * 10.0).round() / 10.0),
             );
         }
         let p = &self.params;
@@ -1290,6 +1306,13 @@ fn detect_windows(
             }
             // 120–240 Hz against 480–1000 Hz: 40–120 Hz is mostly hum and handling noise.
             let bass = db(bands[1] / speech as f32) - db(bands[3] / speech as f32);
+            // Telephone band (nothing above 3.4 kHz): the line has cut the bass already.
+            let edge = db(bands[7] / speech as f32) - db(bands[5] / speech as f32);
+            let bass_limit = if edge <= p.replay_narrowband_edge_db {
+                p.replay_bass_narrowband_db
+            } else {
+                p.replay_bass_db
+            };
             let mut falls: Vec<f32> = win
                 .iter()
                 .filter(|s| s.speech_frames >= 30)
@@ -1302,7 +1325,7 @@ fn detect_windows(
                 .sum::<f32>()
                 / speech as f32;
             if let Some(decay) = decay
-                && bass <= p.replay_bass_db
+                && bass <= bass_limit
                 && decay <= p.replay_decay_db
             {
                 replay.push((a, b, bass, decay, rolloff));
@@ -1841,6 +1864,41 @@ mod tests {
             s.pause_speech_band_p80 = Some(-30.0);
         }
         assert!(detect_windows(&secs, &p, &[]).is_empty());
+    }
+
+    /// Seconds of reverberant speech with this bass (120–240 Hz re 480–1000 Hz) and upper band
+    /// edge (4–5 kHz re 2–3 kHz), in dB.
+    fn speech_seconds(bass: f32, edge: f32) -> Vec<SpectralSecond> {
+        let mut bands = [-30.0f32; N_BANDS];
+        bands[1] = -30.0 + bass;
+        bands[7] = -30.0 + edge;
+        (0..12)
+            .map(|_| SpectralSecond {
+                frames: 100,
+                speech_frames: 60,
+                pause_frames: 40,
+                speech_bands_db: bands,
+                max_fall_db: Some(12.0),
+                ..SpectralSecond::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn telephone_band_speech_needs_a_deeper_bass_cut_to_be_a_replay() {
+        let p = SpectralParams::default();
+        let replays = |secs: &[SpectralSecond]| {
+            detect_windows(secs, &p, &[])
+                .iter()
+                .filter(|f| matches!(f, SpectralFinding::Replay { .. }))
+                .count()
+        };
+        // Wide band: a loudspeaker's roll-off at −15 dB is enough.
+        assert_eq!(replays(&speech_seconds(-15.0, -20.0)), 1);
+        // Telephone band: −15 dB is the line's own roll-off, not a loudspeaker's …
+        assert_eq!(replays(&speech_seconds(-15.0, -60.0)), 0);
+        // … and a loudspeaker on top of the line cuts deeper.
+        assert_eq!(replays(&speech_seconds(-30.0, -60.0)), 1);
     }
 
     #[test]
