@@ -309,7 +309,7 @@ webhook_signature_token = "lever-token"
     let cfg = vigil::ats::config::AtsConfig::parse(&text, &dir.join("ats.toml"), true).unwrap();
     let store = vigil::store::Store::open(&cfg.store_path).unwrap();
     vigil::ats::inbound::InboundState {
-        store: std::sync::Arc::new(std::sync::Mutex::new(store)),
+        store: vigil::store::Shared::new(store),
         config: std::sync::Arc::new(cfg),
         http: http_client(Duration::from_secs(10)).unwrap(),
     }
@@ -387,7 +387,7 @@ async fn greenhouse_webhooks_vigil_consumes() {
     for (n, m) in pact.messages().enumerate() {
         let body = m.contents.contents.value().unwrap().to_vec();
         {
-            let mut s = state.store.lock().unwrap();
+            let mut s = state.store.lock();
             let mut r = report();
             r.report_id = format!("vr_{n:024}");
             r.application_id = "46196263".into();
@@ -428,7 +428,7 @@ async fn lever_webhooks_vigil_consumes() {
     for m in pact.messages() {
         let body = m.contents.contents.value().unwrap().to_vec();
         {
-            let mut s = state.store.lock().unwrap();
+            let mut s = state.store.lock();
             let mut r = report();
             r.tenant = "acme".into();
             r.application_id = "250d8f03".into();

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tower::ServiceExt;
 use vigil::ats::config::AtsConfig;
 use vigil::ats::inbound::{InboundState, router};
@@ -111,7 +111,7 @@ fn env(canary: &str) -> Env {
     let store = Store::open(&cfg.store_path).unwrap();
     Env {
         state: InboundState {
-            store: Arc::new(Mutex::new(store)),
+            store: vigil::store::Shared::new(store),
             config: Arc::new(cfg),
             http: vigil::ats::http_client(std::time::Duration::from_secs(10)).unwrap(),
         },
@@ -122,7 +122,7 @@ fn env(canary: &str) -> Env {
 
 impl Env {
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.state.store.lock().unwrap()
+        self.state.store.lock()
     }
 
     async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {

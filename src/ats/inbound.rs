@@ -21,7 +21,7 @@
 use super::config::{AtsConfig, Secret};
 use super::gate;
 use crate::store::governance::DeletionRequest;
-use crate::store::{Store, StoreError, now_ms};
+use crate::store::{Shared, Store, StoreError, now_ms};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -32,7 +32,7 @@ use axum::{Json, Router};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A webhook request (head, body and handling, including a confirmation call to the ATS) must
 /// complete within this; a trickled body is cut off with 408.
@@ -46,7 +46,7 @@ const LEVER_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Clone)]
 pub struct InboundState {
-    pub store: Arc<Mutex<Store>>,
+    pub store: Shared,
     pub config: Arc<AtsConfig>,
     /// For confirming deletions with the ATS's API.
     pub http: reqwest::Client,
@@ -151,20 +151,17 @@ async fn with_store<T: Send + 'static>(
     st: &InboundState,
     f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {
-    let store = st.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut s)
-    })
-    .await
-    .map_err(|_| problem(StatusCode::INTERNAL_SERVER_ERROR, "store task failed"))?
-    .map_err(|e| {
-        tracing::error!(error = %e, "store error handling an inbound webhook");
-        problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage unavailable; retry later",
-        )
-    })
+    st.store
+        .call(f)
+        .await
+        .map_err(|_| problem(StatusCode::INTERNAL_SERVER_ERROR, "store task failed"))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "store error handling an inbound webhook");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable; retry later",
+            )
+        })
 }
 
 /// 401 for a webhook whose signature does not check; the refusal is logged and recorded.

@@ -1,17 +1,17 @@
 //! The delivery worker: claims due outbox rows, runs each through its connector on the tokio
 //! runtime (network I/O only), and records the outcome durably before moving on.
 //!
-//! SQLite calls are blocking, so they run on `spawn_blocking` behind one `std::sync::Mutex`
-//! that is never held across an `.await`. Outcomes are explicit: delivered, retry at a time,
+//! SQLite calls are blocking, so they run through [`Shared::run`] on the blocking pool, and the
+//! store's lock is never held across an `.await`. Outcomes are explicit: delivered, retry at a time,
 //! or dead-lettered (logged at error level under the `vigil::alert` target and counted).
 
 use super::retry::{Class, RetryPolicy, SendError, TransportKind};
 use super::{Connector, Receipt};
-use crate::store::{Job, Store, StoreError, now_ms};
+use crate::store::{Job, Shared, Store, StoreError, now_ms};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 
@@ -40,12 +40,21 @@ pub struct RunStats {
 pub enum WorkerError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("a store task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
+    #[error("a store or delivery task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl From<crate::store::CallError> for WorkerError {
+    fn from(e: crate::store::CallError) -> Self {
+        match e {
+            crate::store::CallError::Store(e) => WorkerError::Store(e),
+            crate::store::CallError::Task(e) => WorkerError::Task(e),
+        }
+    }
 }
 
 pub struct Worker {
-    store: Arc<Mutex<Store>>,
+    store: Shared,
     connectors: Arc<HashMap<(String, String), Connector>>,
     retry: RetryPolicy,
     concurrency: usize,
@@ -70,7 +79,7 @@ impl Worker {
             .map(|(tenant, c)| ((tenant, c.name().to_owned()), c))
             .collect();
         Worker {
-            store: Arc::new(Mutex::new(store)),
+            store: Shared::new(store),
             connectors: Arc::new(map),
             retry,
             concurrency: concurrency.max(1),
@@ -82,12 +91,7 @@ impl Worker {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, WorkerError> {
-        let store = self.store.clone();
-        Ok(tokio::task::spawn_blocking(move || {
-            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut s)
-        })
-        .await??)
+        Ok(self.store.run(f).await?)
     }
 
     /// Runs deliveries until idle (or until `shutdown` completes in `Forever` mode). In-flight

@@ -862,7 +862,7 @@ fn listen(a: ListenArgs) -> Result<ExitCode, Failure> {
     let http = crate::ats::http_client(cfg.delivery.request_timeout)
         .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
     let state = crate::ats::inbound::InboundState {
-        store: std::sync::Arc::new(std::sync::Mutex::new(store)),
+        store: crate::store::Shared::new(store),
         config: std::sync::Arc::new(cfg),
         http,
     };

@@ -307,7 +307,6 @@ async fn load(st: &AppState, bot: &Bot, id: String) -> Result<LiveSession, Probl
     blocking(move || {
         store
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .live_session(&tenant, &id)?
             .ok_or_else(|| Problem::not_found("session"))
     })
@@ -400,11 +399,7 @@ async fn append(
         f.write_all_at(&bytes, offset).map_err(Problem::internal)?;
         f.sync_data().map_err(Problem::internal)?;
         let end = offset + bytes.len() as u64;
-        let still_receiving = sessions
-            .store
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .set_received(&a.id, end)?;
+        let still_receiving = sessions.store.lock().set_received(&a.id, end)?;
         // Ended, failed or interrupted meanwhile: these bytes are not part of the session.
         if !still_receiving {
             return Err(gone());
@@ -670,7 +665,6 @@ async fn artifacts(
     blocking(move || {
         store
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .report_artifacts(&tenant, &report_id)?
             .ok_or_else(|| {
                 Problem::new(

@@ -28,8 +28,8 @@ use config::ServeConfig;
 use problem::Problem;
 use session::{LATENCY_BOUNDS, Sessions};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 /// The OpenAPI 3.1 description of this server's routes (served at `/openapi.json`).
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -118,16 +118,12 @@ async fn readyz(AxState(st): AxState<AppState>) -> Response {
         return Problem::unavailable("shutting down", std::time::Duration::from_secs(5))
             .into_response();
     }
-    let store = st.sessions.store.clone();
-    let ok = tokio::task::spawn_blocking(move || {
-        store
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .live_session_counts()
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false);
+    let ok = st
+        .sessions
+        .store
+        .run(|s| s.live_session_counts())
+        .await
+        .is_ok();
     if !ok {
         return Problem::unavailable(
             "the store is not answering",
@@ -156,12 +152,11 @@ async fn metrics(AxState(st): AxState<AppState>, headers: axum::http::HeaderMap)
             return Problem::unauthorized().into_response();
         }
     }
-    let store = st.sessions.store.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        let s = store.lock().unwrap_or_else(|p| p.into_inner());
-        Ok::<_, crate::store::StoreError>((s.metrics()?, s.live_session_counts()?))
-    })
-    .await;
+    let found = st
+        .sessions
+        .store
+        .call(|s| Ok::<_, crate::store::StoreError>((s.metrics()?, s.live_session_counts()?)))
+        .await;
     let (ats, counts) = match found {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => return Problem::from(e).into_response(),
@@ -259,7 +254,7 @@ pub fn prepare(cfg: ServeConfig) -> Result<AppState, ServeError> {
     })?;
     let store = Store::open(&cfg.ats.store_path)?;
     let http = crate::ats::http_client(cfg.ats.delivery.request_timeout)?;
-    let sessions = Sessions::new(Arc::new(cfg), Arc::new(Mutex::new(store)), key, policy);
+    let sessions = Sessions::new(Arc::new(cfg), crate::store::Shared::new(store), key, policy);
     let (resumed, lost) = sessions.recover()?;
     if resumed + lost > 0 {
         tracing::warn!(

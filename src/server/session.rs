@@ -15,7 +15,7 @@ use crate::pipeline::{self, Progress, ScoreOptions};
 use crate::report::{dsse, html};
 use crate::scoring::Policy;
 use crate::store::live::{LiveSession, Source, State};
-use crate::store::{NewReport, Store, now_ms};
+use crate::store::{NewReport, Shared, Store, now_ms};
 use ed25519_dalek::SigningKey;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -133,7 +133,7 @@ pub struct Stats {
 /// Everything the API needs to drive sessions.
 pub struct Sessions {
     pub cfg: Arc<ServeConfig>,
-    pub store: Arc<Mutex<Store>>,
+    pub store: Shared,
     key: SigningKey,
     policy: Policy,
     active: Mutex<HashMap<String, Arc<Active>>>,
@@ -144,7 +144,7 @@ pub struct Sessions {
 impl Sessions {
     pub fn new(
         cfg: Arc<ServeConfig>,
-        store: Arc<Mutex<Store>>,
+        store: Shared,
         key: SigningKey,
         policy: Policy,
     ) -> Arc<Sessions> {
@@ -160,7 +160,7 @@ impl Sessions {
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+        self.store.lock()
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {

@@ -14,6 +14,9 @@
 pub mod audit;
 pub mod governance;
 pub mod live;
+mod shared;
+
+pub use shared::{CallError, Shared};
 
 /// Stores an enum in a TEXT column as its snake_case name (strum's `IntoStaticStr` and
 /// `EnumString`); a name read back that no variant has is an error, never a default — a row
