@@ -1,7 +1,7 @@
 //! The delivery worker: claims due outbox rows, runs each through its connector on the tokio
 //! runtime (network I/O only), and records the outcome durably before moving on.
 //!
-//! SQLite calls are blocking, so they run through [`Shared::run`] on the blocking pool, and the
+//! SQLite calls are blocking, so they run through [`Shared::call`] on the blocking pool, and the
 //! store's lock is never held across an `.await`. Outcomes are explicit: delivered, retry at a time,
 //! or dead-lettered (logged at error level under the `vigil::alert` target and counted).
 
@@ -44,15 +44,6 @@ pub enum WorkerError {
     Task(#[from] tokio::task::JoinError),
 }
 
-impl From<crate::store::CallError> for WorkerError {
-    fn from(e: crate::store::CallError) -> Self {
-        match e {
-            crate::store::CallError::Store(e) => WorkerError::Store(e),
-            crate::store::CallError::Task(e) => WorkerError::Task(e),
-        }
-    }
-}
-
 pub struct Worker {
     store: Shared,
     connectors: Arc<HashMap<(String, String), Connector>>,
@@ -91,7 +82,7 @@ impl Worker {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, WorkerError> {
-        Ok(self.store.run(f).await?)
+        Ok(self.store.call(f).await??)
     }
 
     /// Runs deliveries until idle (or until `shutdown` completes in `Forever` mode). In-flight

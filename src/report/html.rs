@@ -120,15 +120,15 @@ fn timeline_svg(r: &Report, out: &mut String) {
     );
     // Flagged spans, shaded across every lane.
     for (i, e) in r.events.iter().enumerate() {
-        let kind = e.kind.as_str().to_owned();
+        let kind = e.kind.as_str();
         let (x0, x1) = (x(e.start_s), x(e.end_s.max(e.start_s + step * 0.5)));
         let _ = write!(
             out,
             r#"<rect class="span" data-event="{i}" x="{x0:.1}" y="0" width="{:.1}" height="{:.1}" fill="{}" fill-opacity="0.14"><title>{} {}–{}</title></rect>"#,
             (x1 - x0).max(1.0),
             height - 20.0,
-            component_colour(&kind),
-            esc(&kind),
+            component_colour(kind),
+            esc(kind),
             mmss(e.start_s),
             mmss(e.end_s)
         );
@@ -246,11 +246,11 @@ pub fn render_unreadable(reason: &str, detail: &str) -> String {
 }
 
 pub fn render(r: &Report, check: &SignatureCheck) -> String {
-    let status = r.score.verification_status.as_str().to_owned();
-    let tier = r.score.risk_tier.as_str().to_owned();
+    let status = r.score.verification_status.as_str();
+    let tier = r.score.risk_tier.as_str();
     let trusted = matches!(check, SignatureCheck::Valid { .. });
     // An untrusted page carries no verdict styling: no green "verified" for a forgery.
-    let status_colour = match status.as_str() {
+    let status_colour = match status {
         _ if !trusted => "#868e96",
         "verified" => "#2b8a3e",
         "rejected" => "#c92a2a",
@@ -298,7 +298,7 @@ code{{font-size:12px;word-break:break-all}}
         r#"<div class="verdict" id="verdict"><span class="badge" style="background:{status_colour}">{}</span><span class="score" id="integrity">{:.0}<span class="muted">/100</span></span><span>risk tier <b id="risk-tier">{}</b></span></div>"#,
         esc(&badge),
         r.score.integrity,
-        esc(&tier)
+        esc(tier)
     );
     if !r.score.status_reasons.is_empty() {
         o.push_str("<ul id=\"reasons\">");
@@ -349,7 +349,7 @@ code{{font-size:12px;word-break:break-all}}
     } else {
         o.push_str(r#"<table id="events"><tr><th>kind</th><th>from</th><th>to</th><th>confidence</th><th>what happened</th><th>evidence</th></tr>"#);
         for (i, e) in r.events.iter().enumerate() {
-            let kind = e.kind.as_str().to_owned();
+            let kind = e.kind.as_str();
             let _ = write!(
                 o,
                 r#"<tr class="event" id="event-{i}" data-kind="{k}"><td><span style="color:{col}">■</span> {k}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td class="muted">{}</td></tr>"#,
@@ -358,8 +358,8 @@ code{{font-size:12px;word-break:break-all}}
                 e.confidence,
                 esc(&e.reason),
                 esc(&evidence_text(e)),
-                k = esc(&kind),
-                col = component_colour(&kind),
+                k = esc(kind),
+                col = component_colour(kind),
             );
         }
         o.push_str("</table>");

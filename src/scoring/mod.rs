@@ -70,9 +70,7 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         self.into()
     }
-}
 
-impl EventKind {
     /// Every kind, in declaration order (a policy must give each one a rule, except the
     /// [`EventKind::MEDIA_FAULTS`], which have a fixed one).
     pub const ALL: [EventKind; 21] = [
@@ -973,7 +971,7 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
     {
         reasons.push(format!(
             "The recording is broken or manipulated ({} at {:.1} s): only what was decoded was analysed.",
-            e.kind.as_str().to_owned(),
+            e.kind.as_str(),
             e.start_s
         ));
     }

@@ -3,8 +3,7 @@
 //! every event kind must be listed, quality kinds cost nothing, weak-evidence (spectral) kinds
 //! can never block, and the tier cut-offs are ordered.
 
-use super::Event;
-use super::EventKind;
+use super::{Event, EventKind};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
