@@ -340,6 +340,25 @@ async fn rate_limit_answers_429_with_retry_after() {
     // Another bot has its own bucket.
     let (s, _, _) = call(&st, get("/v1/sessions/vs_none", TOKEN_B)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, h, b) = call(&st, get("/metrics", TOKEN_B)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        h["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let m = String::from_utf8(b).unwrap();
+    for line in [
+        "# TYPE vigil_serve_rate_limited counter",
+        "vigil_serve_rate_limited_total 1",
+        "vigil_serve_admission_refused_total 0",
+        "vigil_serve_report_latency_seconds_bucket{le=\"0.5\"} 0",
+        "vigil_serve_max_sessions 4",
+        "vigil_serve_ingest_lag_seconds 0.0",
+    ] {
+        assert!(m.lines().any(|l| l == line), "{line:?} missing from:\n{m}");
+    }
 }
 
 #[tokio::test]

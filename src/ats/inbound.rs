@@ -453,76 +453,18 @@ async fn gate_endpoint(
     }
 }
 
-/// Prometheus text exposition, computed from the store (durable, shared by every worker).
-pub fn render_metrics(m: &crate::store::Metrics) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "# HELP vigil_deliveries Outbox deliveries by state.\n# TYPE vigil_deliveries gauge"
-    );
-    for (state, n) in [
-        ("pending", m.deliveries.pending),
-        ("delivered", m.deliveries.delivered),
-        ("dead", m.deliveries.dead),
-    ] {
-        let _ = writeln!(o, "vigil_deliveries{{state=\"{state}\"}} {n}");
-    }
-    let _ = writeln!(
-        o,
-        "# HELP vigil_delivery_attempts_total Delivery attempts by outcome and connector.\n# TYPE vigil_delivery_attempts_total counter"
-    );
-    for (outcome, conn, n) in &m.attempts {
-        let _ = writeln!(
-            o,
-            "vigil_delivery_attempts_total{{outcome=\"{outcome}\",connector=\"{conn}\"}} {n}"
-        );
-    }
-    let _ = writeln!(
-        o,
-        "# HELP vigil_delivery_attempt_seconds Attempt latency.\n# TYPE vigil_delivery_attempt_seconds summary"
-    );
-    for (conn, sum_ms, n) in &m.attempt_ms {
-        let _ = writeln!(
-            o,
-            "vigil_delivery_attempt_seconds_sum{{connector=\"{conn}\"}} {}",
-            *sum_ms as f64 / 1000.0
-        );
-        let _ = writeln!(
-            o,
-            "vigil_delivery_attempt_seconds_count{{connector=\"{conn}\"}} {n}"
-        );
-    }
-    let _ = writeln!(
-        o,
-        "# HELP vigil_dead_letters Deliveries dead-lettered (an ATS/Vigil state mismatch until requeued).\n# TYPE vigil_dead_letters gauge\nvigil_dead_letters {}",
-        m.deliveries.dead
-    );
-    let _ = writeln!(
-        o,
-        "# HELP vigil_review_queue_depth Reports waiting for a person.\n# TYPE vigil_review_queue_depth gauge\nvigil_review_queue_depth {}",
-        m.review_queue
-    );
-    let _ = writeln!(
-        o,
-        "# HELP vigil_kill_switch 1 while degrade mode is on.\n# TYPE vigil_kill_switch gauge\nvigil_kill_switch {}",
-        m.kill_switch as u8
-    );
-    let _ = writeln!(
-        o,
-        "# HELP vigil_audit_entries Entries in the audit log.\n# TYPE vigil_audit_entries gauge\nvigil_audit_entries {}",
-        m.audit_entries
-    );
-    o
-}
-
 async fn metrics(State(st): State<InboundState>) -> Response {
     match with_store(&st, |s| s.metrics()).await {
-        Ok(m) => (
-            [("content-type", "text/plain; version=0.0.4")],
-            render_metrics(&m),
-        )
-            .into_response(),
+        Ok(m) => {
+            let mut reg = prometheus_client::registry::Registry::default();
+            super::metrics::register_store(&mut reg, &m);
+            match super::metrics::encode(&reg) {
+                Ok(text) => {
+                    ([("content-type", super::metrics::CONTENT_TYPE)], text).into_response()
+                }
+                Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed"),
+            }
+        }
         Err(r) => r,
     }
 }

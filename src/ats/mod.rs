@@ -18,6 +18,7 @@ pub mod gate;
 pub mod greenhouse;
 pub mod inbound;
 pub mod lever;
+pub mod metrics;
 pub mod retry;
 pub mod sandbox;
 pub mod token;

@@ -54,10 +54,7 @@ impl FromRequestParts<AppState> for Bot {
             Problem::unauthorized()
         })?;
         if let Err(wait) = st.limiter.check(&format!("{}/{}", bot.tenant, bot.name)) {
-            st.sessions
-                .stats
-                .rate_limited
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            st.sessions.stats.rate_limited.inc();
             return Err(Problem::too_many(
                 "this bot's request rate is above its limit; retry after the given time",
                 wait,

@@ -18,6 +18,7 @@ pub mod problem;
 pub mod session;
 
 use crate::ats::inbound::{self, InboundState};
+use crate::ats::metrics;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::State as AxState;
@@ -26,10 +27,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use config::ServeConfig;
 use problem::Problem;
-use session::{LATENCY_BOUNDS, Sessions};
-use std::fmt::Write as _;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use session::Sessions;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::AtomicU64;
 
 /// The OpenAPI 3.1 description of this server's routes (served at `/openapi.json`).
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -162,18 +165,15 @@ async fn metrics(AxState(st): AxState<AppState>, headers: axum::http::HeaderMap)
         Ok(Err(e)) => return Problem::from(e).into_response(),
         Err(e) => return Problem::internal(e).into_response(),
     };
-    let mut out = inbound::render_metrics(&ats);
-    let _ = writeln!(
-        out,
-        "# HELP vigil_serve_sessions Sessions by state.\n# TYPE vigil_serve_sessions gauge"
-    );
+    let mut reg = Registry::default();
+    metrics::register_store(&mut reg, &ats);
+    let sessions = Family::<metrics::Labels, Gauge>::default();
     for (state, n) in counts {
-        let _ = writeln!(
-            out,
-            "vigil_serve_sessions{{state=\"{}\"}} {n}",
-            state.as_str()
-        );
+        sessions
+            .get_or_create(&vec![("state", state.as_str().to_owned())])
+            .set(n as i64);
     }
+    reg.register("vigil_serve_sessions", "Sessions by state", sessions);
     let active = st.sessions.active_all();
     let lag = active
         .iter()
@@ -181,37 +181,57 @@ async fn metrics(AxState(st): AxState<AppState>, headers: axum::http::HeaderMap)
         .fold(0.0f64, f64::max);
     let backlog: u64 = active.iter().map(|a| a.spool.backlog()).sum();
     let finalizing = active.iter().filter(|a| a.spool.is_ended()).count();
-    let _ = writeln!(
-        out,
-        "# HELP vigil_serve_active_sessions Admitted sessions (receiving or finalizing).\n# TYPE vigil_serve_active_sessions gauge\nvigil_serve_active_sessions {}\n\
-         # HELP vigil_serve_max_sessions Admission limit.\n# TYPE vigil_serve_max_sessions gauge\nvigil_serve_max_sessions {}\n\
-         # HELP vigil_serve_ingest_lag_seconds Largest lag of a live session's analysis behind real time.\n# TYPE vigil_serve_ingest_lag_seconds gauge\nvigil_serve_ingest_lag_seconds {lag:.3}\n\
-         # HELP vigil_serve_analysis_backlog_bytes Received media not yet taken by the decoders.\n# TYPE vigil_serve_analysis_backlog_bytes gauge\nvigil_serve_analysis_backlog_bytes {backlog}\n\
-         # HELP vigil_serve_analysis_finalizing Sessions ended and being finalised.\n# TYPE vigil_serve_analysis_finalizing gauge\nvigil_serve_analysis_finalizing {finalizing}\n\
-         # HELP vigil_serve_admission_refused_total Session requests refused with 503 (limit or shutdown).\n# TYPE vigil_serve_admission_refused_total counter\nvigil_serve_admission_refused_total {}\n\
-         # HELP vigil_serve_rate_limited_total Requests refused with 429.\n# TYPE vigil_serve_rate_limited_total counter\nvigil_serve_rate_limited_total {}",
-        active.len(),
-        st.sessions.cfg.max_sessions,
-        st.sessions.stats.admission_refused.load(Ordering::Relaxed),
-        st.sessions.stats.rate_limited.load(Ordering::Relaxed),
-    );
-    let h = st.sessions.stats.latency.lock().unwrap();
-    let _ = writeln!(
-        out,
-        "# HELP vigil_serve_report_latency_seconds From the end of a session to its signed report in the outbox.\n# TYPE vigil_serve_report_latency_seconds histogram"
-    );
-    for (b, n) in LATENCY_BOUNDS.iter().zip(h.buckets) {
-        let _ = writeln!(
-            out,
-            "vigil_serve_report_latency_seconds_bucket{{le=\"{b}\"}} {n}"
-        );
+    for (name, help, v) in [
+        (
+            "vigil_serve_active_sessions",
+            "Admitted sessions (receiving or finalizing)",
+            active.len() as i64,
+        ),
+        (
+            "vigil_serve_max_sessions",
+            "Admission limit",
+            st.sessions.cfg.max_sessions as i64,
+        ),
+        (
+            "vigil_serve_analysis_backlog_bytes",
+            "Received media not yet taken by the decoders",
+            backlog as i64,
+        ),
+        (
+            "vigil_serve_analysis_finalizing",
+            "Sessions ended and being finalised",
+            finalizing as i64,
+        ),
+    ] {
+        reg.register(name, help, metrics::gauge(v));
     }
-    let _ = writeln!(
-        out,
-        "vigil_serve_report_latency_seconds_bucket{{le=\"+Inf\"}} {}\nvigil_serve_report_latency_seconds_sum {:.3}\nvigil_serve_report_latency_seconds_count {}",
-        h.count, h.sum_s, h.count
+    let lag_gauge = Gauge::<f64, AtomicU64>::default();
+    lag_gauge.set(lag);
+    reg.register(
+        "vigil_serve_ingest_lag_seconds",
+        "Largest lag of a live session's analysis behind real time",
+        lag_gauge,
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    let stats = &st.sessions.stats;
+    reg.register(
+        "vigil_serve_admission_refused",
+        "Session requests refused with 503 (limit or shutdown)",
+        stats.admission_refused.clone(),
+    );
+    reg.register(
+        "vigil_serve_rate_limited",
+        "Requests refused with 429",
+        stats.rate_limited.clone(),
+    );
+    reg.register(
+        "vigil_serve_report_latency_seconds",
+        "From the end of a session to its signed report in the outbox",
+        stats.latency.clone(),
+    );
+    match metrics::encode(&reg) {
+        Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => Problem::internal(e).into_response(),
+    }
 }
 
 /// Why `vigil serve` could not start.

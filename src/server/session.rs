@@ -17,6 +17,8 @@ use crate::scoring::Policy;
 use crate::store::live::{LiveSession, Source, State};
 use crate::store::{NewReport, Shared, Store, now_ms};
 use ed25519_dalek::SigningKey;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -112,22 +114,27 @@ impl Active {
     }
 }
 
-/// Report latency histogram (seconds from end-of-session to report in the outbox).
-#[derive(Debug, Default)]
-pub struct Latency {
-    pub buckets: [u64; LATENCY_BOUNDS.len()],
-    pub count: u64,
-    pub sum_s: f64,
-}
-
+/// Upper bounds (seconds) of the report latency histogram's buckets.
 pub const LATENCY_BOUNDS: [f64; 8] = [0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
 
-/// Counters for `/metrics` kept in memory (the session counts come from the store).
-#[derive(Debug, Default)]
+/// Figures for `/metrics` kept in memory (the session counts come from the store). The metric
+/// types share their state between clones, so a scrape registers clones of these.
+#[derive(Debug)]
 pub struct Stats {
-    pub latency: Mutex<Latency>,
-    pub admission_refused: AtomicU64,
-    pub rate_limited: AtomicU64,
+    /// Seconds from the end of a session to its signed report in the outbox.
+    pub latency: Histogram,
+    pub admission_refused: Counter,
+    pub rate_limited: Counter,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            latency: Histogram::new(LATENCY_BOUNDS),
+            admission_refused: Counter::default(),
+            rate_limited: Counter::default(),
+        }
+    }
 }
 
 /// Everything the API needs to drive sessions.
@@ -195,7 +202,7 @@ impl Sessions {
         let active = {
             let mut map = self.active.lock().unwrap();
             if map.len() >= self.cfg.max_sessions {
-                self.stats.admission_refused.fetch_add(1, Ordering::Relaxed);
+                self.stats.admission_refused.inc();
                 return Err(SessionError::Full { active: map.len() });
             }
             let of_tenant = map.values().filter(|a| a.tenant == row.tenant).count();
@@ -206,7 +213,7 @@ impl Sessions {
             if of_tenant >= self.cfg.max_sessions_per_tenant
                 || of_bot >= self.cfg.max_sessions_per_token
             {
-                self.stats.admission_refused.fetch_add(1, Ordering::Relaxed);
+                self.stats.admission_refused.inc();
                 return Err(SessionError::TenantFull {
                     active: of_tenant.max(of_bot),
                 });
@@ -426,14 +433,7 @@ impl Sessions {
                     .unwrap()
                     .map(|e| e.elapsed().as_secs_f64());
                 if let Some(l) = latency {
-                    let mut h = self.stats.latency.lock().unwrap();
-                    for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
-                        if l <= *b {
-                            h.buckets[i] += 1;
-                        }
-                    }
-                    h.count += 1;
-                    h.sum_s += l;
+                    self.stats.latency.observe(l);
                 }
                 tracing::info!(session = %row.id, tenant = %row.tenant, candidate = row.candidate_id.as_deref().unwrap_or("-"), report = %report_id, latency_s = latency.unwrap_or(0.0), "report signed and queued");
                 Ok(())
