@@ -387,7 +387,7 @@ async fn greenhouse_webhooks_vigil_consumes() {
     for (n, m) in pact.messages().enumerate() {
         let body = m.contents.contents.value().unwrap().to_vec();
         {
-            let mut s = state.store.lock();
+            let mut s = state.store.lock().unwrap();
             let mut r = report();
             r.report_id = format!("vr_{n:024}");
             r.application_id = "46196263".into();
@@ -428,7 +428,7 @@ async fn lever_webhooks_vigil_consumes() {
     for m in pact.messages() {
         let body = m.contents.contents.value().unwrap().to_vec();
         {
-            let mut s = state.store.lock();
+            let mut s = state.store.lock().unwrap();
             let mut r = report();
             r.tenant = "acme".into();
             r.application_id = "250d8f03".into();

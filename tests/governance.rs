@@ -121,8 +121,8 @@ fn env(canary: &str) -> Env {
 }
 
 impl Env {
-    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.state.store.lock()
+    fn store(&self) -> vigil::store::Conn<'_> {
+        self.state.store.lock().unwrap()
     }
 
     async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {

@@ -493,6 +493,7 @@ async fn bot_uploads_a_recording_in_chunks_and_gets_a_signed_report() {
         .sessions
         .store
         .lock()
+        .unwrap()
         .deliveries(None, None, 100)
         .unwrap();
     assert!(
@@ -1236,6 +1237,7 @@ async fn odd_session_fields_are_refused_or_neutralised() {
         .sessions
         .store
         .lock()
+        .unwrap()
         .live_session("acme", &id)
         .unwrap()
         .unwrap();

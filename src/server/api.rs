@@ -303,7 +303,7 @@ async fn load(st: &AppState, bot: &Bot, id: String) -> Result<LiveSession, Probl
     let tenant = bot.tenant.clone();
     blocking(move || {
         store
-            .lock()
+            .lock()?
             .live_session(&tenant, &id)?
             .ok_or_else(|| Problem::not_found("session"))
     })
@@ -396,7 +396,7 @@ async fn append(
         f.write_all_at(&bytes, offset).map_err(Problem::internal)?;
         f.sync_data().map_err(Problem::internal)?;
         let end = offset + bytes.len() as u64;
-        let still_receiving = sessions.store.lock().set_received(&a.id, end)?;
+        let still_receiving = sessions.store.lock()?.set_received(&a.id, end)?;
         // Ended, failed or interrupted meanwhile: these bytes are not part of the session.
         if !still_receiving {
             return Err(gone());
@@ -661,7 +661,7 @@ async fn artifacts(
     let tenant = bot.tenant.clone();
     blocking(move || {
         store
-            .lock()
+            .lock()?
             .report_artifacts(&tenant, &report_id)?
             .ok_or_else(|| {
                 Problem::new(

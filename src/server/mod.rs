@@ -19,7 +19,6 @@ pub mod session;
 
 use crate::ats::inbound::{self, InboundState};
 use crate::ats::metrics;
-use crate::store::Store;
 use axum::Router;
 use axum::extract::State as AxState;
 use axum::http::{StatusCode, header};
@@ -272,9 +271,9 @@ pub fn prepare(cfg: ServeConfig) -> Result<AppState, ServeError> {
         path: cfg.spool_dir.clone(),
         source,
     })?;
-    let store = Store::open(&cfg.ats.store_path)?;
+    let store = crate::store::Shared::open(&cfg.ats.store_path)?;
     let http = crate::ats::http_client(cfg.ats.delivery.request_timeout)?;
-    let sessions = Sessions::new(Arc::new(cfg), crate::store::Shared::new(store), key, policy);
+    let sessions = Sessions::new(Arc::new(cfg), store, key, policy);
     let (resumed, lost) = sessions.recover()?;
     if resumed + lost > 0 {
         tracing::warn!(

@@ -15,7 +15,7 @@ use crate::pipeline::{self, Progress, ScoreOptions};
 use crate::report::{dsse, html};
 use crate::scoring::Policy;
 use crate::store::live::{LiveSession, Source, State};
-use crate::store::{NewReport, Shared, Store, now_ms};
+use crate::store::{Conn, NewReport, Shared, StoreError, now_ms};
 use ed25519_dalek::SigningKey;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
@@ -166,7 +166,7 @@ impl Sessions {
         })
     }
 
-    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+    fn store(&self) -> Result<Conn<'_>, StoreError> {
         self.store.lock()
     }
 
@@ -230,7 +230,7 @@ impl Sessions {
                 write_synced(&dir.join(name), bytes)?;
             }
             sync_dir(&dir)?;
-            self.store().create_live_session(&row)?;
+            self.store()?.create_live_session(&row)?;
             Ok(())
         })();
         if let Err(e) = prepared {
@@ -279,7 +279,7 @@ impl Sessions {
     /// Resumes the sessions a previous process left active. Returns how many resumed and how
     /// many could not be (their media is gone: reported as interrupted).
     pub fn recover(self: &Arc<Self>) -> Result<(usize, usize), SessionError> {
-        let rows = self.store().active_live_sessions()?;
+        let rows = self.store()?.active_live_sessions()?;
         let (mut resumed, mut lost) = (0, 0);
         for row in rows {
             let media = self.dir(&row.id).join("media");
@@ -297,7 +297,7 @@ impl Sessions {
                     });
                 if let Err(e) = ok {
                     tracing::error!(session = %row.id, tenant = %row.tenant, "cannot resume: received media lost ({e})");
-                    self.store().finish_live_session(
+                    self.store()?.finish_live_session(
                         &row.id,
                         State::Interrupted,
                         None,
@@ -339,7 +339,7 @@ impl Sessions {
 
     /// The bot ended the session: no more media; the report follows.
     pub fn end(&self, active: &Active) -> Result<bool, SessionError> {
-        let changed = self.store().end_live_session(&active.id, now_ms())?;
+        let changed = self.store()?.end_live_session(&active.id, now_ms())?;
         if changed {
             active.ended.lock().unwrap().get_or_insert(Instant::now());
             active.spool.end();
@@ -359,7 +359,10 @@ impl Sessions {
                     "no media for {} s and the session was never ended",
                     self.cfg.idle_timeout.as_secs()
                 );
-                match self.store().interrupt_live_session(&a.id, &why, now_ms()) {
+                match self
+                    .store()
+                    .and_then(|s| s.interrupt_live_session(&a.id, &why, now_ms()))
+                {
                     Ok(true) => {
                         tracing::warn!(session = %a.id, tenant = %a.tenant, "interrupted an idle session: {why}");
                         a.stop(&why);
@@ -440,8 +443,9 @@ impl Sessions {
             }
             Err(message) => {
                 tracing::warn!(session = %row.id, tenant = %row.tenant, candidate = row.candidate_id.as_deref().unwrap_or("-"), "session failed: {message}");
-                self.store()
-                    .finish_live_session(&row.id, State::Failed, None, Some(&message), now)
+                self.store().and_then(|s| {
+                    s.finish_live_session(&row.id, State::Failed, None, Some(&message), now)
+                })
             }
         };
         if let Err(e) = finished {
@@ -521,7 +525,10 @@ impl Sessions {
             .tenant(&row.tenant)
             .map(|t| t.connectors())
             .unwrap_or_default();
-        let mut store = self.store();
+        let mut store = self.store().map_err(|e| {
+            tracing::error!(session = %row.id, "cannot reach the store for the report: {e}");
+            "the report could not be stored; it is retried on restart".to_string()
+        })?;
         let now = now_ms();
         store
             .register(&new, &connectors, &format!("bot:{}", row.bot), now)

@@ -16,7 +16,7 @@ pub mod governance;
 pub mod live;
 mod shared;
 
-pub use shared::{CallError, Shared};
+pub use shared::{CallError, Conn, Shared};
 
 /// Stores an enum in a TEXT column as its snake_case name (strum's `IntoStaticStr` and
 /// `EnumString`); a name read back that no variant has is an error, never a default — a row
