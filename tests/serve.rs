@@ -148,6 +148,19 @@ async fn wait_final(state: &AppState, token: &str, id: &str) -> Value {
     }
 }
 
+/// Whether `path` disappears: the session thread deletes a session's media just after it
+/// records the final state the API reports, so a test that saw that state waits for it (up to
+/// 30 s; a deadline for slow machines, not a measured time).
+async fn gone(path: &std::path::Path) -> bool {
+    for _ in 0..300 {
+        if !path.exists() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 fn assert_problem(
     status: StatusCode,
     headers: &axum::http::HeaderMap,
@@ -514,7 +527,7 @@ async fn bot_uploads_a_recording_in_chunks_and_gets_a_signed_report() {
     );
     assert!(String::from_utf8_lossy(&b).contains(&report.report_id));
     // Raw media is gone once the report exists.
-    assert!(!e.dir.path().join("spool").join(&id).exists());
+    assert!(gone(&e.dir.path().join("spool").join(&id)).await);
 }
 
 /// Ends a session over HTTP as a bot does, waits for it to finish and returns its verified report.
@@ -817,7 +830,7 @@ async fn a_reference_photo_sent_with_the_session_is_compared() {
         report.events
     );
     // The reference photo is deleted with the session's media.
-    assert!(!e.dir.path().join("spool").join(&id).exists());
+    assert!(gone(&e.dir.path().join("spool").join(&id)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -901,13 +914,7 @@ async fn a_bot_that_vanishes_leaves_an_interrupted_session_not_a_silent_one() {
     )
     .await;
     assert_problem(s, &h, &b, StatusCode::CONFLICT);
-    for _ in 0..50 {
-        if !dir.path().join("spool").join(&id).exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!dir.path().join("spool").join(&id).exists());
+    assert!(gone(&dir.path().join("spool").join(&id)).await);
     let (_, _, b) = call(&st, get("/metrics", TOKEN_A)).await;
     assert!(
         String::from_utf8(b)

@@ -393,249 +393,32 @@ impl AtsConfig {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        let invalid = |message: String| ConfigError::Invalid {
-            path: path.to_owned(),
-            message,
+        let cx = Cx {
+            path,
+            base_dir: path.parent().unwrap_or(Path::new(".")),
+            private,
         };
-        let base_dir = path.parent().unwrap_or(Path::new("."));
-        let secret = |what: &str, s: SecretSource| -> Result<Secret, ConfigError> {
-            match s {
-                SecretSource::Env { env } => std::env::var(&env).map(Secret).map_err(|_| {
-                    invalid(format!(
-                        "{what}: environment variable {env} is not set (or not UTF-8)"
-                    ))
-                }),
-                SecretSource::File { file } => {
-                    let file = base_dir.join(file);
-                    if !is_private(&file) {
-                        return Err(invalid(format!(
-                            "{what}: secret file {} must not be readable by group or others (chmod 600)",
-                            file.display()
-                        )));
-                    }
-                    std::fs::read_to_string(&file)
-                        .map(|s| Secret(s.trim().to_owned()))
-                        .map_err(|e| {
-                            invalid(format!("{what}: cannot read {}: {e}", file.display()))
-                        })
-                }
-                SecretSource::Inline(v) => {
-                    if private {
-                        Ok(Secret(v))
-                    } else {
-                        Err(invalid(format!(
-                            "{what}: an inline secret needs a config file not readable by group or others (chmod 600), or use {{ env = \"NAME\" }}"
-                        )))
-                    }
-                }
-            }
-        };
-        let parse_url = |what: &str, s: &str| -> Result<url::Url, ConfigError> {
-            let u = url::Url::parse(s).map_err(|e| invalid(format!("{what}: '{s}': {e}")))?;
-            if !matches!(u.scheme(), "http" | "https") {
-                return Err(invalid(format!("{what}: '{s}' is not an http(s) URL")));
-            }
-            Ok(u)
-        };
-
-        let d = raw.delivery;
-        let defaults = RetryPolicy::default();
-        let request_timeout = Duration::from_millis(d.request_timeout_ms.unwrap_or(30_000));
-        let delivery = DeliverySettings {
-            retry: RetryPolicy {
-                max_attempts: d.max_attempts.unwrap_or(defaults.max_attempts),
-                base: d
-                    .backoff_base_ms
-                    .map(Duration::from_millis)
-                    .unwrap_or(defaults.base),
-                cap: d
-                    .backoff_cap_ms
-                    .map(Duration::from_millis)
-                    .unwrap_or(defaults.cap),
-                max_retry_after: d
-                    .max_retry_after_s
-                    .map(Duration::from_secs)
-                    .unwrap_or(defaults.max_retry_after),
-                settle: d
-                    .settle_ms
-                    .map(Duration::from_millis)
-                    .unwrap_or(request_timeout),
-            },
-            request_timeout,
-            concurrency: d.concurrency.unwrap_or(4),
-            lease: Duration::from_secs(d.lease_s.unwrap_or(300)),
-        };
-        if delivery.retry.max_attempts == 0 || delivery.retry.max_attempts > 100 {
-            return Err(invalid("delivery.max_attempts must be 1..=100".into()));
-        }
-        if delivery.concurrency == 0 || delivery.concurrency > 256 {
-            return Err(invalid("delivery.concurrency must be 1..=256".into()));
-        }
-        if delivery.request_timeout.is_zero() {
-            return Err(invalid("delivery.request_timeout_ms must be > 0".into()));
-        }
-        // A lease shorter than a request could hand a live delivery to a second worker.
-        if delivery.lease < delivery.request_timeout * 4 {
-            return Err(invalid(format!(
-                "delivery.lease_s ({} s) must be at least 4 × request_timeout_ms (an attempt makes up to 4 requests)",
-                delivery.lease.as_secs()
-            )));
-        }
-
+        let delivery = cx.delivery(raw.delivery)?;
         let mut seen = BTreeSet::new();
         let mut tenants = Vec::new();
         for t in raw.tenants {
             if t.id.is_empty() || !seen.insert(t.id.clone()) {
-                return Err(invalid(format!(
-                    "tenant id '{}' is empty or repeated",
-                    t.id
-                )));
+                return Err(cx.invalid(format!("tenant id '{}' is empty or repeated", t.id)));
             }
-            let greenhouse = match t.greenhouse {
-                None => None,
-                Some(g) => {
-                    let what = format!("tenants.{}.greenhouse", t.id);
-                    let visibility = match g.visibility.as_deref().unwrap_or("admin_only") {
-                        "admin_only" => Visibility::AdminOnly,
-                        "private" => Visibility::Private,
-                        "public" => Visibility::Public,
-                        v => {
-                            return Err(invalid(format!(
-                                "{what}.visibility: '{v}' is not admin_only, private or public"
-                            )));
-                        }
-                    };
-                    let cf = g.custom_fields.unwrap_or(RawCustomFields {
-                        integrity: None,
-                        risk_tier: None,
-                        verification_status: None,
-                    });
-                    Some(GreenhouseConfig {
-                        base_url: parse_url(
-                            &format!("{what}.base_url"),
-                            g.base_url
-                                .as_deref()
-                                .unwrap_or("https://harvest.greenhouse.io"),
-                        )?,
-                        token_url: parse_url(
-                            &format!("{what}.token_url"),
-                            g.token_url
-                                .as_deref()
-                                .unwrap_or("https://auth.greenhouse.io/token"),
-                        )?,
-                        client_id: g.client_id,
-                        client_secret: secret(&format!("{what}.client_secret"), g.client_secret)?,
-                        user_id: g.user_id,
-                        visibility,
-                        integrity_field: cf.integrity,
-                        risk_tier_field: cf.risk_tier,
-                        status_field: cf.verification_status,
-                        webhook_secret: g
-                            .webhook_secret
-                            .map(|w| secret(&format!("{what}.webhook_secret"), w))
-                            .transpose()?,
-                    })
-                }
-            };
-            let lever = match t.lever {
-                None => None,
-                Some(l) => {
-                    let what = format!("tenants.{}.lever", t.id);
-                    if l.perform_as.trim().is_empty() {
-                        return Err(invalid(format!("{what}.perform_as is empty")));
-                    }
-                    let max_age = l.webhook_max_age_s.unwrap_or(LEVER_WEBHOOK_MAX_AGE_S);
-                    if !(60..=86_400).contains(&max_age) {
-                        return Err(invalid(format!(
-                            "{what}.webhook_max_age_s is {max_age}; it must be 60–86400"
-                        )));
-                    }
-                    Some(LeverConfig {
-                        base_url: parse_url(
-                            &format!("{what}.base_url"),
-                            l.base_url.as_deref().unwrap_or("https://api.lever.co"),
-                        )?,
-                        api_key: secret(&format!("{what}.api_key"), l.api_key)?,
-                        perform_as: l.perform_as,
-                        webhook_signature_token: l
-                            .webhook_signature_token
-                            .map(|w| secret(&format!("{what}.webhook_signature_token"), w))
-                            .transpose()?,
-                        webhook_max_age: std::time::Duration::from_secs(max_age),
-                    })
-                }
-            };
-            let webhook = match t.webhook {
-                None => None,
-                Some(w) => {
-                    let what = format!("tenants.{}.webhook", t.id);
-                    let s = secret(&format!("{what}.secret"), w.secret)?;
-                    Some(WebhookConfig {
-                        url: parse_url(&format!("{what}.url"), &w.url)?,
-                        key: decode_whsec(s.expose())
-                            .map_err(|m| invalid(format!("{what}.secret: {m}")))?,
-                    })
-                }
-            };
-            if greenhouse.is_none() && lever.is_none() && webhook.is_none() {
-                return Err(invalid(format!(
-                    "tenant '{}' has no greenhouse, lever or webhook connector",
-                    t.id
-                )));
-            }
-            let canary = match t.canary {
-                None => None,
-                Some(c) => {
-                    if !(0.0..=100.0).contains(&c.percent) {
-                        return Err(invalid(format!(
-                            "tenants.{}.canary.percent must be within 0..100",
-                            t.id
-                        )));
-                    }
-                    Some(Canary {
-                        departments: c.departments,
-                        percent: c.percent,
-                    })
-                }
-            };
-            let mut gate_tokens: Vec<GateToken> = Vec::new();
-            for g in t.gate_tokens {
-                let sha256 = super::token::parse_sha256_hex(&g.sha256).ok_or_else(|| {
-                        invalid(format!(
-                            "tenants.{}.gate_tokens '{}': sha256 must be 64 hex digits (`vigil ats gate-token` prints it)",
-                            t.id, g.name
-                        ))
-                    })?;
-                if gate_tokens.iter().any(|x| x.sha256 == sha256) {
-                    return Err(invalid(format!(
-                        "tenants.{}.gate_tokens '{}': the same token is configured twice",
-                        t.id, g.name
-                    )));
-                }
-                gate_tokens.push(GateToken {
-                    name: g.name,
-                    sha256,
-                });
-            }
-            tenants.push(Tenant {
-                canary,
-                id: t.id,
-                greenhouse,
-                lever,
-                webhook,
-                gate_tokens,
-            });
+            tenants.push(cx.tenant(t)?);
         }
         let store_path = match raw.store.path {
-            Some(p) => base_dir.join(p),
+            Some(p) => cx.base_dir.join(p),
             None => dirs::data_dir()
-                .ok_or_else(|| invalid("no data directory for the store: set [store] path".into()))?
+                .ok_or_else(|| {
+                    cx.invalid("no data directory for the store: set [store] path".into())
+                })?
                 .join("vigil")
                 .join("vigil.db"),
         };
         let days = raw.retention.days.unwrap_or(365);
         if days == 0 {
-            return Err(invalid("retention.days must be at least 1".into()));
+            return Err(cx.invalid("retention.days must be at least 1".into()));
         }
         Ok(AtsConfig {
             retention: Duration::from_secs(days as u64 * 86_400),
@@ -647,6 +430,246 @@ impl AtsConfig {
 
     pub fn tenant(&self, id: &str) -> Option<&Tenant> {
         self.tenants.iter().find(|t| t.id == id)
+    }
+}
+
+/// What validating a config file needs besides the raw values: where it is (errors name it,
+/// secret files are relative to it) and whether it may hold inline secrets.
+struct Cx<'a> {
+    path: &'a Path,
+    base_dir: &'a Path,
+    /// The file is not readable by group or others.
+    private: bool,
+}
+
+impl Cx<'_> {
+    fn invalid(&self, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_owned(),
+            message,
+        }
+    }
+
+    /// Reads a secret from the environment, a private file, or (in a private config) inline.
+    fn secret(&self, what: &str, s: SecretSource) -> Result<Secret, ConfigError> {
+        match s {
+            SecretSource::Env { env } => std::env::var(&env).map(Secret).map_err(|_| {
+                self.invalid(format!(
+                    "{what}: environment variable {env} is not set (or not UTF-8)"
+                ))
+            }),
+            SecretSource::File { file } => {
+                let file = self.base_dir.join(file);
+                if !is_private(&file) {
+                    return Err(self.invalid(format!(
+                        "{what}: secret file {} must not be readable by group or others (chmod 600)",
+                        file.display()
+                    )));
+                }
+                std::fs::read_to_string(&file)
+                    .map(|s| Secret(s.trim().to_owned()))
+                    .map_err(|e| {
+                        self.invalid(format!("{what}: cannot read {}: {e}", file.display()))
+                    })
+            }
+            SecretSource::Inline(v) if self.private => Ok(Secret(v)),
+            SecretSource::Inline(_) => Err(self.invalid(format!(
+                "{what}: an inline secret needs a config file not readable by group or others (chmod 600), or use {{ env = \"NAME\" }}"
+            ))),
+        }
+    }
+
+    fn url(&self, what: &str, s: &str) -> Result<url::Url, ConfigError> {
+        let u = url::Url::parse(s).map_err(|e| self.invalid(format!("{what}: '{s}': {e}")))?;
+        if !matches!(u.scheme(), "http" | "https") {
+            return Err(self.invalid(format!("{what}: '{s}' is not an http(s) URL")));
+        }
+        Ok(u)
+    }
+
+    fn delivery(&self, d: RawDelivery) -> Result<DeliverySettings, ConfigError> {
+        let defaults = RetryPolicy::default();
+        let request_timeout = Duration::from_millis(d.request_timeout_ms.unwrap_or(30_000));
+        let ms = |v: Option<u64>, default| v.map(Duration::from_millis).unwrap_or(default);
+        let delivery = DeliverySettings {
+            retry: RetryPolicy {
+                max_attempts: d.max_attempts.unwrap_or(defaults.max_attempts),
+                base: ms(d.backoff_base_ms, defaults.base),
+                cap: ms(d.backoff_cap_ms, defaults.cap),
+                max_retry_after: d
+                    .max_retry_after_s
+                    .map(Duration::from_secs)
+                    .unwrap_or(defaults.max_retry_after),
+                settle: ms(d.settle_ms, request_timeout),
+            },
+            request_timeout,
+            concurrency: d.concurrency.unwrap_or(4),
+            lease: Duration::from_secs(d.lease_s.unwrap_or(300)),
+        };
+        if delivery.retry.max_attempts == 0 || delivery.retry.max_attempts > 100 {
+            return Err(self.invalid("delivery.max_attempts must be 1..=100".into()));
+        }
+        if delivery.concurrency == 0 || delivery.concurrency > 256 {
+            return Err(self.invalid("delivery.concurrency must be 1..=256".into()));
+        }
+        if delivery.request_timeout.is_zero() {
+            return Err(self.invalid("delivery.request_timeout_ms must be > 0".into()));
+        }
+        // A lease shorter than a request could hand a live delivery to a second worker.
+        if delivery.lease < delivery.request_timeout * 4 {
+            return Err(self.invalid(format!(
+                "delivery.lease_s ({} s) must be at least 4 × request_timeout_ms (an attempt makes up to 4 requests)",
+                delivery.lease.as_secs()
+            )));
+        }
+        Ok(delivery)
+    }
+
+    fn tenant(&self, t: RawTenant) -> Result<Tenant, ConfigError> {
+        let greenhouse = t
+            .greenhouse
+            .map(|g| self.greenhouse(&format!("tenants.{}.greenhouse", t.id), g))
+            .transpose()?;
+        let lever = t
+            .lever
+            .map(|l| self.lever(&format!("tenants.{}.lever", t.id), l))
+            .transpose()?;
+        let webhook = t
+            .webhook
+            .map(|w| self.webhook(&format!("tenants.{}.webhook", t.id), w))
+            .transpose()?;
+        if greenhouse.is_none() && lever.is_none() && webhook.is_none() {
+            return Err(self.invalid(format!(
+                "tenant '{}' has no greenhouse, lever or webhook connector",
+                t.id
+            )));
+        }
+        let canary = match t.canary {
+            Some(c) if !(0.0..=100.0).contains(&c.percent) => {
+                return Err(self.invalid(format!(
+                    "tenants.{}.canary.percent must be within 0..100",
+                    t.id
+                )));
+            }
+            Some(c) => Some(Canary {
+                departments: c.departments,
+                percent: c.percent,
+            }),
+            None => None,
+        };
+        let gate_tokens = self.gate_tokens(&t.id, t.gate_tokens)?;
+        Ok(Tenant {
+            canary,
+            id: t.id,
+            greenhouse,
+            lever,
+            webhook,
+            gate_tokens,
+        })
+    }
+
+    fn greenhouse(&self, what: &str, g: RawGreenhouse) -> Result<GreenhouseConfig, ConfigError> {
+        let visibility = match g.visibility.as_deref().unwrap_or("admin_only") {
+            "admin_only" => Visibility::AdminOnly,
+            "private" => Visibility::Private,
+            "public" => Visibility::Public,
+            v => {
+                return Err(self.invalid(format!(
+                    "{what}.visibility: '{v}' is not admin_only, private or public"
+                )));
+            }
+        };
+        let cf = g.custom_fields.unwrap_or(RawCustomFields {
+            integrity: None,
+            risk_tier: None,
+            verification_status: None,
+        });
+        Ok(GreenhouseConfig {
+            base_url: self.url(
+                &format!("{what}.base_url"),
+                g.base_url
+                    .as_deref()
+                    .unwrap_or("https://harvest.greenhouse.io"),
+            )?,
+            token_url: self.url(
+                &format!("{what}.token_url"),
+                g.token_url
+                    .as_deref()
+                    .unwrap_or("https://auth.greenhouse.io/token"),
+            )?,
+            client_id: g.client_id,
+            client_secret: self.secret(&format!("{what}.client_secret"), g.client_secret)?,
+            user_id: g.user_id,
+            visibility,
+            integrity_field: cf.integrity,
+            risk_tier_field: cf.risk_tier,
+            status_field: cf.verification_status,
+            webhook_secret: g
+                .webhook_secret
+                .map(|w| self.secret(&format!("{what}.webhook_secret"), w))
+                .transpose()?,
+        })
+    }
+
+    fn lever(&self, what: &str, l: RawLever) -> Result<LeverConfig, ConfigError> {
+        if l.perform_as.trim().is_empty() {
+            return Err(self.invalid(format!("{what}.perform_as is empty")));
+        }
+        let max_age = l.webhook_max_age_s.unwrap_or(LEVER_WEBHOOK_MAX_AGE_S);
+        if !(60..=86_400).contains(&max_age) {
+            return Err(self.invalid(format!(
+                "{what}.webhook_max_age_s is {max_age}; it must be 60–86400"
+            )));
+        }
+        Ok(LeverConfig {
+            base_url: self.url(
+                &format!("{what}.base_url"),
+                l.base_url.as_deref().unwrap_or("https://api.lever.co"),
+            )?,
+            api_key: self.secret(&format!("{what}.api_key"), l.api_key)?,
+            perform_as: l.perform_as,
+            webhook_signature_token: l
+                .webhook_signature_token
+                .map(|w| self.secret(&format!("{what}.webhook_signature_token"), w))
+                .transpose()?,
+            webhook_max_age: Duration::from_secs(max_age),
+        })
+    }
+
+    fn webhook(&self, what: &str, w: RawWebhook) -> Result<WebhookConfig, ConfigError> {
+        let s = self.secret(&format!("{what}.secret"), w.secret)?;
+        Ok(WebhookConfig {
+            url: self.url(&format!("{what}.url"), &w.url)?,
+            key: decode_whsec(s.expose())
+                .map_err(|m| self.invalid(format!("{what}.secret: {m}")))?,
+        })
+    }
+
+    fn gate_tokens(
+        &self,
+        tenant: &str,
+        raw: Vec<RawGateToken>,
+    ) -> Result<Vec<GateToken>, ConfigError> {
+        let mut out: Vec<GateToken> = Vec::new();
+        for g in raw {
+            let sha256 = super::token::parse_sha256_hex(&g.sha256).ok_or_else(|| {
+                self.invalid(format!(
+                    "tenants.{tenant}.gate_tokens '{}': sha256 must be 64 hex digits (`vigil ats gate-token` prints it)",
+                    g.name
+                ))
+            })?;
+            if out.iter().any(|x| x.sha256 == sha256) {
+                return Err(self.invalid(format!(
+                    "tenants.{tenant}.gate_tokens '{}': the same token is configured twice",
+                    g.name
+                )));
+            }
+            out.push(GateToken {
+                name: g.name,
+                sha256,
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -46,6 +46,18 @@ pub enum SessionError {
 /// 32 kbit/s audio-only stream, and 4.5 hours of one byte every 20 s.
 const PROGRESS_BYTES: u64 = 16 * 1024;
 
+/// When a session's media started and stopped arriving, and the bot's last progress: one
+/// logical state, so one lock.
+#[derive(Debug)]
+struct Clock {
+    first_byte: Option<Instant>,
+    /// Last sign of progress from the bot (see [`Active::idle_for`]) and the bytes received
+    /// since it.
+    last_progress: Instant,
+    since_progress: u64,
+    ended: Option<Instant>,
+}
+
 /// An admitted session (receiving or finalizing).
 pub struct Active {
     pub id: String,
@@ -57,11 +69,7 @@ pub struct Active {
     pub progress: Arc<Progress>,
     /// One writer at a time (a second concurrent upload gets 409).
     pub writer: tokio::sync::Mutex<()>,
-    first_byte: Mutex<Option<Instant>>,
-    /// Last sign of progress from the bot (see [`Active::idle_for`]) and the bytes received
-    /// since it.
-    last_progress: Mutex<(Instant, u64)>,
-    ended: Mutex<Option<Instant>>,
+    clock: Mutex<Clock>,
     /// Stopped by a shutdown: the analysis result is discarded, the state stays as stored.
     parked: AtomicBool,
     /// Stops the decoder whatever its source (spool, complete file, URL).
@@ -76,30 +84,42 @@ impl Active {
     /// Seconds the analysis is behind the live stream (wall time since the first byte minus
     /// the media time analysed); `None` before the first byte or once ended.
     pub fn lag_s(&self) -> Option<f64> {
-        if self.ended.lock().unwrap().is_some() {
-            return None;
-        }
-        let first = (*self.first_byte.lock().unwrap())?;
+        let c = self.clock();
+        let first = c.first_byte.filter(|_| c.ended.is_none())?;
         Some((first.elapsed().as_secs_f64() - self.progress.media_s()).max(0.0))
     }
 
     /// Marks `bytes` as durable: the decoder may read them.
     pub fn received(&self, bytes: u64) {
         let now = Instant::now();
-        self.first_byte.lock().unwrap().get_or_insert(now);
-        let mut p = self.last_progress.lock().unwrap();
-        p.1 += bytes;
-        if p.1 >= PROGRESS_BYTES {
-            *p = (now, 0);
+        let mut c = self.clock();
+        c.first_byte.get_or_insert(now);
+        c.since_progress += bytes;
+        if c.since_progress >= PROGRESS_BYTES {
+            (c.last_progress, c.since_progress) = (now, 0);
         }
-        drop(p);
+        drop(c);
         self.spool.advance(bytes);
     }
 
     /// How long since the bot last delivered [`PROGRESS_BYTES`] of media: a byte now and then
     /// does not keep a session alive.
     fn idle_for(&self) -> Duration {
-        self.last_progress.lock().unwrap().0.elapsed()
+        self.clock().last_progress.elapsed()
+    }
+
+    /// When the session was ended (by the bot, or found ended after a restart).
+    fn ended_at(&self) -> Option<Instant> {
+        self.clock().ended
+    }
+
+    /// Records the end once; a later call keeps the first time.
+    fn mark_ended(&self) {
+        self.clock().ended.get_or_insert(Instant::now());
+    }
+
+    fn clock(&self) -> std::sync::MutexGuard<'_, Clock> {
+        self.clock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stops the analysis: the spool reader and the decoder both give up.
@@ -256,9 +276,12 @@ impl Sessions {
             )),
             progress: Arc::new(Progress::default()),
             writer: tokio::sync::Mutex::new(()),
-            first_byte: Mutex::new((row.received_bytes > 0).then_some(now)),
-            last_progress: Mutex::new((now, 0)),
-            ended: Mutex::new(None),
+            clock: Mutex::new(Clock {
+                first_byte: (row.received_bytes > 0).then_some(now),
+                last_progress: now,
+                since_progress: 0,
+                ended: None,
+            }),
             parked: AtomicBool::new(false),
             cancel: Arc::new(AtomicBool::new(false)),
             stream_gen: AtomicU64::new(0),
@@ -311,7 +334,7 @@ impl Sessions {
             }
             let active = self.activate(&row, row.media_name.clone());
             if row.state == State::Finalizing {
-                *active.ended.lock().unwrap() = Some(Instant::now());
+                active.mark_ended();
                 active.spool.end();
             }
             tracing::info!(session = %row.id, tenant = %row.tenant, state = row.state.as_str(), bytes = row.received_bytes, "resuming session after restart");
@@ -341,7 +364,7 @@ impl Sessions {
     pub fn end(&self, active: &Active) -> Result<bool, SessionError> {
         let changed = self.store()?.end_live_session(&active.id, now_ms())?;
         if changed {
-            active.ended.lock().unwrap().get_or_insert(Instant::now());
+            active.mark_ended();
             active.spool.end();
         }
         Ok(changed)
@@ -352,7 +375,7 @@ impl Sessions {
         for a in self.active_all() {
             // A URL session receives nothing from the bot: Vigil is pulling it.
             if a.source != Source::Url
-                && a.ended.lock().unwrap().is_none()
+                && a.ended_at().is_none()
                 && a.idle_for() > self.cfg.idle_timeout
             {
                 let why = format!(
@@ -382,7 +405,7 @@ impl Sessions {
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
         for a in self.active_all() {
-            if a.ended.lock().unwrap().is_none() {
+            if a.ended_at().is_none() {
                 a.parked.store(true, Ordering::Relaxed);
                 a.stop("the server is shutting down; the session resumes on restart");
             }
@@ -430,11 +453,7 @@ impl Sessions {
                 return;
             }
             Ok(report_id) => {
-                let latency = active
-                    .ended
-                    .lock()
-                    .unwrap()
-                    .map(|e| e.elapsed().as_secs_f64());
+                let latency = active.ended_at().map(|e| e.elapsed().as_secs_f64());
                 if let Some(l) = latency {
                     self.stats.latency.observe(l);
                 }
