@@ -1,0 +1,463 @@
+//! The detectors: run once over the per-second summaries at the end of the audio.
+
+use super::features::MAINS;
+use super::*;
+
+fn median(v: &mut [f32]) -> Option<f32> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f32::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+/// Splices from the pause noise: its level and spectral shape, compared over the seconds before
+/// and after each boundary. A step that holds on both sides (each side steady within a few dB)
+/// is a join of two recordings; one loud second is not.
+pub(super) fn detect_splices(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFinding> {
+    const SIDE: usize = 6;
+    const MIN_SIDE: usize = 3;
+    const REACH: usize = 15;
+    let mut cands: Vec<(usize, f32, SpliceCue)> = Vec::new();
+    for b in MIN_SIDE..secs.len().saturating_sub(MIN_SIDE - 1) {
+        // The pause floors of the SIDE seconds each side; in fluent speech, where pauses are
+        // sparse, the nearest MIN_SIDE within REACH: a lasting step shows in the next pauses.
+        let floors = |s: &SpectralSecond| s.noise_floor_dbfs.map(|f| (f, s.pause_bands_db));
+        let side = |r: std::ops::Range<usize>, nearest_last: bool| {
+            let v: Vec<(f32, [f32; N_BANDS])> = secs[r.clone()].iter().filter_map(floors).collect();
+            let dense = v.len() >= MIN_SIDE;
+            if dense {
+                return (v, true);
+            }
+            let wide = if nearest_last {
+                b.saturating_sub(REACH)..b
+            } else {
+                b..(b + REACH).min(secs.len())
+            };
+            let mut far: Vec<_> = secs[wide].iter().filter_map(floors).collect();
+            if nearest_last {
+                far.reverse();
+            }
+            far.truncate(MIN_SIDE);
+            (far, false)
+        };
+        let (left, dense_l) = side(b.saturating_sub(SIDE)..b, true);
+        let (right, dense_r) = side(b..(b + SIDE).min(secs.len()), false);
+        if left.len() < MIN_SIDE || right.len() < MIN_SIDE {
+            continue;
+        }
+        let mut lf: Vec<f32> = left.iter().map(|x| x.0).collect();
+        let mut rf: Vec<f32> = right.iter().map(|x| x.0).collect();
+        let (ml, mr) = (
+            median(&mut lf).unwrap_or(0.0),
+            median(&mut rf).unwrap_or(0.0),
+        );
+        let spread = |v: &[f32], m: f32| v.iter().map(|x| (x - m).abs()).fold(0f32, f32::max);
+        // Both sides steady: the largest deviation from the side's median under half the jump.
+        let jump = (mr - ml).abs();
+        let steady = spread(&lf, ml).max(spread(&rf, mr)) < 0.5 * jump;
+        if ml.max(mr) < p.splice_min_floor_dbfs {
+            continue;
+        }
+        if jump >= p.splice_floor_jump_db && steady {
+            cands.push((
+                b,
+                jump,
+                SpliceCue::NoiseFloor {
+                    before_dbfs: ml,
+                    after_dbfs: mr,
+                },
+            ));
+            continue;
+        }
+        // Shape: mean pause band spectrum each side, level removed, RMS difference over bands
+        // with energy on both sides (the 40–240 Hz bands are left out: mains and handling noise).
+        // Only over the regular windows: three scattered pauses are too few to compare shapes.
+        if !(dense_l && dense_r) {
+            continue;
+        }
+        let shape = |v: &[(f32, [f32; N_BANDS])]| {
+            let mut m = [0f32; N_BANDS];
+            for (_, bands) in v {
+                for (a, b) in m.iter_mut().zip(bands) {
+                    *a += b / v.len() as f32;
+                }
+            }
+            m
+        };
+        let (sl, sr) = (shape(&left), shape(&right));
+        let idx: Vec<usize> = (2..N_BANDS)
+            .filter(|&i| sl[i] > -95.0 && sr[i] > -95.0)
+            .collect();
+        if idx.len() < 5 {
+            continue;
+        }
+        let diffs: Vec<f32> = idx.iter().map(|&i| sr[i] - sl[i]).collect();
+        let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
+        let rms = (diffs.iter().map(|d| (d - mean) * (d - mean)).sum::<f32>() / diffs.len() as f32)
+            .sqrt();
+        if rms >= p.splice_envelope_db {
+            cands.push((b, rms, SpliceCue::Envelope { distance_db: rms }));
+        }
+    }
+    // One finding per step: the strongest boundary within ±SIDE seconds. Boundaries in a
+    // stretch without pauses all see the same two sides (equal strength): the join lies
+    // somewhere in that stretch, so the middle of it is reported.
+    let mut out = Vec::new();
+    for (i, c) in cands.iter().enumerate() {
+        let near: Vec<_> = cands
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.0.abs_diff(c.0) <= SIDE)
+            .collect();
+        if near
+            .iter()
+            .all(|(j, d)| d.1 < c.1 || (d.1 == c.1 && *j >= i))
+        {
+            let tied = near.iter().filter(|(_, d)| d.1 == c.1).map(|(_, d)| d.0);
+            let (lo, hi) = tied.fold((c.0, c.0), |(lo, hi), b| (lo.min(b), hi.max(b)));
+            out.push(SpectralFinding::Splice {
+                at_s: ((lo + hi) / 2) as f64,
+                cue: c.2,
+            });
+        }
+    }
+    out
+}
+
+pub(super) fn wrap(a: f32) -> f32 {
+    let t = std::f32::consts::TAU;
+    a - t * ((a + std::f32::consts::PI) / t).floor()
+}
+
+/// Splices from the mains hum's phase: the steady drift is the median block-to-block phase step;
+/// a join shows as a step that breaks it.
+pub(super) fn detect_hum_jumps(
+    secs: &[SpectralSecond],
+    p: &SpectralParams,
+) -> Vec<SpectralFinding> {
+    let Some(min_jump_deg) = p.hum_jump_deg else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if secs.len() < 5 {
+        return out;
+    }
+    for (m, (mains_hz, _)) in MAINS.iter().enumerate() {
+        let h: Vec<Complex<f32>> = secs.iter().map(|s| s.hum[3 * m]).collect();
+        let snr: Vec<f32> = secs
+            .iter()
+            .map(|s| {
+                let r = 0.5 * (s.hum[3 * m + 1].norm() + s.hum[3 * m + 2].norm());
+                20.0 * (s.hum[3 * m].norm() / r.max(1e-9)).log10()
+            })
+            .collect();
+        let hummed: Vec<bool> = snr.iter().map(|&x| x >= p.hum_min_snr_db).collect();
+        if hummed.iter().filter(|&&x| x).count() * 2 < secs.len() {
+            continue;
+        }
+        let mut steps: Vec<f32> = (1..h.len())
+            .filter(|&b| hummed[b] && hummed[b - 1])
+            .map(|b| (h[b] * h[b - 1].conj()).arg())
+            .collect();
+        let Some(drift) = median(&mut steps) else {
+            continue;
+        };
+        // The hum must be steady for phase to mean anything: most steps near the drift.
+        let steady = steps
+            .iter()
+            .filter(|s| wrap(*s - drift).abs() < 20f32.to_radians())
+            .count();
+        if steady * 10 < steps.len() * 7 {
+            continue;
+        }
+        // A jump inside block b: compare b−1 with b+1 (block b itself straddles it). The jump
+        // shows fully only at the block that contains it, partly at its neighbours: keep local
+        // maxima.
+        let e: Vec<Option<f32>> = (0..h.len())
+            .map(|b| {
+                (b >= 1 && b + 1 < h.len() && hummed[b - 1] && hummed[b + 1])
+                    .then(|| wrap((h[b + 1] * h[b - 1].conj()).arg() - 2.0 * drift).to_degrees())
+            })
+            .collect();
+        for b in 0..e.len() {
+            let Some(v) = e[b] else { continue };
+            let mag = |i: usize| e.get(i).copied().flatten().map_or(0.0, f32::abs);
+            let is_max = (b.saturating_sub(2)..(b + 3).min(e.len()))
+                .all(|i| i == b || mag(i) < v.abs() || (mag(i) == v.abs() && i > b));
+            if v.abs() >= min_jump_deg && is_max {
+                out.push(SpectralFinding::Splice {
+                    at_s: b as f64,
+                    cue: SpliceCue::HumPhase {
+                        mains_hz: *mains_hz,
+                        jump_deg: v,
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Which synthetic-voice cue flagged a span, strongest first (a span flagged by several names
+/// the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SynthCue {
+    /// Periodic excitation above 3 kHz.
+    HighBandHarmonicity,
+    /// A flat, regular melody.
+    FlatPitch,
+    /// Pauses of digital silence.
+    SilentPauses,
+}
+
+/// Synthetic-voice cues of one window.
+#[derive(Debug, Clone, Copy)]
+struct SynthCues {
+    cue: SynthCue,
+    high_band: f32,
+    pitch_step: Option<f32>,
+    silent_ratio: f32,
+    pitch_range: Option<f32>,
+}
+
+/// A second whose pauses carry sound that rose again after the candidate stopped (someone
+/// else speaking; a room's decay never rises), yet well below the candidate's own speech.
+fn background_second(s: &SpectralSecond, level: f32, p: &SpectralParams) -> bool {
+    s.pause_rise_frames >= p.background_rise_frames
+        && s.pause_rise_dbfs
+            .is_some_and(|l| l <= level - p.background_below_speech_db)
+}
+
+/// Window detectors: replay, synthetic voice, background voice. Flagged windows merge into spans.
+pub(super) fn detect_windows(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFinding> {
+    let w = p.window_s.max(2);
+    let step = (w / 2).max(1);
+    let n = secs.len();
+    let mut out = Vec::new();
+    let mut replay: Vec<(usize, usize, f32, f32, f32)> = Vec::new();
+    let mut synth: Vec<(usize, usize, SynthCues)> = Vec::new();
+    let mut bg: Vec<(usize, usize, f32, f32)> = Vec::new();
+    let starts: Vec<usize> = if n <= w {
+        vec![0]
+    } else {
+        (0..=(n - w)).step_by(step).chain([n - w]).collect()
+    };
+    for a in starts {
+        let b = (a + w).min(n);
+        let win = &secs[a..b];
+        let speech: u32 = win.iter().map(|s| s.speech_frames).sum();
+        let pause: u32 = win.iter().map(|s| s.pause_frames).sum();
+        // Replay: loudspeaker bass roll-off and room decay, over ≥ 4 s of speech.
+        if speech >= 400 {
+            let mut bands = [0f32; N_BANDS];
+            for s in win {
+                for (o, d) in bands.iter_mut().zip(&s.speech_bands_db) {
+                    *o += 10f32.powf(d / 10.0) * s.speech_frames as f32;
+                }
+            }
+            // 120–240 Hz against 480–1000 Hz: 40–120 Hz is mostly hum and handling noise.
+            let bass = db(bands[1] / speech as f32) - db(bands[3] / speech as f32);
+            // Telephone band (nothing above 3.4 kHz): the line has cut the bass already.
+            let edge = db(bands[7] / speech as f32) - db(bands[5] / speech as f32);
+            let bass_limit = if edge <= p.replay_narrowband_edge_db {
+                p.replay_bass_narrowband_db
+            } else {
+                p.replay_bass_db
+            };
+            let mut falls: Vec<f32> = win
+                .iter()
+                .filter(|s| s.speech_frames >= 30)
+                .filter_map(|s| s.max_fall_db)
+                .collect();
+            let decay = median(&mut falls);
+            let rolloff = win
+                .iter()
+                .map(|s| s.rolloff_hz * s.speech_frames as f32)
+                .sum::<f32>()
+                / speech as f32;
+            if let Some(decay) = decay
+                && bass <= bass_limit
+                && decay <= p.replay_decay_db
+            {
+                replay.push((a, b, bass, decay, rolloff));
+            }
+        }
+        // Synthetic: periodic excitation above 3 kHz in voiced speech, or speech whose pauses are
+        // digital silence (a microphone always hears a room; TTS into a virtual device does not).
+        let voiced: u32 = win.iter().map(|s| s.voiced_frames).sum();
+        let hb = (voiced >= 100)
+            .then(|| win.iter().map(|s| s.high_band_r_sum).sum::<f32>() / voiced as f32);
+        let silent_secs = win
+            .iter()
+            .filter(|s| s.silent_pause_frames >= 8 && s.audible_speech_frames >= 20)
+            .count();
+        let silent: u32 = win.iter().map(|s| s.silent_pause_frames).sum();
+        let ratio = if pause > 0 {
+            silent as f32 / pause as f32
+        } else {
+            0.0
+        };
+        let harmonic = hb.is_some_and(|h| h >= p.synthetic_harmonicity);
+        let gated = speech >= 200 && silent_secs >= p.synthetic_silent_s && ratio >= 0.4;
+        // The melody is judged over a longer stretch centred on the window: a person can sound
+        // flat for ten seconds, rarely for thirty.
+        let mid = (a + b) / 2;
+        let half = p.synthetic_pitch_window_s / 2;
+        let (pa, pb) = (mid.saturating_sub(half), (mid + half).min(n));
+        let hists: Vec<&PitchHist> = secs[pa..pb].iter().map(|s| &s.pitch_hist).collect();
+        let pitch_range = PitchHist::range_st(&hists, p.synthetic_min_voiced);
+        let flat = p
+            .synthetic_pitch_range_st
+            .zip(pitch_range)
+            .is_some_and(|(max, r)| r <= max);
+        let cue = [
+            (harmonic, SynthCue::HighBandHarmonicity),
+            (flat, SynthCue::FlatPitch),
+            (gated, SynthCue::SilentPauses),
+        ]
+        .into_iter()
+        .find_map(|(fired, cue)| fired.then_some(cue));
+        if let Some(cue) = cue {
+            let steps: u32 = win.iter().map(|s| s.pitch_steps).sum();
+            let jit = (steps > 0)
+                .then(|| win.iter().map(|s| s.pitch_step_sum).sum::<f32>() / steps as f32);
+            synth.push((
+                a,
+                b,
+                SynthCues {
+                    cue,
+                    high_band: hb.unwrap_or(0.0),
+                    pitch_step: jit,
+                    silent_ratio: ratio,
+                    pitch_range,
+                },
+            ));
+        }
+        // Background voice: speech-band sound in the pauses, well above the pause floor nearby yet
+        // well below the candidate's own speech (louder is the candidate, missed by the VAD).
+        let mut lv: Vec<f32> = win.iter().filter_map(|s| s.speech_band_dbfs).collect();
+        if let Some(level) = median(&mut lv) {
+            let loud: Vec<f32> = win
+                .iter()
+                .filter(|s| background_second(s, level, p))
+                .filter_map(|s| s.pause_rise_excess_db)
+                .collect();
+            if loud.len() >= p.background_min_s {
+                let excess = loud.iter().sum::<f32>() / loud.len() as f32;
+                bg.push((a, b, excess, level));
+            }
+        }
+    }
+    // Merge overlapping windows of one detector into one span.
+    fn merge<T: Copy>(v: &[(usize, usize, T)], mut f: impl FnMut(usize, usize, &[T])) {
+        let mut i = 0;
+        while i < v.len() {
+            let mut j = i;
+            while j + 1 < v.len() && v[j + 1].0 <= v[j].1 {
+                j += 1;
+            }
+            let vals: Vec<T> = v[i..=j].iter().map(|x| x.2).collect();
+            f(v[i].0, v[j].1, &vals);
+            i = j + 1;
+        }
+    }
+    let mean = |x: &[f32]| x.iter().sum::<f32>() / x.len().max(1) as f32;
+    let r: Vec<(usize, usize, (f32, f32, f32))> =
+        replay.iter().map(|x| (x.0, x.1, (x.2, x.3, x.4))).collect();
+    merge(&r, |a, b, v| {
+        out.push(SpectralFinding::Replay {
+            start_s: a as f64,
+            end_s: b as f64,
+            bass_db: mean(&v.iter().map(|x| x.0).collect::<Vec<_>>()),
+            decay_db: mean(&v.iter().map(|x| x.1).collect::<Vec<_>>()),
+            rolloff_hz: mean(&v.iter().map(|x| x.2).collect::<Vec<_>>()),
+        })
+    });
+    merge(&synth, |a, b, v| {
+        let jit: Vec<f32> = v.iter().filter_map(|x| x.pitch_step).collect();
+        out.push(SpectralFinding::Synthetic {
+            start_s: a as f64,
+            end_s: b as f64,
+            cue: v
+                .iter()
+                .map(|x| x.cue)
+                .min()
+                .unwrap_or(SynthCue::SilentPauses),
+            high_band_harmonicity: mean(&v.iter().map(|x| x.high_band).collect::<Vec<_>>()),
+            pitch_step_st: (!jit.is_empty()).then(|| mean(&jit)),
+            silent_pause_ratio: mean(&v.iter().map(|x| x.silent_ratio).collect::<Vec<_>>()),
+            pitch_range_st: v.iter().filter_map(|x| x.pitch_range).reduce(f32::min),
+        })
+    });
+    let g: Vec<(usize, usize, (f32, f32))> = bg.iter().map(|x| (x.0, x.1, (x.2, x.3))).collect();
+    merge(&g, |a, b, v| {
+        // Narrow the span to the seconds that carried the sound.
+        let level = v.iter().map(|x| x.1).fold(f32::MIN, f32::max);
+        let loud: Vec<usize> = (a..b)
+            .filter(|&i| background_second(&secs[i], level, p))
+            .collect();
+        let (s, e) = (
+            loud.first().copied().unwrap_or(a),
+            loud.last().map(|x| x + 1).unwrap_or(b),
+        );
+        out.push(SpectralFinding::BackgroundVoice {
+            start_s: s as f64,
+            end_s: e as f64,
+            excess_db: mean(&v.iter().map(|x| x.0).collect::<Vec<_>>()),
+            seconds: loud.len() as u32,
+        })
+    });
+    out
+}
+
+/// Clipping spans: runs of seconds with flat-topped samples (gaps ≤ 1 s bridged).
+pub(super) fn detect_clipping(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFinding> {
+    let mut out = Vec::new();
+    let mut run: Option<(usize, usize, u64)> = None;
+    for (i, s) in secs.iter().enumerate() {
+        if s.clipped_samples >= p.clip_samples_per_s {
+            run = Some(match run {
+                Some((a, e, n)) if i <= e + 1 => (a, i + 1, n + s.clipped_samples as u64),
+                Some((a, e, n)) => {
+                    out.push(SpectralFinding::Clipping {
+                        start_s: a as f64,
+                        end_s: e as f64,
+                        samples: n,
+                    });
+                    (i, i + 1, s.clipped_samples as u64)
+                }
+                None => (i, i + 1, s.clipped_samples as u64),
+            });
+        }
+    }
+    if let Some((a, e, n)) = run {
+        out.push(SpectralFinding::Clipping {
+            start_s: a as f64,
+            end_s: e as f64,
+            samples: n,
+        });
+    }
+    out
+}
+
+/// Dropout spans: gaps within 2 s of each other form one span.
+pub(super) fn detect_dropouts(gaps: &[Gap]) -> Vec<SpectralFinding> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < gaps.len() {
+        let mut j = i;
+        while j + 1 < gaps.len() && gaps[j + 1].start_s <= gaps[j].start_s + gaps[j].dur_s + 2.0 {
+            j += 1;
+        }
+        let g = &gaps[i..=j];
+        out.push(SpectralFinding::Dropout {
+            start_s: g[0].start_s,
+            end_s: g[g.len() - 1].start_s + g[g.len() - 1].dur_s,
+            gaps: g.len() as u32,
+            longest_s: g.iter().map(|x| x.dur_s).fold(0.0, f64::max),
+        });
+        i = j + 1;
+    }
+    out
+}
