@@ -179,37 +179,11 @@ impl ServeConfig {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<ServeConfig, ConfigError> {
-        let parse_err = |message: String| ConfigError::Parse {
-            path: path.to_owned(),
-            message,
-        };
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_owned(),
             message,
         };
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_err(e.to_string()))?;
-        let mut overrides: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
-            .collect();
-        overrides.sort();
-        for (var, value) in overrides {
-            let key = var[ENV_PREFIX.len()..].to_ascii_lowercase();
-            if key == "tokens" {
-                return Err(invalid(format!(
-                    "{var}: tokens cannot be set from the environment"
-                )));
-            }
-            let v = toml::from_str::<toml::Table>(&format!("v = {value}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or(toml::Value::String(value));
-            table.insert(key, v);
-        }
-        let raw: Raw = table
-            .try_into()
-            .map_err(|e: toml::de::Error| parse_err(e.to_string()))?;
-
+        let raw = read_raw(text, path, env)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let rel = |p: &Path| {
             if p.is_absolute() {
@@ -223,19 +197,7 @@ impl ServeConfig {
             .sampling
             .parse()
             .map_err(|e: String| invalid(format!("sampling: {e}")))?;
-        if raw.max_sessions == 0 {
-            return Err(invalid("max_sessions must be at least 1".into()));
-        }
-        if raw.max_chunk_bytes < 64 * 1024 || raw.max_chunk_bytes > 1 << 30 {
-            return Err(invalid(
-                "max_chunk_bytes must be between 65536 and 1073741824".into(),
-            ));
-        }
-        if raw.max_media_bytes < raw.max_chunk_bytes {
-            return Err(invalid(
-                "max_media_bytes must be at least max_chunk_bytes".into(),
-            ));
-        }
+        check_bounds(&raw, &invalid)?;
         let metrics_token_sha256 = raw
             .metrics_token_sha256
             .as_deref()
@@ -245,76 +207,14 @@ impl ServeConfig {
                     })
             })
             .transpose()?;
-        if !(64 * 64..=8192 * 8192).contains(&raw.max_frame_pixels) {
-            return Err(invalid("max_frame_pixels must be 4096–67108864".into()));
-        }
-        if !(60..=7 * 86_400).contains(&raw.max_duration_s) {
-            return Err(invalid("max_duration_s must be 60–604800".into()));
-        }
-        if raw.idle_timeout_s < 5 {
-            return Err(invalid("idle_timeout_s must be at least 5".into()));
-        }
-        if raw.requests_per_minute == 0 {
-            return Err(invalid("requests_per_minute must be at least 1".into()));
-        }
-        if raw.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid(format!(
-                "listen '{}' is not an address such as 127.0.0.1:8790",
-                raw.listen
-            )));
-        }
-        let mut tokens = Vec::with_capacity(raw.tokens.len());
-        for t in raw.tokens {
-            if ats.tenant(&t.tenant).is_none() {
-                return Err(invalid(format!(
-                    "token '{}': tenant '{}' is not configured in {}",
-                    t.name,
-                    t.tenant,
-                    raw.ats.display()
-                )));
-            }
-            let hash = crate::ats::token::parse_sha256_hex(&t.sha256).ok_or_else(|| {
-                    invalid(format!(
-                        "token '{}': sha256 must be 64 hex digits (the token's SHA-256; `vigil serve token` prints it)",
-                        t.name
-                    ))
-                })?;
-            if tokens.iter().any(|x: &TokenEntry| x.sha256 == hash) {
-                return Err(invalid(format!(
-                    "token '{}': the same token is configured twice",
-                    t.name
-                )));
-            }
-            tokens.push(TokenEntry {
-                name: t.name,
-                tenant: t.tenant,
-                sha256: hash,
-            });
-        }
-        if tokens.is_empty() {
-            return Err(invalid(
-                "no [[tokens]]: every API call needs a bot token; create one with `vigil serve token --tenant ID --name BOT`".into(),
-            ));
-        }
-        let tenants: std::collections::BTreeSet<&str> =
-            tokens.iter().map(|t| t.tenant.as_str()).collect();
-        let per_tenant = raw.max_sessions_per_tenant.unwrap_or(if tenants.len() > 1 {
-            raw.max_sessions.div_ceil(2)
-        } else {
-            raw.max_sessions
-        });
-        if per_tenant == 0 || per_tenant > raw.max_sessions {
-            return Err(invalid(format!(
-                "max_sessions_per_tenant must be 1–max_sessions ({})",
-                raw.max_sessions
-            )));
-        }
-        let per_token = raw.max_sessions_per_token.unwrap_or(per_tenant);
-        if per_token == 0 || per_token > per_tenant {
-            return Err(invalid(format!(
-                "max_sessions_per_token must be 1–max_sessions_per_tenant ({per_tenant})"
-            )));
-        }
+        let tokens = tokens(raw.tokens, &ats, &raw.ats, &invalid)?;
+        let (per_tenant, per_token) = shares(
+            raw.max_sessions,
+            raw.max_sessions_per_tenant,
+            raw.max_sessions_per_token,
+            &tokens,
+            &invalid,
+        )?;
         let spool_dir = match raw.spool_dir {
             Some(p) => rel(&p),
             None => ats
@@ -350,6 +250,147 @@ impl ServeConfig {
             ats,
         })
     }
+}
+
+/// The TOML file with `VIGIL_SERVE_*` environment overrides applied (never `tokens`), parsed.
+fn read_raw(
+    text: &str,
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Raw, ConfigError> {
+    let parse_err = |message: String| ConfigError::Parse {
+        path: path.to_owned(),
+        message,
+    };
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_err(e.to_string()))?;
+    let mut overrides: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
+    overrides.sort();
+    for (var, value) in overrides {
+        let key = var[ENV_PREFIX.len()..].to_ascii_lowercase();
+        if key == "tokens" {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: format!("{var}: tokens cannot be set from the environment"),
+            });
+        }
+        let v = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(value));
+        table.insert(key, v);
+    }
+    table
+        .try_into()
+        .map_err(|e: toml::de::Error| parse_err(e.to_string()))
+}
+
+/// The numeric limits and the listen address are in range.
+fn check_bounds(raw: &Raw, invalid: &dyn Fn(String) -> ConfigError) -> Result<(), ConfigError> {
+    let fail = |m: &str| Err(invalid(m.into()));
+    if raw.max_sessions == 0 {
+        return fail("max_sessions must be at least 1");
+    }
+    if raw.max_chunk_bytes < 64 * 1024 || raw.max_chunk_bytes > 1 << 30 {
+        return fail("max_chunk_bytes must be between 65536 and 1073741824");
+    }
+    if raw.max_media_bytes < raw.max_chunk_bytes {
+        return fail("max_media_bytes must be at least max_chunk_bytes");
+    }
+    if !(64 * 64..=8192 * 8192).contains(&raw.max_frame_pixels) {
+        return fail("max_frame_pixels must be 4096–67108864");
+    }
+    if !(60..=7 * 86_400).contains(&raw.max_duration_s) {
+        return fail("max_duration_s must be 60–604800");
+    }
+    if raw.idle_timeout_s < 5 {
+        return fail("idle_timeout_s must be at least 5");
+    }
+    if raw.requests_per_minute == 0 {
+        return fail("requests_per_minute must be at least 1");
+    }
+    if raw.listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(invalid(format!(
+            "listen '{}' is not an address such as 127.0.0.1:8790",
+            raw.listen
+        )));
+    }
+    Ok(())
+}
+
+/// The bot tokens: each of a configured tenant, a well-formed SHA-256, none twice, at least one.
+fn tokens(
+    raw: Vec<RawToken>,
+    ats: &AtsConfig,
+    ats_path: &Path,
+    invalid: &dyn Fn(String) -> ConfigError,
+) -> Result<Vec<TokenEntry>, ConfigError> {
+    let mut tokens = Vec::with_capacity(raw.len());
+    for t in raw {
+        if ats.tenant(&t.tenant).is_none() {
+            return Err(invalid(format!(
+                "token '{}': tenant '{}' is not configured in {}",
+                t.name,
+                t.tenant,
+                ats_path.display()
+            )));
+        }
+        let hash = crate::ats::token::parse_sha256_hex(&t.sha256).ok_or_else(|| {
+                invalid(format!(
+                    "token '{}': sha256 must be 64 hex digits (the token's SHA-256; `vigil serve token` prints it)",
+                    t.name
+                ))
+            })?;
+        if tokens.iter().any(|x: &TokenEntry| x.sha256 == hash) {
+            return Err(invalid(format!(
+                "token '{}': the same token is configured twice",
+                t.name
+            )));
+        }
+        tokens.push(TokenEntry {
+            name: t.name,
+            tenant: t.tenant,
+            sha256: hash,
+        });
+    }
+    if tokens.is_empty() {
+        return Err(invalid(
+            "no [[tokens]]: every API call needs a bot token; create one with `vigil serve token --tenant ID --name BOT`".into(),
+        ));
+    }
+    Ok(tokens)
+}
+
+/// Sessions one tenant and one bot token may hold: by default half the server each when
+/// several tenants share it (else all of it), and a token as many as its tenant.
+fn shares(
+    max_sessions: usize,
+    per_tenant: Option<usize>,
+    per_token: Option<usize>,
+    tokens: &[TokenEntry],
+    invalid: &dyn Fn(String) -> ConfigError,
+) -> Result<(usize, usize), ConfigError> {
+    let tenants: std::collections::BTreeSet<&str> =
+        tokens.iter().map(|t| t.tenant.as_str()).collect();
+    let per_tenant = per_tenant.unwrap_or(if tenants.len() > 1 {
+        max_sessions.div_ceil(2)
+    } else {
+        max_sessions
+    });
+    if per_tenant == 0 || per_tenant > max_sessions {
+        return Err(invalid(format!(
+            "max_sessions_per_tenant must be 1–max_sessions ({max_sessions})"
+        )));
+    }
+    let per_token = per_token.unwrap_or(per_tenant);
+    if per_token == 0 || per_token > per_tenant {
+        return Err(invalid(format!(
+            "max_sessions_per_token must be 1–max_sessions_per_tenant ({per_tenant})"
+        )));
+    }
+    Ok((per_tenant, per_token))
 }
 
 #[cfg(test)]
@@ -423,5 +464,12 @@ mod tests {
         let short = TOKEN.replace("6893fd00", "");
         assert!(err(&format!("ats = \"ats.toml\"\n{short}"), &[]).contains("64 hex"));
         assert!(err(&format!("ats = \"ats.toml\"\n{TOKEN}{TOKEN}"), &[]).contains("twice"));
+        let shares = |extra: &str| err(&format!("{extra}\n{base}"), &[]);
+        assert!(shares("max_sessions_per_tenant = 25").contains("1–max_sessions (24)"));
+        assert!(
+            shares("max_sessions_per_tenant = 4\nmax_sessions_per_token = 5")
+                .contains("1–max_sessions_per_tenant (4)")
+        );
+        assert!(shares("idle_timeout_s = 4").contains("idle_timeout_s"));
     }
 }
