@@ -4,11 +4,13 @@
 #![allow(dead_code)]
 
 use assert_cmd::Command;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use futures_util::StreamExt;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub fn testdata(name: &str) -> PathBuf {
@@ -103,81 +105,67 @@ pub enum Serve {
     Stall,
 }
 
-/// Serves `body` on 127.0.0.1 for the life of the process; returns the base URL.
+/// Serves `body` at `/media…` on 127.0.0.1 (axum, on its own thread and runtime) for the life
+/// of the process; returns the base URL.
 pub fn http_server(body: Vec<u8>, mode: Serve) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
+    let body = Arc::new(body);
     std::thread::spawn(move || {
-        for stream in listener.incoming().take(64) {
-            let Ok(mut stream) = stream else { continue };
-            let body = body.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request = String::new();
-                if reader.read_line(&mut request).is_err() {
-                    return;
-                }
-                let mut range_start = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    let lower = line.to_ascii_lowercase();
-                    if let Some(r) = lower.strip_prefix("range: bytes=") {
-                        range_start = r
-                            .split('-')
-                            .next()
-                            .unwrap_or("0")
-                            .trim()
-                            .parse()
-                            .unwrap_or(0);
-                    }
-                }
-                if !request.starts_with("GET /media") {
-                    let _ = stream.write_all(
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    );
-                    return;
-                }
-                match mode {
-                    Serve::File => {
-                        let start = range_start.min(body.len());
-                        let part = &body[start..];
-                        let head = if range_start > 0 {
-                            format!(
-                                "HTTP/1.1 206 Partial Content\r\nContent-Type: video/webm\r\nContent-Length: {}\r\nContent-Range: bytes {}-{}/{}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
-                                part.len(),
-                                start,
-                                body.len() - 1,
-                                body.len()
-                            )
-                        } else {
-                            format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: video/webm\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
-                                part.len()
-                            )
-                        };
-                        let _ = stream.write_all(head.as_bytes());
-                        let _ = stream.write_all(part);
-                    }
-                    Serve::Stall => {
-                        let head = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: video/webm\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
-                        );
-                        let _ = stream.write_all(head.as_bytes());
-                        let _ = stream.write_all(&body[..4096.min(body.len())]);
-                        // Hold the connection open without sending more, then give up.
-                        let mut sink = [0u8; 16];
-                        stream.set_read_timeout(Some(Duration::from_secs(60))).ok();
-                        let _ = stream.read(&mut sink);
-                    }
-                }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+                media(uri, headers, body.clone(), mode)
             });
-        }
+            axum::serve(listener, app).await.unwrap();
+        });
     });
     format!("http://{addr}")
+}
+
+/// `GET /media…`: the whole body, or from a `Range: bytes=N-` offset; or (stalling) the
+/// headers and the first 4 KiB, then nothing for a minute.
+async fn media(uri: Uri, headers: HeaderMap, body: Arc<Vec<u8>>, mode: Serve) -> Response {
+    if !uri.path().starts_with("/media") {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let webm = (header::CONTENT_TYPE, "video/webm".to_string());
+    match mode {
+        Serve::File => {
+            let start = headers
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.split('-').next())
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .unwrap_or(0)
+                .min(body.len());
+            let part = body[start..].to_vec();
+            let ranges = (header::ACCEPT_RANGES, "bytes".to_string());
+            if start == 0 {
+                return ([webm, ranges], part).into_response();
+            }
+            let range = format!("bytes {start}-{}/{}", body.len() - 1, body.len());
+            let headers = [webm, ranges, (header::CONTENT_RANGE, range)];
+            (StatusCode::PARTIAL_CONTENT, headers, part).into_response()
+        }
+        Serve::Stall => {
+            let first = axum::body::Bytes::copy_from_slice(&body[..4096.min(body.len())]);
+            let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(first)]).chain(
+                futures_util::stream::once(async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Err(std::io::Error::other("the test server gave up"))
+                }),
+            );
+            let length = (header::CONTENT_LENGTH, body.len().to_string());
+            ([webm, length], axum::body::Body::from_stream(chunks)).into_response()
+        }
+    }
 }
 
 /// Every file under `dir`, sorted.
