@@ -234,10 +234,9 @@ pub(super) fn detect_windows(secs: &[SpectralSecond], p: &SpectralParams) -> Vec
     let w = p.window_s.max(2);
     let step = (w / 2).max(1);
     let n = secs.len();
-    let mut out = Vec::new();
-    let mut replay: Vec<(usize, usize, f32, f32, f32)> = Vec::new();
+    let mut replay: Vec<(usize, usize, ReplayCues)> = Vec::new();
     let mut synth: Vec<(usize, usize, SynthCues)> = Vec::new();
-    let mut bg: Vec<(usize, usize, f32, f32)> = Vec::new();
+    let mut bg: Vec<(usize, usize, (f32, f32))> = Vec::new();
     let starts: Vec<usize> = if n <= w {
         vec![0]
     } else {
@@ -246,169 +245,205 @@ pub(super) fn detect_windows(secs: &[SpectralSecond], p: &SpectralParams) -> Vec
     for a in starts {
         let b = (a + w).min(n);
         let win = &secs[a..b];
-        let speech: u32 = win.iter().map(|s| s.speech_frames).sum();
-        let pause: u32 = win.iter().map(|s| s.pause_frames).sum();
-        // Replay: loudspeaker bass roll-off and room decay, over ≥ 4 s of speech.
-        if speech >= 400 {
-            let mut bands = [0f32; N_BANDS];
-            for s in win {
-                for (o, d) in bands.iter_mut().zip(&s.speech_bands_db) {
-                    *o += 10f32.powf(d / 10.0) * s.speech_frames as f32;
-                }
-            }
-            // 120–240 Hz against 480–1000 Hz: 40–120 Hz is mostly hum and handling noise.
-            let bass = db(bands[1] / speech as f32) - db(bands[3] / speech as f32);
-            // Telephone band (nothing above 3.4 kHz): the line has cut the bass already.
-            let edge = db(bands[7] / speech as f32) - db(bands[5] / speech as f32);
-            let bass_limit = if edge <= p.replay_narrowband_edge_db {
-                p.replay_bass_narrowband_db
-            } else {
-                p.replay_bass_db
-            };
-            let mut falls: Vec<f32> = win
-                .iter()
-                .filter(|s| s.speech_frames >= 30)
-                .filter_map(|s| s.max_fall_db)
-                .collect();
-            let decay = median(&mut falls);
-            let rolloff = win
-                .iter()
-                .map(|s| s.rolloff_hz * s.speech_frames as f32)
-                .sum::<f32>()
-                / speech as f32;
-            if let Some(decay) = decay
-                && bass <= bass_limit
-                && decay <= p.replay_decay_db
-            {
-                replay.push((a, b, bass, decay, rolloff));
-            }
+        if let Some(c) = replay_window(win, p) {
+            replay.push((a, b, c));
         }
-        // Synthetic: periodic excitation above 3 kHz in voiced speech, or speech whose pauses are
-        // digital silence (a microphone always hears a room; TTS into a virtual device does not).
-        let voiced: u32 = win.iter().map(|s| s.voiced_frames).sum();
-        let hb = (voiced >= 100)
-            .then(|| win.iter().map(|s| s.high_band_r_sum).sum::<f32>() / voiced as f32);
-        let silent_secs = win
-            .iter()
-            .filter(|s| s.silent_pause_frames >= 8 && s.audible_speech_frames >= 20)
-            .count();
-        let silent: u32 = win.iter().map(|s| s.silent_pause_frames).sum();
-        let ratio = if pause > 0 {
-            silent as f32 / pause as f32
-        } else {
-            0.0
-        };
-        let harmonic = hb.is_some_and(|h| h >= p.synthetic_harmonicity);
-        let gated = speech >= 200 && silent_secs >= p.synthetic_silent_s && ratio >= 0.4;
-        // The melody is judged over a longer stretch centred on the window: a person can sound
-        // flat for ten seconds, rarely for thirty.
-        let mid = (a + b) / 2;
-        let half = p.synthetic_pitch_window_s / 2;
-        let (pa, pb) = (mid.saturating_sub(half), (mid + half).min(n));
-        let hists: Vec<&PitchHist> = secs[pa..pb].iter().map(|s| &s.pitch_hist).collect();
-        let pitch_range = PitchHist::range_st(&hists, p.synthetic_min_voiced);
-        let flat = p
-            .synthetic_pitch_range_st
-            .zip(pitch_range)
-            .is_some_and(|(max, r)| r <= max);
-        let cue = [
-            (harmonic, SynthCue::HighBandHarmonicity),
-            (flat, SynthCue::FlatPitch),
-            (gated, SynthCue::SilentPauses),
-        ]
-        .into_iter()
-        .find_map(|(fired, cue)| fired.then_some(cue));
-        if let Some(cue) = cue {
-            let steps: u32 = win.iter().map(|s| s.pitch_steps).sum();
-            let jit = (steps > 0)
-                .then(|| win.iter().map(|s| s.pitch_step_sum).sum::<f32>() / steps as f32);
-            synth.push((
-                a,
-                b,
-                SynthCues {
-                    cue,
-                    high_band: hb.unwrap_or(0.0),
-                    pitch_step: jit,
-                    silent_ratio: ratio,
-                    pitch_range,
-                },
-            ));
+        if let Some(c) = synthetic_window(secs, a, b, p) {
+            synth.push((a, b, c));
         }
-        // Background voice: speech-band sound in the pauses, well above the pause floor nearby yet
-        // well below the candidate's own speech (louder is the candidate, missed by the VAD).
-        let mut lv: Vec<f32> = win.iter().filter_map(|s| s.speech_band_dbfs).collect();
-        if let Some(level) = median(&mut lv) {
-            let loud: Vec<f32> = win
-                .iter()
-                .filter(|s| background_second(s, level, p))
-                .filter_map(|s| s.pause_rise_excess_db)
-                .collect();
-            if loud.len() >= p.background_min_s {
-                let excess = loud.iter().sum::<f32>() / loud.len() as f32;
-                bg.push((a, b, excess, level));
-            }
+        if let Some(c) = background_window(win, p) {
+            bg.push((a, b, c));
         }
     }
-    // Merge overlapping windows of one detector into one span.
-    fn merge<T: Copy>(v: &[(usize, usize, T)], mut f: impl FnMut(usize, usize, &[T])) {
-        let mut i = 0;
-        while i < v.len() {
-            let mut j = i;
-            while j + 1 < v.len() && v[j + 1].0 <= v[j].1 {
-                j += 1;
-            }
-            let vals: Vec<T> = v[i..=j].iter().map(|x| x.2).collect();
-            f(v[i].0, v[j].1, &vals);
-            i = j + 1;
-        }
-    }
-    let mean = |x: &[f32]| x.iter().sum::<f32>() / x.len().max(1) as f32;
-    let r: Vec<(usize, usize, (f32, f32, f32))> =
-        replay.iter().map(|x| (x.0, x.1, (x.2, x.3, x.4))).collect();
-    merge(&r, |a, b, v| {
-        out.push(SpectralFinding::Replay {
-            start_s: a as f64,
-            end_s: b as f64,
-            bass_db: mean(&v.iter().map(|x| x.0).collect::<Vec<_>>()),
-            decay_db: mean(&v.iter().map(|x| x.1).collect::<Vec<_>>()),
-            rolloff_hz: mean(&v.iter().map(|x| x.2).collect::<Vec<_>>()),
-        })
-    });
-    merge(&synth, |a, b, v| {
-        let jit: Vec<f32> = v.iter().filter_map(|x| x.pitch_step).collect();
-        out.push(SpectralFinding::Synthetic {
-            start_s: a as f64,
-            end_s: b as f64,
-            cue: v
-                .iter()
-                .map(|x| x.cue)
-                .min()
-                .unwrap_or(SynthCue::SilentPauses),
-            high_band_harmonicity: mean(&v.iter().map(|x| x.high_band).collect::<Vec<_>>()),
-            pitch_step_st: (!jit.is_empty()).then(|| mean(&jit)),
-            silent_pause_ratio: mean(&v.iter().map(|x| x.silent_ratio).collect::<Vec<_>>()),
-            pitch_range_st: v.iter().filter_map(|x| x.pitch_range).reduce(f32::min),
-        })
-    });
-    let g: Vec<(usize, usize, (f32, f32))> = bg.iter().map(|x| (x.0, x.1, (x.2, x.3))).collect();
-    merge(&g, |a, b, v| {
-        // Narrow the span to the seconds that carried the sound.
-        let level = v.iter().map(|x| x.1).fold(f32::MIN, f32::max);
-        let loud: Vec<usize> = (a..b)
-            .filter(|&i| background_second(&secs[i], level, p))
-            .collect();
-        let (s, e) = (
-            loud.first().copied().unwrap_or(a),
-            loud.last().map(|x| x + 1).unwrap_or(b),
-        );
-        out.push(SpectralFinding::BackgroundVoice {
-            start_s: s as f64,
-            end_s: e as f64,
-            excess_db: mean(&v.iter().map(|x| x.0).collect::<Vec<_>>()),
-            seconds: loud.len() as u32,
-        })
-    });
+    let mut out = Vec::new();
+    merge(&replay, |a, b, v| out.push(replay_span(a, b, v)));
+    merge(&synth, |a, b, v| out.push(synthetic_span(a, b, v)));
+    merge(&bg, |a, b, v| out.push(background_span(secs, a, b, v, p)));
     out
+}
+
+/// Merges overlapping windows of one detector into one span.
+fn merge<T: Copy>(v: &[(usize, usize, T)], mut f: impl FnMut(usize, usize, &[T])) {
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1].0 <= v[j].1 {
+            j += 1;
+        }
+        let vals: Vec<T> = v[i..=j].iter().map(|x| x.2).collect();
+        f(v[i].0, v[j].1, &vals);
+        i = j + 1;
+    }
+}
+
+fn mean(x: impl IntoIterator<Item = f32>) -> f32 {
+    let (sum, n) = x
+        .into_iter()
+        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    sum / n.max(1) as f32
+}
+
+/// A replay window's measures: bass (dB re 480–1000 Hz), median fastest fall, mean roll-off.
+#[derive(Debug, Clone, Copy)]
+struct ReplayCues {
+    bass: f32,
+    decay: f32,
+    rolloff: f32,
+}
+
+/// Replay: loudspeaker bass roll-off and room decay, over ≥ 4 s of speech.
+fn replay_window(win: &[SpectralSecond], p: &SpectralParams) -> Option<ReplayCues> {
+    let speech: u32 = win.iter().map(|s| s.speech_frames).sum();
+    if speech < 400 {
+        return None;
+    }
+    let mut bands = [0f32; N_BANDS];
+    for s in win {
+        for (o, d) in bands.iter_mut().zip(&s.speech_bands_db) {
+            *o += 10f32.powf(d / 10.0) * s.speech_frames as f32;
+        }
+    }
+    // 120–240 Hz against 480–1000 Hz: 40–120 Hz is mostly hum and handling noise.
+    let bass = db(bands[1] / speech as f32) - db(bands[3] / speech as f32);
+    // Telephone band (nothing above 3.4 kHz): the line has cut the bass already.
+    let edge = db(bands[7] / speech as f32) - db(bands[5] / speech as f32);
+    let bass_limit = if edge <= p.replay_narrowband_edge_db {
+        p.replay_bass_narrowband_db
+    } else {
+        p.replay_bass_db
+    };
+    let mut falls: Vec<f32> = win
+        .iter()
+        .filter(|s| s.speech_frames >= 30)
+        .filter_map(|s| s.max_fall_db)
+        .collect();
+    let decay = median(&mut falls)?;
+    let rolloff = win
+        .iter()
+        .map(|s| s.rolloff_hz * s.speech_frames as f32)
+        .sum::<f32>()
+        / speech as f32;
+    (bass <= bass_limit && decay <= p.replay_decay_db).then_some(ReplayCues {
+        bass,
+        decay,
+        rolloff,
+    })
+}
+
+fn replay_span(a: usize, b: usize, v: &[ReplayCues]) -> SpectralFinding {
+    SpectralFinding::Replay {
+        start_s: a as f64,
+        end_s: b as f64,
+        bass_db: mean(v.iter().map(|x| x.bass)),
+        decay_db: mean(v.iter().map(|x| x.decay)),
+        rolloff_hz: mean(v.iter().map(|x| x.rolloff)),
+    }
+}
+
+/// Synthetic: periodic excitation above 3 kHz in voiced speech, a melody too flat for a person,
+/// or speech whose pauses are digital silence (a microphone always hears a room; TTS into a
+/// virtual device does not). The window is `secs[a..b]`; the melody is judged over a longer
+/// stretch centred on it: a person can sound flat for ten seconds, rarely for thirty.
+fn synthetic_window(
+    secs: &[SpectralSecond],
+    a: usize,
+    b: usize,
+    p: &SpectralParams,
+) -> Option<SynthCues> {
+    let win = &secs[a..b];
+    let speech: u32 = win.iter().map(|s| s.speech_frames).sum();
+    let pause: u32 = win.iter().map(|s| s.pause_frames).sum();
+    let voiced: u32 = win.iter().map(|s| s.voiced_frames).sum();
+    let hb =
+        (voiced >= 100).then(|| win.iter().map(|s| s.high_band_r_sum).sum::<f32>() / voiced as f32);
+    let silent_secs = win
+        .iter()
+        .filter(|s| s.silent_pause_frames >= 8 && s.audible_speech_frames >= 20)
+        .count();
+    let silent: u32 = win.iter().map(|s| s.silent_pause_frames).sum();
+    let ratio = if pause > 0 {
+        silent as f32 / pause as f32
+    } else {
+        0.0
+    };
+    let harmonic = hb.is_some_and(|h| h >= p.synthetic_harmonicity);
+    let gated = speech >= 200 && silent_secs >= p.synthetic_silent_s && ratio >= 0.4;
+    let mid = (a + b) / 2;
+    let half = p.synthetic_pitch_window_s / 2;
+    let (pa, pb) = (mid.saturating_sub(half), (mid + half).min(secs.len()));
+    let hists: Vec<&PitchHist> = secs[pa..pb].iter().map(|s| &s.pitch_hist).collect();
+    let pitch_range = PitchHist::range_st(&hists, p.synthetic_min_voiced);
+    let flat = p
+        .synthetic_pitch_range_st
+        .zip(pitch_range)
+        .is_some_and(|(max, r)| r <= max);
+    let cue = [
+        (harmonic, SynthCue::HighBandHarmonicity),
+        (flat, SynthCue::FlatPitch),
+        (gated, SynthCue::SilentPauses),
+    ]
+    .into_iter()
+    .find_map(|(fired, cue)| fired.then_some(cue))?;
+    let steps: u32 = win.iter().map(|s| s.pitch_steps).sum();
+    let jit = (steps > 0).then(|| win.iter().map(|s| s.pitch_step_sum).sum::<f32>() / steps as f32);
+    Some(SynthCues {
+        cue,
+        high_band: hb.unwrap_or(0.0),
+        pitch_step: jit,
+        silent_ratio: ratio,
+        pitch_range,
+    })
+}
+
+fn synthetic_span(a: usize, b: usize, v: &[SynthCues]) -> SpectralFinding {
+    let jit: Vec<f32> = v.iter().filter_map(|x| x.pitch_step).collect();
+    SpectralFinding::Synthetic {
+        start_s: a as f64,
+        end_s: b as f64,
+        cue: v
+            .iter()
+            .map(|x| x.cue)
+            .min()
+            .unwrap_or(SynthCue::SilentPauses),
+        high_band_harmonicity: mean(v.iter().map(|x| x.high_band)),
+        pitch_step_st: (!jit.is_empty()).then(|| mean(jit)),
+        silent_pause_ratio: mean(v.iter().map(|x| x.silent_ratio)),
+        pitch_range_st: v.iter().filter_map(|x| x.pitch_range).reduce(f32::min),
+    }
+}
+
+/// Background voice: seconds whose pauses carry sound rising again, well below the candidate's
+/// own speech (louder is the candidate, missed by the VAD). Returns the mean rise (dB) and the
+/// candidate's level (dBFS, speech band).
+fn background_window(win: &[SpectralSecond], p: &SpectralParams) -> Option<(f32, f32)> {
+    let mut lv: Vec<f32> = win.iter().filter_map(|s| s.speech_band_dbfs).collect();
+    let level = median(&mut lv)?;
+    let loud: Vec<f32> = win
+        .iter()
+        .filter(|s| background_second(s, level, p))
+        .filter_map(|s| s.pause_rise_excess_db)
+        .collect();
+    (loud.len() >= p.background_min_s).then(|| (mean(loud.iter().copied()), level))
+}
+
+/// The merged windows narrowed to the seconds that carried the sound.
+fn background_span(
+    secs: &[SpectralSecond],
+    a: usize,
+    b: usize,
+    v: &[(f32, f32)],
+    p: &SpectralParams,
+) -> SpectralFinding {
+    let level = v.iter().map(|x| x.1).fold(f32::MIN, f32::max);
+    let loud: Vec<usize> = (a..b)
+        .filter(|&i| background_second(&secs[i], level, p))
+        .collect();
+    SpectralFinding::BackgroundVoice {
+        start_s: loud.first().copied().unwrap_or(a) as f64,
+        end_s: loud.last().map(|x| x + 1).unwrap_or(b) as f64,
+        excess_db: mean(v.iter().map(|x| x.0)),
+        seconds: loud.len() as u32,
+    }
 }
 
 /// Clipping spans: runs of seconds with flat-topped samples (gaps ≤ 1 s bridged).
