@@ -15,6 +15,33 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 
+/// Logs a delivery event with the ids that tie the ATS and Vigil together (the delivery, report,
+/// candidate, session, tenant, application, connector and attempt), then the event's own fields.
+/// The fields are on the event itself, not a span, so the `vigil::alert` dead-letter line keeps
+/// them under any filter.
+macro_rules! delivery_log {
+    ($level:ident, target: $target:expr, $job:ident, $($rest:tt)+) => {
+        delivery_log!(@ $level, ($target), $job, $($rest)+)
+    };
+    ($level:ident, $job:ident, $($rest:tt)+) => {
+        delivery_log!(@ $level, (module_path!()), $job, $($rest)+)
+    };
+    (@ $level:ident, ($target:expr), $job:ident, $($rest:tt)+) => {
+        tracing::$level!(
+            target: $target,
+            delivery = $job.delivery_id,
+            report = %$job.report.report_id,
+            candidate.external_id = %$job.report.candidate_id.as_deref().unwrap_or(""),
+            session = %$job.report.session_id.as_deref().unwrap_or(""),
+            tenant = %$job.report.tenant,
+            application = %$job.report.application_id,
+            connector = %$job.connector,
+            attempt = $job.attempt,
+            $($rest)+
+        )
+    };
+}
+
 /// How long to sleep when nothing is due and nothing is in flight (upper bound; the worker
 /// wakes earlier when the next row becomes due).
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -173,18 +200,7 @@ impl Worker {
         match outcome {
             Outcome::Delivered(receipt) => {
                 stats.delivered += 1;
-                tracing::info!(
-                    delivery = job.delivery_id,
-                    report = %job.report.report_id,
-                    candidate.external_id = %job.report.candidate_id.as_deref().unwrap_or(""),
-                    session = %job.report.session_id.as_deref().unwrap_or(""),
-                    tenant = %job.report.tenant,
-                    application = %job.report.application_id,
-                    connector = %job.connector,
-                    attempt = job.attempt,
-                    remote_ref = %receipt.remote_ref,
-                    "delivered"
-                );
+                delivery_log!(info, job, remote_ref = %receipt.remote_ref, "delivered");
                 self.with_store(move |s| {
                     s.save_progress(job.delivery_id, &job.progress)?;
                     s.mark_delivered(&job, &receipt.remote_ref, started, now)
@@ -198,19 +214,13 @@ impl Worker {
                 match delay {
                     Some(d) => {
                         stats.retried += 1;
-                        tracing::warn!(
-                                delivery = job.delivery_id,
-                                report = %job.report.report_id,
-                                candidate.external_id = %job.report.candidate_id.as_deref().unwrap_or(""),
-                                session = %job.report.session_id.as_deref().unwrap_or(""),
-                        candidate.external_id = %job.report.candidate_id.as_deref().unwrap_or(""),
-                        session = %job.report.session_id.as_deref().unwrap_or(""),
-                                connector = %job.connector,
-                                attempt = job.attempt,
-                                retry_in_ms = d.as_millis() as u64,
-                                error = %text,
-                                "attempt failed; will retry"
-                            );
+                        delivery_log!(
+                            warn,
+                            job,
+                            retry_in_ms = d.as_millis() as u64,
+                            error = %text,
+                            "attempt failed; will retry"
+                        );
                     }
                     None => {
                         stats.dead_lettered += 1;
@@ -219,22 +229,14 @@ impl Worker {
                         } else {
                             "attempts exhausted"
                         };
-                        tracing::error!(
-                                target: "vigil::alert",
-                                delivery = job.delivery_id,
-                                report = %job.report.report_id,
-                                candidate.external_id = %job.report.candidate_id.as_deref().unwrap_or(""),
-                                session = %job.report.session_id.as_deref().unwrap_or(""),
-                        candidate.external_id = %job.report.candidate_id.as_deref().unwrap_or(""),
-                        session = %job.report.session_id.as_deref().unwrap_or(""),
-                                tenant = %job.report.tenant,
-                                application = %job.report.application_id,
-                                connector = %job.connector,
-                                attempt = job.attempt,
-                                error = %text,
-                                "dead letter ({why}): requeue with `vigil ats retry {}`",
-                                job.delivery_id
-                            );
+                        delivery_log!(
+                            error,
+                            target: "vigil::alert",
+                            job,
+                            error = %text,
+                            "dead letter ({why}): requeue with `vigil ats retry {}`",
+                            job.delivery_id
+                        );
                     }
                 }
                 let next = delay.map(|d| now + d.as_millis() as i64);
