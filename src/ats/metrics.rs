@@ -48,18 +48,30 @@ pub fn gauge(v: i64) -> Gauge {
     g
 }
 
-/// Registers the store's delivery, review, kill-switch and audit figures.
-pub fn register_store(reg: &mut Registry, m: &Metrics) {
-    let deliveries = Family::<Labels, Gauge>::default();
-    for (state, n) in [
-        ("pending", m.deliveries.pending),
-        ("delivered", m.deliveries.delivered),
-        ("dead", m.deliveries.dead),
-    ] {
-        deliveries
-            .get_or_create(&vec![("state", state.to_owned())])
+/// Gauges of one label: a series per (value, count).
+pub fn by_label<'a>(
+    label: &'static str,
+    counts: impl IntoIterator<Item = (&'a str, u64)>,
+) -> Family<Labels, Gauge> {
+    let family = Family::<Labels, Gauge>::default();
+    for (value, n) in counts {
+        family
+            .get_or_create(&vec![(label, value.to_owned())])
             .set(n as i64);
     }
+    family
+}
+
+/// Registers the store's delivery, review, kill-switch and audit figures.
+pub fn register_store(reg: &mut Registry, m: &Metrics) {
+    let deliveries = by_label(
+        "state",
+        [
+            ("pending", m.deliveries.pending),
+            ("delivered", m.deliveries.delivered),
+            ("dead", m.deliveries.dead),
+        ],
+    );
     reg.register("vigil_deliveries", "Outbox deliveries by state", deliveries);
     let attempts = Family::<Labels, Counter>::default();
     for (outcome, conn, n) in &m.attempts {

@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use config::ServeConfig;
 use problem::Problem;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use session::Sessions;
@@ -166,12 +165,7 @@ async fn metrics(AxState(st): AxState<AppState>, headers: axum::http::HeaderMap)
     };
     let mut reg = Registry::default();
     metrics::register_store(&mut reg, &ats);
-    let sessions = Family::<metrics::Labels, Gauge>::default();
-    for (state, n) in counts {
-        sessions
-            .get_or_create(&vec![("state", state.as_str().to_owned())])
-            .set(n as i64);
-    }
+    let sessions = metrics::by_label("state", counts.iter().map(|(s, n)| (s.as_str(), *n)));
     reg.register("vigil_serve_sessions", "Sessions by state", sessions);
     let active = st.sessions.active_all();
     let lag = active

@@ -533,10 +533,7 @@ impl SpectralAnalyser {
             a.rolloff += f.rolloff_hz;
             a.speech_sb += f.speech_band;
             a.audible += (level > -60.0) as u32;
-            self.since_speech = 0;
-            self.pause_sb_queue.clear();
-            self.pause_min_db = f32::MAX;
-            self.spoke = true;
+            self.restart_pause(true);
             // Voicing on every other speech frame: halves the cost, pitch steps stay 20 ms.
             self.speech_frames_seen += 1;
             if self.speech_frames_seen.is_multiple_of(2) {
@@ -572,7 +569,7 @@ impl SpectralAnalyser {
             if level < SILENT_DB {
                 a.silent += 1;
             }
-            self.track_pause(db(f.speech_band), level < SILENT_DB);
+            self.track_pause(f.speech_band, level < SILENT_DB);
         }
         // Fastest 100 ms fall starting near the recent peak.
         self.levels.copy_within(1.., 0);
@@ -587,23 +584,20 @@ impl SpectralAnalyser {
         self.frame_idx += 1;
     }
 
-    /// The background-voice cue for one pause frame (speech-band level `sb_db`): frames
+    /// The background-voice cue for one pause frame (speech-band mean square `speech_band`): frames
     /// [`PAUSE_GUARD`] away from speech on both sides, in a pause that followed the candidate's
     /// speech, count when they rise over the pause's lowest level so far. Digital silence (a
     /// dropout, a gate) ends a pause like speech does: the VAD wakes late after it, and the
     /// sound that returns is the recording, not someone else.
-    fn track_pause(&mut self, sb_db: f32, silent: bool) {
+    fn track_pause(&mut self, speech_band: f32, silent: bool) {
         if silent {
-            self.since_speech = 0;
-            self.pause_sb_queue.clear();
-            self.pause_min_db = f32::MAX;
-            self.spoke = false;
+            self.restart_pause(false);
             return;
         }
         if (self.since_speech as usize) < PAUSE_GUARD {
             return;
         }
-        self.pause_sb_queue.push_back(sb_db);
+        self.pause_sb_queue.push_back(db(speech_band));
         if self.pause_sb_queue.len() <= PAUSE_GUARD {
             return;
         }
@@ -618,6 +612,14 @@ impl SpectralAnalyser {
             a.pause_rise_sum += v;
             a.pause_rise_excess_sum += rise;
         }
+    }
+
+    /// A pause (re)starts: after speech (`spoke`) or after digital silence.
+    fn restart_pause(&mut self, spoke: bool) {
+        self.since_speech = 0;
+        self.pause_sb_queue.clear();
+        self.pause_min_db = f32::MAX;
+        self.spoke = spoke;
     }
 
     fn close_second(&mut self) {
