@@ -261,9 +261,10 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
     let mut batch: Vec<VideoFrame> = Vec::with_capacity(batch_size);
     let mut frames = 0u64;
 
-    // The audio analyser (a recurrent VAD and the voice encoder, sequential by nature) runs on its
-    // own thread behind a bounded channel, so it overlaps with the video work on the rayon pool
-    // instead of waiting for it; a full channel back-pressures the decoder like any other queue.
+    // The audio analyser (a recurrent VAD, sequential by nature) runs on its own thread behind a
+    // bounded channel, so it overlaps with the video work on the rayon pool instead of waiting
+    // for it, and hands speech on to the voice encoder's thread (`analysis/voice_thread.rs`); a
+    // full channel back-pressures the decoder like any other queue.
     let (audio_tx, audio_rx) = crossbeam_channel::bounded::<AudioChunk>(AUDIO_QUEUE);
     let audio_thread = std::thread::Builder::new()
         .name("vigil-audio".into())

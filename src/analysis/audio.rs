@@ -6,12 +6,14 @@
 //!
 //! After the VAD has judged a step, its samples go through one STFT (n_fft 400, hop 160): every
 //! power frame feeds the spectral analyser with the VAD flag of the frame's centre. Steps in
-//! speech also go to the voice analyser, which embeds windows of speech with its own front end.
+//! speech also go to the voice analyser (on its own thread, `voice_thread.rs`), which embeds
+//! windows of speech with its own front end.
 
 use crate::analysis::spectral::{self, SpectralAnalyser, SpectralOutcome};
 use crate::analysis::voice::{VoiceAnalyser, VoiceOutcome};
+use crate::analysis::voice_thread::VoiceThread;
 use crate::dsp::stft::Stft;
-use crate::inference::{InferenceError, SILERO_VAD, SessionPool};
+use crate::inference::{InferenceError, SILERO_VAD, SessionPool, timing};
 use crate::media::{AUDIO_RATE, Pts};
 use ndarray::{Array0, Array2, Array3};
 use ort::value::TensorRef;
@@ -57,13 +59,12 @@ impl Vad {
         }
         let (input, state, sr) = (&self.input, &mut self.state, &self.sr);
         self.pool.with(|session| {
-            let outputs = session
-                .run(ort::inputs![
-                    "input" => TensorRef::from_array_view(input).map_err(fail)?,
-                    "state" => TensorRef::from_array_view(&*state).map_err(fail)?,
-                    "sr" => TensorRef::from_array_view(sr).map_err(fail)?,
-                ])
-                .map_err(fail)?;
+            let inputs = ort::inputs![
+                "input" => TensorRef::from_array_view(input).map_err(fail)?,
+                "state" => TensorRef::from_array_view(&*state).map_err(fail)?,
+                "sr" => TensorRef::from_array_view(sr).map_err(fail)?,
+            ];
+            let outputs = timing::timed(&SILERO_VAD, || session.run(inputs)).map_err(fail)?;
             let prob = outputs["output"].try_extract_array::<f32>().map_err(fail)?[[0, 0]];
             let new_state = outputs["stateN"].try_extract_array::<f32>().map_err(fail)?;
             state
@@ -151,7 +152,7 @@ pub struct AudioAnalyser {
     per_second: Vec<SecondStats>,
     envelope: Vec<f32>,
     env_acc: f64,
-    voice: VoiceAnalyser,
+    voice: VoiceThread,
     spectral: Option<SpectralAnalyser>,
     stft: Stft,
     /// Speech flags of the last VAD steps (step index, speech): a frame's centre lies in the step
@@ -171,7 +172,7 @@ impl AudioAnalyser {
         spectral: Option<SpectralAnalyser>,
     ) -> Result<Self, InferenceError> {
         Ok(AudioAnalyser {
-            voice,
+            voice: VoiceThread::spawn(voice),
             spectral,
             stft: Stft::new(spectral::N_FFT, spectral::HOP),
             step_flags: VecDeque::with_capacity(4),

@@ -28,7 +28,11 @@ const WINDOW_STEPS: usize = 94;
 /// speech once (overlapping them by half doubled the audio thread's time for the same findings,
 /// BENCHMARKS.md).
 const HOP_STEPS: usize = WINDOW_STEPS;
-const BATCH: usize = 8;
+/// Windows per CAM++ run. CAM++ is convolutional: a window's embedding is bit-identical in any
+/// batch and the time per window the same from 1 to 16 windows, while the activations grow with
+/// the batch (8 windows held ≈ 60 MiB more at peak than 1 or 2; BENCHMARKS.md "One-hour
+/// comparison with a Python pipeline").
+const BATCH: usize = 2;
 
 /// Session thresholds (policy values).
 #[derive(Debug, Clone)]

@@ -312,6 +312,7 @@ fn score(a: ScoreArgs) -> Result<ExitCode, Failure> {
         ..ScoreOptions::default()
     };
     let report = pipeline::score(&input, &opts)?;
+    crate::inference::timing::log_model_times();
     let payload = report.to_payload();
     let envelope = dsse::sign(&payload, &key);
     let out = a.out.unwrap_or_else(|| default_out(&input));

@@ -11,6 +11,7 @@
 
 mod models;
 mod speech;
+pub mod timing;
 
 pub use models::*;
 pub use speech::*;

@@ -7,7 +7,7 @@
 //! Inputs are batched: one ONNX Runtime call per `embed`/`run`/`score`. Pre-processing and what
 //! the outputs mean are in `models/README.md`.
 
-use super::{AASIST, CAMPPLUS, InferenceError, ModelSpec, SEGMENTATION, SessionPool};
+use super::{AASIST, CAMPPLUS, InferenceError, ModelSpec, SEGMENTATION, SessionPool, timing};
 use crate::dsp::fbank::FBANK_BINS;
 use ndarray::Array2;
 use ort::value::TensorRef;
@@ -98,7 +98,8 @@ impl CamPlus {
         let input = TensorRef::from_array_view(([windows.len(), t, FBANK_BINS], &self.input[..]))
             .map_err(&fail)?;
         self.pool.with(|session| {
-            let out = session.run(ort::inputs!["feats" => input]).map_err(&fail)?;
+            let out = timing::timed(&CAMPPLUS, || session.run(ort::inputs!["feats" => input]))
+                .map_err(&fail)?;
             let (_, e) = out["embedding"]
                 .try_extract_tensor::<f32>()
                 .map_err(&fail)?;
@@ -168,9 +169,10 @@ impl Segmentation {
             TensorRef::from_array_view(([chunks.len(), 1, SEGMENTATION_CHUNK], &self.input[..]))
                 .map_err(&fail)?;
         self.pool.with(|session| {
-            let out = session
-                .run(ort::inputs!["waveform" => input])
-                .map_err(&fail)?;
+            let out = timing::timed(&SEGMENTATION, || {
+                session.run(ort::inputs!["waveform" => input])
+            })
+            .map_err(&fail)?;
             let (_, l) = out["logits"].try_extract_tensor::<f32>().map_err(&fail)?;
             l.chunks_exact(SEGMENTATION_FRAMES * SEGMENTATION_CLASSES)
                 .map(|c| {
@@ -235,8 +237,7 @@ impl Aasist {
         let input = TensorRef::from_array_view(([windows.len(), AASIST_WINDOW], &self.input[..]))
             .map_err(&fail)?;
         self.pool.with(|session| {
-            let out = session
-                .run(ort::inputs!["waveform" => input])
+            let out = timing::timed(&AASIST, || session.run(ort::inputs!["waveform" => input]))
                 .map_err(&fail)?;
             let (_, l) = out["logits"].try_extract_tensor::<f32>().map_err(&fail)?;
             Ok(l.chunks_exact(2).map(|c| c[1] - c[0]).collect())

@@ -20,6 +20,7 @@ use self::detect::Detection;
 use self::image::{Affine, warp_chw};
 use crate::inference::{
     self, BLAZEFACE_FULL, BLAZEFACE_SHORT, FACE_EMBEDDER, FACE_LANDMARK, InferenceError, ModelRef,
+    timing,
 };
 use crate::media::{Pts, VideoFrame};
 use ort::session::Session;
@@ -163,11 +164,11 @@ impl FaceModels {
         self.buf.resize(3 * size * size, 0.0);
         // RGB / 127.5 − 1.
         warp_chw(frame, &map, size, [127.5; 3], 1.0 / 127.5, &mut self.buf);
-        let (session, anchors, model, out_r, out_c) = if full {
+        let (session, anchors, spec, out_r, out_c) = if full {
             (
                 &mut self.full,
                 &self.full_anchors,
-                BLAZEFACE_FULL.name,
+                &BLAZEFACE_FULL,
                 "reshaped_regressor_face_4",
                 "reshaped_classifier_face_4",
             )
@@ -175,15 +176,15 @@ impl FaceModels {
             (
                 &mut self.short,
                 &self.short_anchors,
-                BLAZEFACE_SHORT.name,
+                &BLAZEFACE_SHORT,
                 "regressors",
                 "classificators",
             )
         };
+        let model = spec.name;
         let input = TensorRef::from_array_view(([1usize, 3, size, size], &self.buf[..]))
             .map_err(run_err(model))?;
-        let outputs = session
-            .run(ort::inputs!["input" => input])
+        let outputs = timing::timed(spec, || session.run(ort::inputs!["input" => input]))
             .map_err(run_err(model))?;
         let (_, regs) = outputs[out_r]
             .try_extract_tensor::<f32>()
@@ -237,10 +238,10 @@ impl FaceModels {
         let model = FACE_LANDMARK.name;
         let input = TensorRef::from_array_view(([1usize, 3, SIZE, SIZE], &self.buf[..]))
             .map_err(run_err(model))?;
-        let outputs = self
-            .landmark
-            .run(ort::inputs!["input_1" => input])
-            .map_err(run_err(model))?;
+        let outputs = timing::timed(&FACE_LANDMARK, || {
+            self.landmark.run(ort::inputs!["input_1" => input])
+        })
+        .map_err(run_err(model))?;
         let (_, pts) = outputs["conv2d_20"]
             .try_extract_tensor::<f32>()
             .map_err(run_err(model))?;
@@ -282,10 +283,10 @@ impl FaceModels {
         let model = FACE_EMBEDDER.name;
         let input = TensorRef::from_array_view(([1usize, 3, CHIP, CHIP], &self.buf[..]))
             .map_err(run_err(model))?;
-        let outputs = self
-            .embedder
-            .run(ort::inputs!["input" => input])
-            .map_err(run_err(model))?;
+        let outputs = timing::timed(&FACE_EMBEDDER, || {
+            self.embedder.run(ort::inputs!["input" => input])
+        })
+        .map_err(run_err(model))?;
         let (_, e) = outputs["embedding"]
             .try_extract_tensor::<f32>()
             .map_err(run_err(model))?;
