@@ -99,6 +99,21 @@ impl MediaInput {
                     reason: "is empty (0 bytes)".into(),
                 });
             }
+            let cut = super::spool::file_lacks_index(p, meta.len()).map_err(|e| {
+                IngestError::Unreadable {
+                    input: self.display_name(),
+                    reason: e.to_string(),
+                }
+            })?;
+            if cut {
+                return Err(IngestError::Unreadable {
+                    input: self.display_name(),
+                    reason: "an MP4/MOV file without its index (moov box) has no playable \
+                             streams; the recording was probably cut before the recorder \
+                             finished it"
+                        .into(),
+                });
+            }
         }
         Ok(())
     }

@@ -237,6 +237,44 @@ pub fn file_needs_whole(path: &Path, len: u64) -> std::io::Result<Option<bool>> 
     }
 }
 
+/// Whether the ISO BMFF (MP4/MOV) file at `path` (`len` bytes) has no sample index (`moov`, or
+/// `moof` for a fragmented file) among its top-level boxes: a recording cut before the recorder
+/// wrote its index, which has no playable stream. `false` for anything that is not ISO BMFF and
+/// for malformed box sizes, which the demuxer reports itself.
+///
+/// Checked before decoding because GStreamer's answer to such a file is not reliable: on a busy
+/// machine `qtdemux`'s "no playable streams" error has been seen never to reach the pipeline's bus
+/// (CI, December 2026), leaving the decoder to wait for the stall timeout.
+pub fn file_lacks_index(path: &Path, len: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let mut head = [0u8; 16];
+    let mut at = 0u64;
+    while at + 8 <= len {
+        f.seek(SeekFrom::Start(at))?;
+        let n = (len - at).min(16) as usize;
+        f.read_exact(&mut head[..n])?;
+        let kind = &head[4..8];
+        if at == 0 && !is_bmff_box(kind) {
+            return Ok(false);
+        }
+        if kind == b"moov" || kind == b"moof" {
+            return Ok(false);
+        }
+        let size = match u32::from_be_bytes(head[0..4].try_into().expect("4 bytes")) as u64 {
+            0 => return Ok(true), // the last box runs to the end of the file: no index after it
+            1 if n < 16 => return Ok(true),
+            1 => u64::from_be_bytes(head[8..16].try_into().expect("8 bytes")),
+            s => s,
+        };
+        if size < 8 {
+            return Ok(false);
+        }
+        at = at.saturating_add(size);
+    }
+    Ok(at > 0)
+}
+
 /// Top-level box types an ISO BMFF / QuickTime file can start with.
 fn is_bmff_box(kind: &[u8]) -> bool {
     matches!(
@@ -276,6 +314,38 @@ mod tests {
             Some(false)
         );
         assert_eq!(needs_whole_file(b"short"), None);
+    }
+
+    #[test]
+    fn an_mp4_cut_before_its_index_is_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        let check = |bytes: &[u8]| {
+            std::fs::write(&p, bytes).unwrap();
+            file_lacks_index(&p, bytes.len() as u64).unwrap()
+        };
+        let mut whole = boxed(b"ftyp", 32);
+        whole.extend(boxed(b"mdat", 4096));
+        whole.extend(boxed(b"moov", 100));
+        assert!(!check(&whole), "complete, index at the end");
+        assert!(check(&whole[..2000]), "cut inside the media data");
+        assert!(check(&whole[..32 + 4096]), "cut exactly before the index");
+        let mut open_ended = boxed(b"ftyp", 32);
+        open_ended.extend(&boxed(b"mdat", 64)[..8]);
+        open_ended[32..36].copy_from_slice(&0u32.to_be_bytes());
+        open_ended.extend([0u8; 100]);
+        assert!(check(&open_ended), "media data to the end, never finished");
+        let mut fragmented = boxed(b"ftyp", 32);
+        fragmented.extend(boxed(b"moof", 64));
+        assert!(!check(&fragmented));
+        assert!(
+            !check(&[0x1a, 0x45, 0xdf, 0xa3, 0, 0, 0, 0, 0, 0, 0, 0]),
+            "Matroska"
+        );
+        assert!(!check(b"tiny"));
+        let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/interview.mp4");
+        let len = std::fs::metadata(&bundled).unwrap().len();
+        assert!(!file_lacks_index(&bundled, len).unwrap());
     }
 
     #[test]
