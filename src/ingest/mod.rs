@@ -33,7 +33,7 @@ pub use spool::Spool;
 use crate::media::{
     AUDIO_RATE, AudioChunk, AudioStreamInfo, Pts, VideoFrame, VideoStreamInfo, YuvMatrix,
 };
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -376,14 +376,59 @@ where
 
     let (tx, rx) = bounded::<Item>(cfg.queue_capacity.max(1));
     let pipeline = gst::Pipeline::new();
-    let decodebin = make("uridecodebin", &name)?;
+    let found = Arc::new(Mutex::new(Found::default()));
+    let feeder = build(&pipeline, input, cfg, &name, &found, tx)?;
+    let mut running = Running {
+        rx: Some(rx),
+        pipeline: pipeline.clone(),
+        feeder: feeder.clone(),
+    };
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        // The cause is on the bus.
+        let err = drain_bus_for_error(&bus, &name);
+        return Err(err
+            .unwrap_or(IngestError::Unreadable {
+                input: name,
+                reason: "the pipeline refused to start".into(),
+            })
+            .into());
+    }
+    let rx = running
+        .rx
+        .as_ref()
+        .expect("receiver present until drop")
+        .clone();
+    let pumped = pump(
+        &rx,
+        &bus,
+        cfg,
+        &name,
+        &found,
+        feeder.as_deref(),
+        &mut on_item,
+    )?;
+    drop(rx);
+    drop(running.rx.take());
+    drop(running);
+    summarise(&found, cfg, name, pumped).map_err(RunError::from)
+}
+
+/// Adds the decoder to `pipeline`, wires its dynamic pads to `tx` and, for a spool, its feeder.
+fn build(
+    pipeline: &gst::Pipeline,
+    input: &MediaInput,
+    cfg: &IngestConfig,
+    name: &str,
+    found: &Arc<Mutex<Found>>,
+    tx: Sender<Item>,
+) -> Result<Option<Arc<Feeder>>, IngestError> {
+    let decodebin = make("uridecodebin", name)?;
     decodebin.set_property("uri", input.uri());
     pipeline
         .add(&decodebin)
         .expect("fresh pipeline accepts an element");
-
-    let found = Arc::new(Mutex::new(Found::default()));
-    watch_elements(&pipeline, cfg, &found);
+    watch_elements(pipeline, cfg, found);
 
     let feeder = match input {
         MediaInput::Spool(spool) => {
@@ -417,57 +462,51 @@ where
     };
 
     let sampling = cfg.sampling;
-    {
-        let found = found.clone();
-        let pipeline_weak = pipeline.downgrade();
-        let name = name.clone();
-        decodebin.connect_pad_added(move |_, pad| {
-            let Some(pipeline) = pipeline_weak.upgrade() else {
-                return;
-            };
-            if let Err(e) = on_pad_added(&pipeline, pad, &found, &tx, sampling) {
-                tracing::warn!(input = %name, "could not link decoded stream: {e}");
-                found.lock().unwrap().link_error = Some(e);
-            }
-        });
-    }
+    let found = found.clone();
+    let pipeline_weak = pipeline.downgrade();
+    let name = name.to_string();
+    decodebin.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = pipeline_weak.upgrade() else {
+            return;
+        };
+        if let Err(e) = on_pad_added(&pipeline, pad, &found, &tx, sampling) {
+            tracing::warn!(input = %name, "could not link decoded stream: {e}");
+            found.lock().unwrap().link_error = Some(e);
+        }
+    });
+    Ok(feeder)
+}
 
-    let mut running = Running {
-        rx: Some(rx),
-        pipeline: pipeline.clone(),
-        feeder: feeder.clone(),
-    };
-    let bus = pipeline.bus().expect("a pipeline has a bus");
-    if pipeline.set_state(gst::State::Playing).is_err() {
-        // The cause is on the bus.
-        let err = drain_bus_for_error(&bus, &name);
-        return Err(err
-            .unwrap_or(IngestError::Unreadable {
-                input: name,
-                reason: "the pipeline refused to start".into(),
-            })
-            .into());
-    }
+/// What the decoding loop saw besides the items it handed on.
+struct Pumped {
+    got_items: bool,
+    missing_plugin: Option<String>,
+}
 
-    let rx = running
-        .rx
-        .as_ref()
-        .expect("receiver present until drop")
-        .clone();
+/// Hands decoded items to `on_item` and reads the bus until the end of the stream, an error, a
+/// cancel or a stall.
+fn pump<F, E>(
+    rx: &Receiver<Item>,
+    bus: &gst::Bus,
+    cfg: &IngestConfig,
+    name: &str,
+    found: &Mutex<Found>,
+    feeder: Option<&Feeder>,
+    on_item: &mut F,
+) -> Result<Pumped, RunError<E>>
+where
+    F: FnMut(Item) -> Result<(), E>,
+{
     let mut last_progress = Instant::now();
     let mut missing_plugin: Option<String> = None;
     let mut got_items = false;
     let mut eos = false;
     loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(item) => {
-                got_items = true;
-                on_item(item).map_err(RunError::Consumer)?;
-                // After the consumer's own work: only time spent waiting for GStreamer counts.
-                last_progress = Instant::now();
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {}
+        if let Ok(item) = rx.recv_timeout(Duration::from_millis(50)) {
+            got_items = true;
+            on_item(item).map_err(RunError::Consumer)?;
+            // After the consumer's own work: only time spent waiting for GStreamer counts.
+            last_progress = Instant::now();
         }
         while let Some(msg) = bus.pop() {
             use gst::MessageView;
@@ -475,11 +514,11 @@ where
                 MessageView::Eos(_) => eos = true,
                 MessageView::Error(err) => {
                     // Refusing an oversized stream can make elements fail: ours is the cause.
-                    if let Some(e) = oversize_error(&found, cfg, &name) {
+                    if let Some(e) = oversize_error(found, cfg, name) {
                         return Err(e.into());
                     }
                     return Err(classify_error(
-                        &name,
+                        name,
                         err.error(),
                         err.debug(),
                         missing_plugin.take(),
@@ -507,51 +546,58 @@ where
                 got_items = true;
                 on_item(item).map_err(RunError::Consumer)?;
             }
-            break;
+            return Ok(Pumped {
+                got_items,
+                missing_plugin,
+            });
         }
         if cfg
             .cancel
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
         {
-            return Err(IngestError::Cancelled { input: name }.into());
+            return Err(IngestError::Cancelled {
+                input: name.to_string(),
+            }
+            .into());
         }
-        if feeder
-            .as_ref()
-            .is_some_and(|f| f.waiting_for_input.load(Ordering::Relaxed))
-        {
+        if feeder.is_some_and(|f| f.waiting_for_input.load(Ordering::Relaxed)) {
             last_progress = Instant::now();
         }
         if last_progress.elapsed() > cfg.stall_timeout {
             return Err(IngestError::Stalled {
-                input: name,
+                input: name.to_string(),
                 secs: cfg.stall_timeout.as_secs(),
             }
             .into());
         }
     }
-    drop(rx);
-    drop(running.rx.take());
-    drop(running);
+}
 
-    if let Some(e) = oversize_error(&found, cfg, &name) {
-        return Err(e.into());
+/// What the input contained, or why what was decoded does not count.
+fn summarise(
+    found: &Mutex<Found>,
+    cfg: &IngestConfig,
+    name: String,
+    pumped: Pumped,
+) -> Result<MediaSummary, IngestError> {
+    if let Some(e) = oversize_error(found, cfg, &name) {
+        return Err(e);
     }
     let found = found.lock().unwrap();
     if let Some(e) = &found.link_error {
         return Err(IngestError::Unreadable {
             input: name,
             reason: e.clone(),
-        }
-        .into());
+        });
     }
     // A stream the installed plug-ins cannot decode is an installation problem, not a
     // recording without that stream: fail rather than report `no_video`/`no_audio`.
-    if let Some(what) = missing_plugin {
-        return Err(IngestError::MissingPlugin { input: name, what }.into());
+    if let Some(what) = pumped.missing_plugin {
+        return Err(IngestError::MissingPlugin { input: name, what });
     }
-    if !got_items {
-        return Err(IngestError::NoStreams { input: name }.into());
+    if !pumped.got_items {
+        return Err(IngestError::NoStreams { input: name });
     }
     let mut video = found.video.clone();
     if let Some(v) = video.as_mut() {
