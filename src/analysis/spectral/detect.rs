@@ -298,16 +298,19 @@ fn replay_window(win: &[SpectralSecond], p: &SpectralParams) -> Option<ReplayCue
         return None;
     }
     let mut bands = [0f32; N_BANDS];
+    let mut line = [0f32; 2];
     for s in win {
         for (o, d) in bands.iter_mut().zip(&s.speech_bands_db) {
             *o += 10f32.powf(d / 10.0) * s.speech_frames as f32;
         }
+        for (o, d) in line.iter_mut().zip(&s.speech_edge_db) {
+            *o += 10f32.powf(d / 10.0) * s.speech_frames as f32;
+        }
     }
+    let band = |i: usize| db(bands[i] / speech as f32);
     // 120–240 Hz against 480–1000 Hz: 40–120 Hz is mostly hum and handling noise.
-    let bass = db(bands[1] / speech as f32) - db(bands[3] / speech as f32);
-    // Telephone band (nothing above 3.4 kHz): the line has cut the bass already.
-    let edge = db(bands[7] / speech as f32) - db(bands[5] / speech as f32);
-    let bass_limit = if edge <= p.replay_narrowband_edge_db {
+    let bass = band(1) - band(3);
+    let bass_limit = if narrow_band_channel(&band, db(line[1]) - db(line[0]), p) {
         p.replay_bass_narrowband_db
     } else {
         p.replay_bass_db
@@ -328,6 +331,18 @@ fn replay_window(win: &[SpectralSecond], p: &SpectralParams) -> Option<ReplayCue
         decay,
         rolloff,
     })
+}
+
+/// Whether the channel itself is a telephone line (nothing above 3.4 kHz): the line has cut the
+/// bass already, so a replay needs a deeper cut. Either 4–5 kHz is empty, or coding noise fills
+/// it but the line's edge at 3.4 kHz shows (`line_edge`) while 5–7 kHz stays empty. The last
+/// condition keeps a narrow-band *voice* in a wide-band room (a narrow-band recording played
+/// from a loudspeaker: the room and microphone noise fill 5–7 kHz) on the wide-band limit.
+fn narrow_band_channel(band: &impl Fn(usize) -> f32, line_edge: f32, p: &SpectralParams) -> bool {
+    let edge = band(7) - band(5);
+    let top = db((10f32.powf(band(8) / 10.0) + 10f32.powf(band(9) / 10.0)) / 2.0) - band(5);
+    edge <= p.replay_narrowband_edge_db
+        || (line_edge <= p.replay_line_edge_db && top <= p.replay_narrowband_top_db)
 }
 
 fn replay_span(a: usize, b: usize, v: &[ReplayCues]) -> SpectralFinding {

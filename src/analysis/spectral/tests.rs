@@ -368,17 +368,26 @@ fn a_decaying_pause_never_rises_and_a_voice_coming_back_does() {
 }
 
 /// Seconds of reverberant speech with this bass (120–240 Hz re 480–1000 Hz) and upper band
-/// edge (4–5 kHz re 2–3 kHz), in dB.
+/// edge (4–5 kHz re 2–3 kHz), in dB; the line's edge (3.72–3.96 kHz re 2.52–3.08) is −3 dB
+/// and 5–7 kHz is as loud as 2–3 kHz.
 fn speech_seconds(bass: f32, edge: f32) -> Vec<SpectralSecond> {
+    speech_seconds_on_line(bass, edge, -3.0, 0.0)
+}
+
+/// As [`speech_seconds`], with the line's edge and the 5–7 kHz band (re 2–3 kHz) given.
+fn speech_seconds_on_line(bass: f32, edge: f32, line_edge: f32, top: f32) -> Vec<SpectralSecond> {
     let mut bands = [-30.0f32; N_BANDS];
     bands[1] = -30.0 + bass;
     bands[7] = -30.0 + edge;
+    bands[8] = -30.0 + top;
+    bands[9] = -30.0 + top;
     (0..12)
         .map(|_| SpectralSecond {
             frames: 100,
             speech_frames: 60,
             pause_frames: 40,
             speech_bands_db: bands,
+            speech_edge_db: [-30.0, -30.0 + line_edge],
             max_fall_db: Some(12.0),
             ..SpectralSecond::default()
         })
@@ -400,6 +409,16 @@ fn telephone_band_speech_needs_a_deeper_bass_cut_to_be_a_replay() {
     assert_eq!(replays(&speech_seconds(-15.0, -60.0)), 0);
     // … and a loudspeaker on top of the line cuts deeper.
     assert_eq!(replays(&speech_seconds(-30.0, -60.0)), 1);
+    // Coding noise at 4–5 kHz (AAC) hides the empty band; the line's edge at 3.4 kHz still
+    // tells a telephone line from a loudspeaker, with 5–7 kHz as empty as the line leaves it.
+    let on_line =
+        |bass, line_edge, top| replays(&speech_seconds_on_line(bass, -30.0, line_edge, top));
+    assert_eq!(on_line(-15.0, -30.0, -70.0), 0);
+    assert_eq!(on_line(-30.0, -30.0, -70.0), 1);
+    // A loudspeaker's own treble loss is gentler than a line's edge.
+    assert_eq!(on_line(-15.0, -6.0, -70.0), 1);
+    // A narrow-band voice from a loudspeaker: the room fills 5–7 kHz, so the channel is wide.
+    assert_eq!(on_line(-15.0, -30.0, -40.0), 1);
 }
 
 #[test]
