@@ -86,6 +86,7 @@ fn decode(c: &mut Criterion) {
                     match item {
                         Item::Video(_) => frames += 1,
                         Item::Audio(a) => samples += a.samples.len(),
+                        Item::Glimpse(_) => {}
                     }
                     Ok::<_, std::convert::Infallible>(())
                 })

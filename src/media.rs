@@ -21,6 +21,62 @@ impl Pts {
 /// Audio sample rate every analyser works at (Silero VAD and Resemblyzer both expect 16 kHz).
 pub const AUDIO_RATE: u32 = 16_000;
 
+/// Width and height of a [`Glimpse`] in cells.
+pub const GLIMPSE_W: usize = 32;
+pub const GLIMPSE_H: usize = 18;
+
+/// A decoded frame's luma reduced to 32×18 area means (576 bytes): what the loop search keeps of
+/// the frames between samples. A replayed stretch repeats earlier frames exactly, but sampled
+/// once a second it lands up to half a second off the samples it repeats; glimpses every tenth
+/// of a second put a near-identical earlier picture within reach of every sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glimpse {
+    pub pts: Pts,
+    pub cells: Box<[u8; GLIMPSE_W * GLIMPSE_H]>,
+}
+
+impl Glimpse {
+    /// Area means of an 8-bit luma plane (`stride` bytes per row, `stride >= width`); `None`
+    /// for an empty or short plane.
+    pub fn of_luma(pts: Pts, y: &[u8], width: usize, height: usize, stride: usize) -> Option<Self> {
+        if width < GLIMPSE_W || height < GLIMPSE_H || stride < width {
+            return None;
+        }
+        if y.len() < (height - 1) * stride + width {
+            return None;
+        }
+        let mut cells = Box::new([0u8; GLIMPSE_W * GLIMPSE_H]);
+        for (r, out) in cells.chunks_mut(GLIMPSE_W).enumerate() {
+            let (y0, y1) = (r * height / GLIMPSE_H, (r + 1) * height / GLIMPSE_H);
+            for (c, cell) in out.iter_mut().enumerate() {
+                let (x0, x1) = (c * width / GLIMPSE_W, (c + 1) * width / GLIMPSE_W);
+                let sum: u32 = (y0..y1)
+                    .map(|yy| {
+                        y[yy * stride + x0..yy * stride + x1]
+                            .iter()
+                            .map(|&v| v as u32)
+                            .sum::<u32>()
+                    })
+                    .sum();
+                let n = ((y1 - y0) * (x1 - x0)) as u32;
+                *cell = ((sum + n / 2) / n) as u8;
+            }
+        }
+        Some(Glimpse { pts, cells })
+    }
+
+    /// Mean absolute difference of two glimpses, grey levels.
+    pub fn distance(&self, other: &Glimpse) -> f32 {
+        let s: u32 = self
+            .cells
+            .iter()
+            .zip(other.cells.iter())
+            .map(|(&a, &b)| a.abs_diff(b) as u32)
+            .sum();
+        s as f32 / (GLIMPSE_W * GLIMPSE_H) as f32
+    }
+}
+
 /// One decoded, sampled video frame in planar I420 (the decoders' native output, so no colour
 /// conversion is paid for frames that only need luma). Planes are tightly packed: stride = width
 /// for Y and `(width + 1) / 2` for U and V.

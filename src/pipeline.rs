@@ -14,7 +14,7 @@ use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoFinding, VideoP
 use crate::analysis::voice::{self, VoiceAnalyser, VoiceParams, VoiceSample};
 use crate::inference::{CAMPPLUS, InferenceError, SILERO_VAD};
 use crate::ingest::{self, IngestConfig, IngestError, Item, MediaInput, RunError, Sampling};
-use crate::media::{AUDIO_RATE, AudioChunk, Pts, VideoFrame};
+use crate::media::{AUDIO_RATE, AudioChunk, Glimpse, Pts, VideoFrame};
 use crate::report::{
     Coverage, Event, MediaSection, PipelineSection, PolicyRef, Report, SCHEMA, SessionInfo,
     Timeline, round,
@@ -134,7 +134,7 @@ pub fn reference_voice_embedding(
     )?;
     ingest::run(input, &IngestConfig::default(), |item| match item {
         Item::Audio(a) => audio.feed(a.pts, &a.samples),
-        Item::Video(_) => Ok(()),
+        Item::Video(_) | Item::Glimpse(_) => Ok(()),
     })
     .map_err(|e| match e {
         RunError::Consumer(e) => PipelineError::Inference(e),
@@ -259,6 +259,9 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         _ => (rayon::current_num_threads() * 2).max(4),
     };
     let mut batch: Vec<VideoFrame> = Vec::with_capacity(batch_size);
+    // Glimpses that arrived while the batch filled, each with the number of frames before it:
+    // the video analyser sees both in pts order whatever the batch size.
+    let mut glimpses: Vec<(usize, Glimpse)> = Vec::new();
     let mut frames = 0u64;
 
     // The audio analyser (a recurrent VAD, sequential by nature) runs on its own thread behind a
@@ -285,6 +288,7 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         .expect("spawning the audio analysis thread");
 
     let flush = |batch: &mut Vec<VideoFrame>,
+                 glimpses: &mut Vec<(usize, Glimpse)>,
                  video: &mut VideoAnalyser,
                  faces: &mut FaceAnalyser|
      -> Result<(), InferenceError> {
@@ -296,10 +300,15 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
                 obs.map(|o| (sig, o))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        for (sig, obs) in per_frame {
+        let mut pending = glimpses.drain(..).peekable();
+        for (i, (sig, obs)) in per_frame.into_iter().enumerate() {
+            while let Some((_, g)) = pending.next_if(|(before, _)| *before <= i) {
+                video.push_glimpse(g);
+            }
             video.push(sig);
             faces.push(obs);
         }
+        pending.for_each(|(_, g)| video.push_glimpse(g));
         if let (Some(p), Some(last)) = (&opts.progress, batch.last()) {
             Progress::note(&p.video_ms, last.pts.0 / 1_000_000);
         }
@@ -312,10 +321,14 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
             frames += 1;
             batch.push(f);
             if batch.len() >= batch_size {
-                flush(&mut batch, &mut video, &mut faces).map_err(Stop::Video)
+                flush(&mut batch, &mut glimpses, &mut video, &mut faces).map_err(Stop::Video)
             } else {
                 Ok(())
             }
+        }
+        Item::Glimpse(g) => {
+            glimpses.push((batch.len(), g));
+            Ok(())
         }
         // A closed channel means the audio thread stopped on an error, collected below.
         Item::Audio(a) => audio_tx.send(a).map_err(|_| Stop::AudioEnded),
@@ -345,7 +358,7 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         }
         .into());
     }
-    flush(&mut batch, &mut video, &mut faces)?;
+    flush(&mut batch, &mut glimpses, &mut video, &mut faces)?;
     let (findings, per_frame) = video.finish();
     let face_present_ratio = faces.present_ratio();
     let (face_findings, face_samples, face_enrolled) = faces.finish();

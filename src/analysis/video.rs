@@ -4,21 +4,30 @@
 //! - a sparse grid of raw luma pixels (every 4th pixel): camera sensor noise and codec noise make
 //!   consecutive live frames differ by ≥ 1 grey level on average, while a frozen feed repeats the
 //!   same decoded picture (mean difference ≈ 0). Averaging would erase that noise, so none is done.
-//! - a 64×36 area-averaged thumbnail plus a 64-bit difference hash, for loop search: a replayed
-//!   stretch of video reproduces earlier pictures almost exactly *while moving*, which a live
-//!   person sitting in the same pose never does at this precision.
+//! - a 64×36 area-averaged thumbnail, for still pictures (freeze);
+//! - a 32×18 [`Glimpse`], for loop search: a replayed stretch of video reproduces earlier
+//!   pictures almost exactly *while moving*, which a live person sitting in the same pose never
+//!   does at this precision. The frames decoded between samples contribute glimpses too
+//!   ([`VideoAnalyser::push_glimpse`]), so a sample finds the very frame it repeats rather than
+//!   one up to half a sampling interval away.
 //!
 //! The sequential part ([`VideoAnalyser::push`]) keeps one previous frame and a bounded ring of
-//! recent thumbnails, so memory does not grow with session length.
+//! recent glimpses, so memory does not grow with session length.
 
-use crate::media::{Pts, VideoFrame};
+use crate::media::{Glimpse, Pts, VideoFrame};
 use std::collections::VecDeque;
 
 const THUMB_W: usize = 64;
 const THUMB_H: usize = 36;
 const SPARSE_STEP: usize = 4;
-/// Upper bound on thumbnails kept for the loop search (≈ 11 MiB), whatever the timestamps do.
-const MAX_RECENT: usize = 1200;
+/// Upper bound on glimpses kept for the loop search (≈ 4 MiB: ten a second for ten minutes),
+/// whatever the timestamps do.
+const MAX_RECENT: usize = 6000;
+/// Lags of one replay agree within this when the glimpses are dense: the glimpse nearest a
+/// repeated frame is at most half a glimpse step (0.05 s) plus half a frame (1/30 s at 15 fps)
+/// away from it. A live person swaying back and forth revisits poses at lags that wander by
+/// more.
+const DENSE_LAG_TOLERANCE_S: f64 = 0.12;
 
 /// Thresholds for the video detectors (policy values; defaults documented per field).
 #[derive(Debug, Clone)]
@@ -39,14 +48,19 @@ pub struct VideoParams {
     pub freeze_thumb_relative: f32,
     /// Shortest frozen span reported. Default 5 s.
     pub min_freeze_s: f64,
-    /// Thumbnail mean absolute difference under which a frame repeats an earlier one. Default 1.5.
+    /// Glimpse mean absolute difference under which a frame repeats an earlier one. Default 0.4:
+    /// on the corpus's calibration half, replayed frames read 0.10–0.34 from the glimpses they
+    /// repeat (H.264 and VP9 at 400–900 kbit/s), while a live picture's nearest glimpse in the
+    /// minutes before is under 0.35 in one moving sample in ten — which is why a loop also
+    /// needs three repeats at one lag. VP8 at 100 kbit/s re-codes a replay too coarsely
+    /// (0.37–1.0) to be told from live video this way.
     pub loop_mad: f32,
-    /// Thumbnail change from the previous sampled frame above which the picture is moving: only
+    /// Glimpse change from the previous sampled frame above which the picture is moving: only
     /// moving content repeating is a replay (a still picture repeats itself trivially). Default 0.6.
-    pub loop_motion_thumb: f32,
-    /// A repeat must also be this close relative to the frame's own motion (thumbnail change from
-    /// the previous sampled frame). Default 0.4: replays sampled 0.1 s off the original measure
-    /// 0.08–0.37 of their motion, a live portrait hovering around one pose 0.4–0.9.
+    pub loop_motion: f32,
+    /// A repeat must also be this close relative to the frame's own motion (glimpse change from
+    /// the previous sampled frame). Default 0.4 (calibration replays 0.04–0.38; half of the live
+    /// moving samples' nearest earlier glimpses are under 0.46).
     pub loop_motion_ratio: f32,
     /// A loop must repeat frames at least this far back (so slow motion is not a loop). Default 5 s.
     pub loop_min_lag_s: f64,
@@ -64,8 +78,8 @@ impl Default for VideoParams {
             freeze_thumb_mad: 0.6,
             freeze_thumb_relative: 0.3,
             min_freeze_s: 5.0,
-            loop_mad: 1.5,
-            loop_motion_thumb: 0.6,
+            loop_mad: 0.4,
+            loop_motion: 0.6,
             loop_motion_ratio: 0.4,
             loop_min_lag_s: 5.0,
             loop_window_s: 600.0,
@@ -81,7 +95,8 @@ pub struct FrameSignature {
     pub index: u64,
     sparse: Vec<u8>,
     thumb: Vec<f32>,
-    dhash: u64,
+    /// `None` for a frame under 32×18 pixels.
+    glimpse: Option<Glimpse>,
     /// Mean luma 0–255 (for the low-light quality check).
     pub mean_luma: f32,
 }
@@ -103,20 +118,12 @@ impl FrameSignature {
         } else {
             sum as f32 / sparse.len() as f32
         };
-        let thumb = area_average(&frame.y, w, h, THUMB_W, THUMB_H);
-        let small = area_average(&frame.y, w, h, 9, 8);
-        let mut dhash = 0u64;
-        for r in 0..8 {
-            for c in 0..8 {
-                dhash = (dhash << 1) | (small[r * 9 + c] < small[r * 9 + c + 1]) as u64;
-            }
-        }
         FrameSignature {
             pts: frame.pts,
             index: frame.index,
             sparse,
-            thumb,
-            dhash,
+            thumb: area_average(&frame.y, w, h, THUMB_W, THUMB_H),
+            glimpse: Glimpse::of_luma(frame.pts, &frame.y, w, h, w),
             mean_luma,
         }
     }
@@ -183,16 +190,21 @@ pub enum VideoFinding {
     },
 }
 
+/// A glimpse in the loop-search ring, with what makes searching it cheap and exact.
 struct Recent {
-    pts: Pts,
-    thumb: Vec<f32>,
-    dhash: u64,
+    glimpse: Glimpse,
+    /// Mean of the cells: two glimpses' MAD is at least the difference of their means.
+    mean: f32,
+    /// Time to the previous entry of the ring: how finely a lag matched here is known.
+    step_s: f64,
 }
 
 struct OpenLoop {
     start: Pts,
     end: Pts,
     source_start: Pts,
+    /// How far a later repeat's lag may stray from this run's.
+    lag_tolerance_s: f64,
     frames: u64,
     mad_sum: f32,
 }
@@ -272,23 +284,41 @@ impl VideoAnalyser {
         self.track_still(&sig, motion, thumb_motion);
         // Loop: only moving pictures can be evidence of a replay; compression noise on a still
         // picture is not motion.
-        let moving = thumb_motion.is_finite() && thumb_motion > self.params.loop_motion_thumb;
-        // A replay reproduces an earlier frame far more closely than the picture moves from one
-        // sampled frame to the next; a live person hovering around one pose only comes close.
-        let matched = if moving { self.best_match(&sig) } else { None }
-            .filter(|(d, _)| *d <= self.params.loop_motion_ratio * thumb_motion);
+        let glimpse_motion = match (&self.prev, &sig.glimpse) {
+            (
+                Some(FrameSignature {
+                    glimpse: Some(p), ..
+                }),
+                Some(g),
+            ) => g.distance(p),
+            _ => f32::NAN,
+        };
+        let nearest = sig.glimpse.as_ref().and_then(|g| self.nearest_earlier(g));
+        let cue = match &sig.glimpse {
+            Some(g) => self.loop_cue(g, glimpse_motion, nearest),
+            None => LoopCue::Nothing,
+        };
         tracing::debug!(
             t = sig.pts.as_secs_f64(),
             motion,
             thumb_motion,
-            loop_match = matched.map(|m| m.0),
-            loop_source = matched.map(|m| m.1.as_secs_f64()),
-            nearest = self.nearest_earlier(&sig),
+            glimpse_motion,
+            nearest = nearest.map(|m| m.distance),
+            nearest_source = nearest.map(|m| m.source.as_secs_f64()),
+            loop_cue = ?cue,
             "video frame"
         );
-        self.extend_loop(&sig, matched);
-        self.remember(&sig);
+        self.extend_loop(&sig, cue);
+        if let Some(g) = &sig.glimpse {
+            self.remember(g.clone());
+        }
         self.prev = Some(sig);
+    }
+
+    /// A frame decoded between samples: only the loop search looks at it. Glimpses and
+    /// signatures must arrive in pts order.
+    pub fn push_glimpse(&mut self, glimpse: Glimpse) {
+        self.remember(glimpse);
     }
 
     /// Freeze candidates: runs whose thumbnail stays within `freeze_thumb_mad` of the run's
@@ -350,85 +380,136 @@ impl VideoAnalyser {
         });
     }
 
-    /// The closest earlier thumbnail at least `loop_min_lag_s` back, if it repeats this frame.
-    fn best_match(&self, sig: &FrameSignature) -> Option<(f32, Pts)> {
-        let min_lag = Pts::from_secs_f64(self.params.loop_min_lag_s);
-        let mut best: Option<(f32, Pts)> = None;
-        for r in &self.recent {
-            if sig.pts.0.saturating_sub(r.pts.0) < min_lag.0 {
+    /// The closest earlier glimpse at least `loop_min_lag_s` back.
+    fn nearest_earlier(&self, g: &Glimpse) -> Option<LoopMatch> {
+        let latest = g
+            .pts
+            .0
+            .saturating_sub(Pts::from_secs_f64(self.params.loop_min_lag_s).0);
+        let mean = glimpse_mean(g);
+        let mut best: Option<LoopMatch> = None;
+        for r in self.recent.iter().take_while(|r| r.glimpse.pts.0 <= latest) {
+            // The MAD is at least the difference of the means: skip what cannot beat the best.
+            let bound = best.map_or(f32::INFINITY, |b| b.distance);
+            if (r.mean - mean).abs() >= bound {
                 continue;
             }
-            if (r.dhash ^ sig.dhash).count_ones() > 6 {
-                continue;
-            }
-            let d = mad_f32(&r.thumb, &sig.thumb);
-            if d <= self.params.loop_mad && best.is_none_or(|(bd, _)| d < bd) {
-                best = Some((d, r.pts));
+            let d = g.distance(&r.glimpse);
+            if d < bound {
+                best = Some(LoopMatch {
+                    distance: d,
+                    source: r.glimpse.pts,
+                    step_s: r.step_s,
+                });
             }
         }
         best
     }
 
-    /// Thumbnail distance to the closest earlier frame at least `loop_min_lag_s` back, for the
-    /// debug log the loop threshold is calibrated on.
-    fn nearest_earlier(&self, sig: &FrameSignature) -> Option<f32> {
-        let min_lag = Pts::from_secs_f64(self.params.loop_min_lag_s);
-        self.recent
-            .iter()
-            .filter(|r| sig.pts.0.saturating_sub(r.pts.0) >= min_lag.0)
-            .map(|r| mad_f32(&r.thumb, &sig.thumb))
-            .min_by(f32::total_cmp)
+    /// What this sample says about a replay. A replay reproduces an earlier frame far more
+    /// closely than the picture moves from one sample to the next; a live person hovering
+    /// around one pose only comes close. It goes on at the lag it started with, so an open run
+    /// is continued from the pictures at its own lag first: where the picture barely moves,
+    /// the nearest earlier picture may lie a little off that lag.
+    fn loop_cue(&self, g: &Glimpse, motion: f32, nearest: Option<LoopMatch>) -> LoopCue {
+        let p = &self.params;
+        let moving = motion > p.loop_motion;
+        let repeats = |m: &LoopMatch| {
+            moving && m.distance <= p.loop_mad && m.distance <= p.loop_motion_ratio * motion
+        };
+        if let Some(m) = self
+            .open_loop
+            .as_ref()
+            .and_then(|o| self.match_at_lag(g, o))
+        {
+            if repeats(&m) {
+                return LoopCue::Repeats(m);
+            }
+            if !moving && m.distance <= p.loop_mad {
+                return LoopCue::Holds;
+            }
+        }
+        match nearest {
+            Some(m) if repeats(&m) => LoopCue::Repeats(m),
+            _ => LoopCue::Nothing,
+        }
     }
 
-    /// A replay shows earlier pictures at a constant lag: a match continues the open run when
-    /// its lag agrees with the run's within one sampling interval, and a frame or two without a
-    /// match (fast motion sampled between the earlier frames) does not break it.
-    fn extend_loop(&mut self, sig: &FrameSignature, matched: Option<(f32, Pts)>) {
+    /// The closest glimpse at the open run's lag (within the ring's lag tolerance there).
+    fn match_at_lag(&self, g: &Glimpse, open: &OpenLoop) -> Option<LoopMatch> {
+        let lag = open.start.0.checked_sub(open.source_start.0)?;
+        let target = g.pts.0.checked_sub(lag)?;
+        let tol = Pts::from_secs_f64(open.lag_tolerance_s).0;
+        let first = self
+            .recent
+            .partition_point(|r| r.glimpse.pts.0 + tol < target);
+        self.recent
+            .range(first..)
+            .take_while(|r| r.glimpse.pts.0 <= target + tol)
+            .map(|r| LoopMatch {
+                distance: g.distance(&r.glimpse),
+                source: r.glimpse.pts,
+                step_s: r.step_s,
+            })
+            .min_by(|a, b| a.distance.total_cmp(&b.distance))
+    }
+
+    /// A replay shows earlier pictures at a constant lag: a repeat continues the open run when
+    /// its lag agrees with the run's within the ring's spacing, a still picture at the run's lag
+    /// holds it, and a frame or two without either (fast motion sampled between the earlier
+    /// frames) does not break it.
+    fn extend_loop(&mut self, sig: &FrameSignature, cue: LoopCue) {
         let interval = Pts::from_secs_f64(self.interval_s);
         let lag = |t: Pts, src: Pts| t.0 as i128 - src.0 as i128;
-        match (matched, self.open_loop.as_mut()) {
-            (Some((d, src)), Some(open))
-                if (lag(sig.pts, src) - lag(open.start, open.source_start)).abs()
-                    <= interval.0 as i128
+        match (cue, self.open_loop.as_mut()) {
+            (LoopCue::Repeats(m), Some(open))
+                if (lag(sig.pts, m.source) - lag(open.start, open.source_start)).abs()
+                    <= Pts::from_secs_f64(open.lag_tolerance_s).0 as i128
                     && sig.pts.0 - open.end.0 <= 2 * interval.0 + interval.0 / 2 =>
             {
                 open.end = sig.pts;
                 open.frames += 1;
-                open.mad_sum += d;
+                open.mad_sum += m.distance;
             }
-            (Some((d, src)), _) => {
+            (LoopCue::Holds, Some(open)) => open.end = sig.pts,
+            (LoopCue::Repeats(m), _) => {
                 self.close_loop();
                 self.open_loop = Some(OpenLoop {
                     start: sig.pts,
                     end: sig.pts,
-                    source_start: src,
+                    source_start: m.source,
+                    lag_tolerance_s: m.lag_tolerance_s(),
                     frames: 1,
-                    mad_sum: d,
+                    mad_sum: m.distance,
                 });
             }
-            (None, Some(open)) if sig.pts.0 - open.end.0 < 2 * interval.0 => {}
-            (None, _) => self.close_loop(),
+            (_, Some(open)) if sig.pts.0 - open.end.0 < 2 * interval.0 => {}
+            _ => self.close_loop(),
         }
     }
 
     /// Bounded ring of recent thumbnails for the loop search: by time and by count (timestamps
     /// that do not advance must not grow it).
-    fn remember(&mut self, sig: &FrameSignature) {
+    fn remember(&mut self, glimpse: Glimpse) {
         let window = Pts::from_secs_f64(self.params.loop_window_s);
+        let pts = glimpse.pts;
         while self
             .recent
             .front()
-            .is_some_and(|r| sig.pts.0.saturating_sub(r.pts.0) > window.0)
+            .is_some_and(|r| pts.0.saturating_sub(r.glimpse.pts.0) > window.0)
         {
             self.recent.pop_front();
         }
         while self.recent.len() >= MAX_RECENT {
             self.recent.pop_front();
         }
+        let step_s = self.recent.back().map_or(self.interval_s, |r| {
+            pts.as_secs_f64() - r.glimpse.pts.as_secs_f64()
+        });
         self.recent.push_back(Recent {
-            pts: sig.pts,
-            thumb: sig.thumb.clone(),
-            dhash: sig.dhash,
+            mean: glimpse_mean(&glimpse),
+            glimpse,
+            step_s,
         });
     }
 
@@ -490,6 +571,37 @@ impl VideoAnalyser {
         });
         (f, self.per_frame)
     }
+}
+
+/// A sample's evidence for the loop search.
+#[derive(Debug, Clone, Copy)]
+enum LoopCue {
+    /// A moving picture that repeats an earlier one.
+    Repeats(LoopMatch),
+    /// A still picture, as still as the one at the open run's lag.
+    Holds,
+    Nothing,
+}
+
+/// The closest earlier picture to a sampled frame.
+#[derive(Debug, Clone, Copy)]
+struct LoopMatch {
+    distance: f32,
+    source: Pts,
+    /// Spacing of the ring where the source was found.
+    step_s: f64,
+}
+
+impl LoopMatch {
+    /// How far two matches' lags may differ and still be one replay: the spacing of the
+    /// pictures matched against (sampled frames only: the sampling interval).
+    fn lag_tolerance_s(&self) -> f64 {
+        self.step_s.max(DENSE_LAG_TOLERANCE_S)
+    }
+}
+
+fn glimpse_mean(g: &Glimpse) -> f32 {
+    g.cells.iter().map(|&v| v as u32).sum::<u32>() as f32 / g.cells.len() as f32
 }
 
 /// Median of finite values (0 when there are none).
@@ -633,6 +745,80 @@ mod tests {
             !f.iter().any(|x| matches!(x, VideoFinding::Freeze { .. })),
             "{f:?}"
         );
+    }
+
+    /// A picture that changes smoothly with `t` (seconds of the scene shown), with fresh noise.
+    fn scene(index: u64, pts_s: f64, t: f64, noise_seed: u64) -> VideoFrame {
+        let (w, h) = (256u32, 144u32);
+        let mut s = noise_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let y = (0..w * h)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let (x, r) = ((i % w) as f64, (i / w) as f64);
+                let base = 128.0 + 60.0 * (x / 23.0 + 1.1 * t).sin() * (r / 29.0 - 0.7 * t).cos();
+                (base + (s % 3) as f64 - 1.0).clamp(0.0, 255.0) as u8
+            })
+            .collect();
+        luma_frame(index, pts_s, w, h, y)
+    }
+
+    /// 0–24 s sampled once a second; from 14 s to 22 s the camera shows the scene 6.5 s earlier:
+    /// every sample lands half a second away from the samples it repeats.
+    fn replay_between_samples(glimpses: bool) -> Vec<VideoFinding> {
+        let shown = |t: f64| {
+            if (14.0..22.0).contains(&t) {
+                t - 6.5
+            } else {
+                t
+            }
+        };
+        let mut a = VideoAnalyser::new(VideoParams::default(), 1.0);
+        for i in 0..240u64 {
+            let t = i as f64 / 10.0;
+            if i % 10 == 0 {
+                a.push(FrameSignature::of(&scene(i / 10, t, shown(t), i)));
+            } else if glimpses {
+                let f = scene(0, t, shown(t), i);
+                a.push_glimpse(Glimpse::of_luma(f.pts, &f.y, 256, 144, 256).unwrap());
+            }
+        }
+        a.finish().0
+    }
+
+    #[test]
+    fn a_replay_between_samples_is_found_through_the_glimpses() {
+        let loops = |f: &[VideoFinding]| {
+            f.iter()
+                .filter_map(|x| match x {
+                    VideoFinding::Loop { start, end, .. } => {
+                        Some((start.as_secs_f64(), end.as_secs_f64()))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        // The samples alone are half a second off what they repeat: as far as live motion.
+        assert_eq!(loops(&replay_between_samples(false)), vec![]);
+        let found = loops(&replay_between_samples(true));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].0 <= 15.0 && found[0].1 >= 20.0, "{found:?}");
+    }
+
+    #[test]
+    fn a_glimpse_ignores_row_padding_and_refuses_short_planes() {
+        let (w, h, stride) = (100usize, 40usize, 128usize);
+        let tight: Vec<u8> = (0..w * h).map(|i| (i % 251) as u8).collect();
+        let mut padded = vec![255u8; stride * h];
+        for r in 0..h {
+            padded[r * stride..r * stride + w].copy_from_slice(&tight[r * w..(r + 1) * w]);
+        }
+        let a = Glimpse::of_luma(Pts(0), &tight, w, h, w).unwrap();
+        let b = Glimpse::of_luma(Pts(0), &padded, w, h, stride).unwrap();
+        assert_eq!(a.distance(&b), 0.0);
+        assert!(Glimpse::of_luma(Pts(0), &tight[..w * h - 1], w, h, w).is_none());
+        assert!(Glimpse::of_luma(Pts(0), &tight, 31, 18, 31).is_none());
     }
 
     #[test]

@@ -114,8 +114,10 @@ pub(super) fn link_video(
         let interval = (every_s * 1e9) as u64;
         let tolerance = 8_000_000u64;
         let next_due = Arc::new(AtomicU64::new(0));
+        let next_glimpse = AtomicU64::new(0);
+        let glimpses = tx.clone();
         let src = queue.static_pad("src").expect("queue has a src pad");
-        src.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             let Some(buf) = info.buffer() else {
                 return gst::PadProbeReturn::Ok;
             };
@@ -135,6 +137,15 @@ pub(super) fn link_video(
                 );
                 gst::PadProbeReturn::Ok
             } else {
+                // Timestamps that jump backwards restart the glimpses too.
+                let glimpse_due = next_glimpse.load(Ordering::Relaxed);
+                if pts + tolerance >= glimpse_due || pts + GLIMPSE_STEP_NS < glimpse_due {
+                    next_glimpse.store(pts + GLIMPSE_STEP_NS - tolerance, Ordering::Relaxed);
+                    if let Some(g) = info.buffer().and_then(|b| glimpse_of(pad, b)) {
+                        // A closed channel means the run is ending; the appsink reports it.
+                        let _ = glimpses.send(Item::Glimpse(g));
+                    }
+                }
                 drop_buffer(info)
             }
         });
@@ -161,6 +172,33 @@ pub(super) fn link_video(
     let sink = queue.static_pad("sink").expect("queue has a sink pad");
     pad.link(&sink).map_err(|e| format!("{e:?}"))?;
     Ok(())
+}
+
+/// A dropped frame's glimpse, read from its luma plane where the decoder's format has one of 8
+/// bits (every YUV and grey format GStreamer's decoders emit at 8 bits); `None` otherwise, and
+/// the loop search then sees the sampled frames only.
+fn glimpse_of(pad: &gst::Pad, buffer: &gst::BufferRef) -> Option<Glimpse> {
+    let caps = pad.current_caps()?;
+    let info = gst_video::VideoInfo::from_caps(&caps).ok()?;
+    let f = info.format_info();
+    let luma_first = f.plane()[0] == 0 && f.poffset()[0] == 0 && f.pixel_stride()[0] == 1;
+    if !(f.is_yuv() || f.is_gray()) || f.depth()[0] != 8 || !luma_first {
+        return None;
+    }
+    let pts = buffer.pts()?;
+    let segment = pad.sticky_event::<gst::event::Segment>(0);
+    let running = segment
+        .as_ref()
+        .and_then(|e| e.segment().downcast_ref::<gst::ClockTime>())
+        .map_or(Some(pts), |seg| seg.to_running_time(pts))?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).ok()?;
+    Glimpse::of_luma(
+        Pts(running.nseconds()),
+        frame.plane_data(0).ok()?,
+        info.width() as usize,
+        info.height() as usize,
+        frame.plane_stride()[0].try_into().ok()?,
+    )
 }
 
 /// Presentation time of a buffer as running time (0 = start of the stream's segment), so inputs

@@ -31,7 +31,7 @@ pub use input::{MediaInput, unsafe_char};
 pub use spool::Spool;
 
 use crate::media::{
-    AUDIO_RATE, AudioChunk, AudioStreamInfo, Pts, VideoFrame, VideoStreamInfo, YuvMatrix,
+    AUDIO_RATE, AudioChunk, AudioStreamInfo, Glimpse, Pts, VideoFrame, VideoStreamInfo, YuvMatrix,
 };
 use crossbeam_channel::{Receiver, Sender, bounded};
 use gstreamer as gst;
@@ -154,7 +154,13 @@ impl Default for IngestConfig {
 pub enum Item {
     Video(VideoFrame),
     Audio(AudioChunk),
+    /// A frame decoded between samples, reduced for the loop search (sampling by interval only:
+    /// one every [`GLIMPSE_STEP_NS`]; in pts order with the sampled frames).
+    Glimpse(Glimpse),
 }
+
+/// Spacing of [`Item::Glimpse`]s: a tenth of a second.
+pub const GLIMPSE_STEP_NS: u64 = 100_000_000;
 
 /// What was found in the input once it has been decoded to the end.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
