@@ -208,7 +208,6 @@ pub struct Analysis {
     interval_s: f64,
 }
 
-/// Decodes the media and runs every analyser: everything of a session that needs the media.
 /// Why `analyse` stopped the ingest early.
 enum Stop {
     /// A video batch failed in the face models.
@@ -217,6 +216,7 @@ enum Stop {
     AudioEnded,
 }
 
+/// Decodes the media and runs every analyser: everything of a session that needs the media.
 pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, PipelineError> {
     // No analysis of an identified candidate without their recorded consent.
     opts.session
@@ -228,7 +228,7 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         .as_ref()
         .map(|r| reference_voice_embedding(r, opts))
         .transpose()?;
-    let mut audio = AudioAnalyser::new(
+    let audio = AudioAnalyser::new(
         opts.vad.clone(),
         VoiceAnalyser::new(opts.voice.clone(), voice_reference)?,
         Some(SpectralAnalyser::new(opts.spectral.clone())),
@@ -238,15 +238,11 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         Sampling::Keyframes => 2.0,
         Sampling::All => 1.0 / 30.0,
     };
-    let mut video = VideoAnalyser::new(opts.video.clone(), interval_s);
     let reference = opts
         .reference_face
         .as_ref()
         .map(reference_embedding)
         .transpose()?;
-    let mut faces = FaceAnalyser::new(opts.face.clone(), interval_s, reference);
-    let face_models = shared_face_models();
-
     let hasher = input.path().map(|p| {
         let p = p.to_path_buf();
         std::thread::spawn(move || hash_file(&p))
@@ -258,76 +254,22 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         MediaInput::Spool(_) => 1,
         _ => (rayon::current_num_threads() * 2).max(4),
     };
-    let mut batch: Vec<VideoFrame> = Vec::with_capacity(batch_size);
-    // Glimpses that arrived while the batch filled, each with the number of frames before it:
-    // the video analyser sees both in pts order whatever the batch size.
-    let mut glimpses: Vec<(usize, Glimpse)> = Vec::new();
-    let mut frames = 0u64;
-
-    // The audio analyser (a recurrent VAD, sequential by nature) runs on its own thread behind a
-    // bounded channel, so it overlaps with the video work on the rayon pool instead of waiting
-    // for it, and hands speech on to the voice encoder's thread (`analysis/voice_thread.rs`); a
-    // full channel back-pressures the decoder like any other queue.
-    let (audio_tx, audio_rx) = crossbeam_channel::bounded::<AudioChunk>(AUDIO_QUEUE);
-    let audio_thread = std::thread::Builder::new()
-        .name("vigil-audio".into())
-        .spawn({
-            let progress = opts.progress.clone();
-            move || -> Result<AudioSummary, InferenceError> {
-                for chunk in audio_rx {
-                    audio.feed(chunk.pts, &chunk.samples)?;
-                    if let Some(p) = &progress {
-                        let end = chunk.pts.0 / 1_000_000
-                            + chunk.samples.len() as u64 * 1000 / AUDIO_RATE as u64;
-                        Progress::note(&p.audio_ms, end);
-                    }
-                }
-                audio.finish()
-            }
-        })
-        .expect("spawning the audio analysis thread");
-
-    let flush = |batch: &mut Vec<VideoFrame>,
-                 glimpses: &mut Vec<(usize, Glimpse)>,
-                 video: &mut VideoAnalyser,
-                 faces: &mut FaceAnalyser|
-     -> Result<(), InferenceError> {
-        let per_frame = batch
-            .par_iter()
-            .map(|f| {
-                let sig = FrameSignature::of(f);
-                let obs = face_models.observe(f, sig.mean_luma);
-                obs.map(|o| (sig, o))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut pending = glimpses.drain(..).peekable();
-        for (i, (sig, obs)) in per_frame.into_iter().enumerate() {
-            while let Some((_, g)) = pending.next_if(|(before, _)| *before <= i) {
-                video.push_glimpse(g);
-            }
-            video.push(sig);
-            faces.push(obs);
-        }
-        pending.for_each(|(_, g)| video.push_glimpse(g));
-        if let (Some(p), Some(last)) = (&opts.progress, batch.last()) {
-            Progress::note(&p.video_ms, last.pts.0 / 1_000_000);
-        }
-        batch.clear();
-        Ok(())
+    let mut stage = VideoStage {
+        video: VideoAnalyser::new(opts.video.clone(), interval_s),
+        faces: FaceAnalyser::new(opts.face.clone(), interval_s, reference),
+        models: shared_face_models(),
+        progress: opts.progress.clone(),
+        batch: Vec::with_capacity(batch_size),
+        batch_size,
+        glimpses: Vec::new(),
+        frames: 0,
     };
+    let (audio_tx, audio_thread) = spawn_audio_thread(audio, opts.progress.clone());
 
     let summary = ingest::run(input, &opts.ingest, |item| match item {
-        Item::Video(f) => {
-            frames += 1;
-            batch.push(f);
-            if batch.len() >= batch_size {
-                flush(&mut batch, &mut glimpses, &mut video, &mut faces).map_err(Stop::Video)
-            } else {
-                Ok(())
-            }
-        }
+        Item::Video(f) => stage.frame(f).map_err(Stop::Video),
         Item::Glimpse(g) => {
-            glimpses.push((batch.len(), g));
+            stage.glimpse(g);
             Ok(())
         }
         // A closed channel means the audio thread stopped on an error, collected below.
@@ -358,10 +300,11 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         }
         .into());
     }
-    flush(&mut batch, &mut glimpses, &mut video, &mut faces)?;
-    let (findings, per_frame) = video.finish();
-    let face_present_ratio = faces.present_ratio();
-    let (face_findings, face_samples, face_enrolled) = faces.finish();
+    stage.flush()?;
+    let frames = stage.frames;
+    let (findings, per_frame) = stage.video.finish();
+    let face_present_ratio = stage.faces.present_ratio();
+    let (face_findings, face_samples, face_enrolled) = stage.faces.finish();
 
     let (sha256, size_bytes) = match hasher {
         Some(h) => {
@@ -405,6 +348,92 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         frames,
         interval_s,
     })
+}
+
+/// The video side of `analyse`: sampled frames batched across the rayon pool for the face
+/// models, and the glimpses that arrived between them, handed to the video analyser in pts
+/// order whatever the batch size.
+struct VideoStage {
+    video: VideoAnalyser,
+    faces: FaceAnalyser,
+    models: &'static PerWorker,
+    progress: Option<std::sync::Arc<Progress>>,
+    batch: Vec<VideoFrame>,
+    batch_size: usize,
+    /// Each glimpse with the number of batched frames before it.
+    glimpses: Vec<(usize, Glimpse)>,
+    frames: u64,
+}
+
+impl VideoStage {
+    fn frame(&mut self, f: VideoFrame) -> Result<(), InferenceError> {
+        self.frames += 1;
+        self.batch.push(f);
+        if self.batch.len() >= self.batch_size {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn glimpse(&mut self, g: Glimpse) {
+        self.glimpses.push((self.batch.len(), g));
+    }
+
+    fn flush(&mut self) -> Result<(), InferenceError> {
+        let models = self.models;
+        let per_frame = self
+            .batch
+            .par_iter()
+            .map(|f| {
+                let sig = FrameSignature::of(f);
+                let obs = models.observe(f, sig.mean_luma);
+                obs.map(|o| (sig, o))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut pending = self.glimpses.drain(..).peekable();
+        for (i, (sig, obs)) in per_frame.into_iter().enumerate() {
+            while let Some((_, g)) = pending.next_if(|(before, _)| *before <= i) {
+                self.video.push_glimpse(g);
+            }
+            self.video.push(sig);
+            self.faces.push(obs);
+        }
+        pending.for_each(|(_, g)| self.video.push_glimpse(g));
+        if let (Some(p), Some(last)) = (&self.progress, self.batch.last()) {
+            Progress::note(&p.video_ms, last.pts.0 / 1_000_000);
+        }
+        self.batch.clear();
+        Ok(())
+    }
+}
+
+/// The audio analyser (a recurrent VAD, sequential by nature) runs on its own thread behind a
+/// bounded channel, so it overlaps with the video work on the rayon pool instead of waiting for
+/// it, and hands speech on to the voice encoder's thread (`analysis/voice_thread.rs`); a full
+/// channel back-pressures the decoder like any other queue.
+fn spawn_audio_thread(
+    mut audio: AudioAnalyser,
+    progress: Option<std::sync::Arc<Progress>>,
+) -> (
+    crossbeam_channel::Sender<AudioChunk>,
+    std::thread::JoinHandle<Result<AudioSummary, InferenceError>>,
+) {
+    let (audio_tx, audio_rx) = crossbeam_channel::bounded::<AudioChunk>(AUDIO_QUEUE);
+    let thread = std::thread::Builder::new()
+        .name("vigil-audio".into())
+        .spawn(move || {
+            for chunk in audio_rx {
+                audio.feed(chunk.pts, &chunk.samples)?;
+                if let Some(p) = &progress {
+                    let end = chunk.pts.0 / 1_000_000
+                        + chunk.samples.len() as u64 * 1000 / AUDIO_RATE as u64;
+                    Progress::note(&p.audio_ms, end);
+                }
+            }
+            audio.finish()
+        })
+        .expect("spawning the audio analysis thread");
+    (audio_tx, thread)
 }
 
 /// Scoring, report and nothing else, from a session's analysis: what re-scoring under another
