@@ -674,11 +674,16 @@ mod tests {
         assert!(a.finish().0.is_empty());
     }
 
-    /// A 640×360 frame of `seed`'s picture (a gradient whose phase the seed sets) with
-    /// symmetric per-pixel noise of up to ±`noise` grey levels drawn from `noise_seed` (an
-    /// encoder refining a still picture, or sensor noise).
-    fn noisy(index: u64, pts_s: f64, seed: u64, noise: u8, noise_seed: u64) -> VideoFrame {
-        let (w, h) = (640u32, 360u32);
+    /// A `w`×`h` frame of a gradient at `phase` with symmetric per-pixel noise of up to
+    /// ±`noise` grey levels drawn from `noise_seed` (an encoder refining a still picture, or
+    /// sensor noise).
+    fn textured(
+        (w, h): (u32, u32),
+        (index, pts_s): (u64, f64),
+        (a, b): (f64, f64),
+        noise: u8,
+        noise_seed: u64,
+    ) -> VideoFrame {
         let mut s = noise_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let y = (0..w * h)
             .map(|i| {
@@ -686,13 +691,18 @@ mod tests {
                 s ^= s >> 7;
                 s ^= s << 17;
                 let (x, r) = ((i % w) as f64, (i / w) as f64);
-                let (a, b) = (seed as f64 * 0.37, seed as f64 * 0.21);
                 let base = 128.0 + 60.0 * (x / 23.0 + a).sin() * (r / 29.0 - b).cos();
                 let n = (s % (2 * noise as u64 + 1)) as f64 - noise as f64;
                 (base + n).clamp(0.0, 255.0) as u8
             })
             .collect();
         luma_frame(index, pts_s, w, h, y)
+    }
+
+    /// A 640×360 frame of `seed`'s picture (the seed sets the gradient's phase).
+    fn noisy(index: u64, pts_s: f64, seed: u64, noise: u8, noise_seed: u64) -> VideoFrame {
+        let phase = (seed as f64 * 0.37, seed as f64 * 0.21);
+        textured((640, 360), (index, pts_s), phase, noise, noise_seed)
     }
 
     #[test]
@@ -749,19 +759,13 @@ mod tests {
 
     /// A picture that changes smoothly with `t` (seconds of the scene shown), with fresh noise.
     fn scene(index: u64, pts_s: f64, t: f64, noise_seed: u64) -> VideoFrame {
-        let (w, h) = (256u32, 144u32);
-        let mut s = noise_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let y = (0..w * h)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                let (x, r) = ((i % w) as f64, (i / w) as f64);
-                let base = 128.0 + 60.0 * (x / 23.0 + 1.1 * t).sin() * (r / 29.0 - 0.7 * t).cos();
-                (base + (s % 3) as f64 - 1.0).clamp(0.0, 255.0) as u8
-            })
-            .collect();
-        luma_frame(index, pts_s, w, h, y)
+        textured(
+            (256, 144),
+            (index, pts_s),
+            (1.1 * t, 0.7 * t),
+            1,
+            noise_seed,
+        )
     }
 
     /// 0–24 s sampled once a second; from 14 s to 22 s the camera shows the scene 6.5 s earlier:
