@@ -33,6 +33,9 @@ pub const GLIMPSE_H: usize = 18;
 pub struct Glimpse {
     pub pts: Pts,
     pub cells: Box<[u8; GLIMPSE_W * GLIMPSE_H]>,
+    /// The same frame's luma at a few hundred pixels wide, for the mouth at the glimpse rate
+    /// (`analysis/lipsync.rs`); taken off before the glimpse is kept for the loop search.
+    pub thumb: Option<LumaThumb>,
 }
 
 impl Glimpse {
@@ -62,7 +65,8 @@ impl Glimpse {
                 *cell = ((sum + n / 2) / n) as u8;
             }
         }
-        Some(Glimpse { pts, cells })
+        let thumb = LumaThumb::of_luma(y, width, height, stride);
+        Some(Glimpse { pts, cells, thumb })
     }
 
     /// Mean absolute difference of two glimpses, grey levels.
@@ -74,6 +78,53 @@ impl Glimpse {
             .map(|(&a, &b)| a.abs_diff(b) as u32)
             .sum();
         s as f32 / (GLIMPSE_W * GLIMPSE_H) as f32
+    }
+}
+
+/// A thumbnail has at most about this many rows: a webcam face (half the frame's height or more)
+/// keeps a mouth 20–40 pixels wide, enough to see it open, at 58 kB for a 720p frame.
+pub const THUMB_ROWS: usize = 180;
+
+/// A luma plane shrunk by a whole factor (`scale`, so that about [`THUMB_ROWS`] rows remain) by
+/// area means: the frames between samples, small enough to pass ten a second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LumaThumb {
+    /// Frame pixels per thumbnail pixel, in each direction.
+    pub scale: usize,
+    pub width: usize,
+    pub height: usize,
+    /// Row-major, `width` bytes per row.
+    pub data: Vec<u8>,
+}
+
+impl LumaThumb {
+    /// Shrinks an 8-bit luma plane (`stride` bytes per row); `None` for a short plane.
+    pub fn of_luma(y: &[u8], width: usize, height: usize, stride: usize) -> Option<Self> {
+        let scale = (height / THUMB_ROWS).max(1);
+        let (w, h) = (width / scale, height / scale);
+        if w == 0 || h == 0 || stride < width || y.len() < (height - 1) * stride + width {
+            return None;
+        }
+        let n = (scale * scale) as u32;
+        let mut data = vec![0u8; w * h];
+        let mut sums = vec![0u32; w];
+        for (r, out) in data.chunks_mut(w).enumerate() {
+            sums.fill(0);
+            for row in y[r * scale * stride..].chunks(stride).take(scale) {
+                for (s, px) in sums.iter_mut().zip(row[..w * scale].chunks(scale)) {
+                    *s += px.iter().map(|&v| v as u32).sum::<u32>();
+                }
+            }
+            for (o, s) in out.iter_mut().zip(&sums) {
+                *o = ((s + n / 2) / n) as u8;
+            }
+        }
+        Some(LumaThumb {
+            scale,
+            width: w,
+            height: h,
+            data,
+        })
     }
 }
 

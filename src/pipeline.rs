@@ -8,7 +8,7 @@
 
 use crate::analysis::audio::{AudioAnalyser, AudioSummary, ENVELOPE_HOP, VadParams};
 use crate::analysis::face::{self, FaceAnalyser, FaceParams, FaceSample, PerWorker};
-use crate::analysis::lipsync::{self, LipSyncParams};
+use crate::analysis::lipsync::{self, LipSyncParams, MouthTrace};
 use crate::analysis::spectral::{SpectralAnalyser, SpectralParams};
 use crate::analysis::video::{FrameSignature, VideoAnalyser, VideoFinding, VideoParams};
 use crate::analysis::voice::{self, VoiceAnalyser, VoiceParams, VoiceSample};
@@ -202,6 +202,7 @@ pub struct Analysis {
     face_findings: Vec<face::FaceFinding>,
     face_samples: Vec<FaceSample>,
     face_enrolled: bool,
+    mouth_trace: MouthTrace,
     sha256: Option<String>,
     size_bytes: Option<u64>,
     frames: u64,
@@ -262,6 +263,7 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         batch: Vec::with_capacity(batch_size),
         batch_size,
         glimpses: Vec::new(),
+        mouths: MouthTrace::default(),
         frames: 0,
     };
     let (audio_tx, audio_thread) = spawn_audio_thread(audio, opts.progress.clone());
@@ -343,6 +345,7 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         face_findings,
         face_samples,
         face_enrolled,
+        mouth_trace: stage.mouths,
         sha256,
         size_bytes,
         frames,
@@ -362,6 +365,7 @@ struct VideoStage {
     batch_size: usize,
     /// Each glimpse with the number of batched frames before it.
     glimpses: Vec<(usize, Glimpse)>,
+    mouths: MouthTrace,
     frames: u64,
 }
 
@@ -390,20 +394,29 @@ impl VideoStage {
                 obs.map(|o| (sig, o))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut pending = self.glimpses.drain(..).peekable();
+        let mut pending = std::mem::take(&mut self.glimpses).into_iter().peekable();
         for (i, (sig, obs)) in per_frame.into_iter().enumerate() {
             while let Some((_, g)) = pending.next_if(|(before, _)| *before <= i) {
-                self.video.push_glimpse(g);
+                self.push_glimpse(g);
             }
             self.video.push(sig);
+            self.mouths.sample(obs.mouth);
             self.faces.push(obs);
         }
-        pending.for_each(|(_, g)| self.video.push_glimpse(g));
+        pending.for_each(|(_, g)| self.push_glimpse(g));
         if let (Some(p), Some(last)) = (&self.progress, self.batch.last()) {
             Progress::note(&p.video_ms, last.pts.0 / 1_000_000);
         }
         self.batch.clear();
         Ok(())
+    }
+
+    /// The mouth is read from a glimpse's thumbnail, which the loop search does not keep.
+    fn push_glimpse(&mut self, mut g: Glimpse) {
+        if let Some(thumb) = g.thumb.take() {
+            self.mouths.glimpse(g.pts, &thumb);
+        }
+        self.video.push_glimpse(g);
     }
 }
 
@@ -508,32 +521,7 @@ pub fn assemble(a: &Analysis, opts: &ScoreOptions) -> Report {
         ));
     }
     if has_video && has_audio {
-        let audio_start = audio_summary.start;
-        let speaking = |t: Pts| {
-            let s = (t.0.saturating_sub(audio_start.0) / 1_000_000_000) as usize;
-            audio_summary
-                .per_second
-                .get(s)
-                .is_some_and(|x| x.is_speech())
-        };
-        let lips = lipsync::detect(
-            face_samples,
-            speaking,
-            loudness(audio_summary),
-            &opts.lipsync,
-        );
-        // A frozen picture freezes the mouth too: the freeze is the finding, not the lips.
-        let frozen = |l: &lipsync::LipSyncFinding| {
-            findings.iter().any(|f| match f {
-                VideoFinding::Freeze { start, end, .. } => {
-                    let overlap = l.end.min(*end).0.saturating_sub(l.start.max(*start).0);
-                    2 * overlap >= l.end.0.saturating_sub(l.start.0)
-                }
-                VideoFinding::Loop { .. } => false,
-            })
-        };
-        let lips: Vec<_> = lips.into_iter().filter(|l| !frozen(l)).collect();
-        events.extend(scoring::lipsync_events(&lips, &opts.lipsync));
+        events.extend(lip_events(a, &findings, &opts.lipsync));
     }
     tracing::debug!(
         file_bytes = ?size_bytes,
@@ -802,6 +790,49 @@ fn timeline(
         step_s: 1.0,
         series,
     }
+}
+
+/// Lip-sync mismatches: a closed or still mouth through speech (from the sampled frames), and a
+/// mouth moving out of step with the voice (from the glimpses), unless a frozen or replayed
+/// picture explains the mouth — that picture is the finding. A closed mouth whose glimpses
+/// follow the voice is kept out; an out-of-step span mostly covered by a closed one is that one.
+fn lip_events(a: &Analysis, video: &[VideoFinding], p: &LipSyncParams) -> Vec<Event> {
+    let audio = &a.audio_summary;
+    let speaking = |t: Pts| {
+        let s = (t.0.saturating_sub(audio.start.0) / 1_000_000_000) as usize;
+        audio.per_second.get(s).is_some_and(|x| x.is_speech())
+    };
+    let covered = |(s, e): (Pts, Pts), (fs, fe): (Pts, Pts)| {
+        2 * e.min(fe).0.saturating_sub(s.max(fs).0) >= e.0.saturating_sub(s.0)
+    };
+    let replayed = |span: (Pts, Pts)| {
+        video.iter().any(|f| match f {
+            VideoFinding::Freeze { start, end, .. } | VideoFinding::Loop { start, end, .. } => {
+                covered(span, (*start, *end))
+            }
+        })
+    };
+    let trace = a.mouth_trace.points();
+    // A mouth whose darkness follows the voice ten times a second is speaking, however little
+    // it opens in the sampled frames.
+    let speaks = |l: &lipsync::LipSyncFinding| {
+        lipsync::trace_correlation(trace, loudness(audio), l.start, l.end)
+            .is_some_and(|r| r >= p.sync_follows_corr)
+    };
+    let closed: Vec<_> = lipsync::detect(&a.face_samples, speaking, loudness(audio), p)
+        .into_iter()
+        .filter(|l| !replayed((l.start, l.end)) && !speaks(l))
+        .collect();
+    let unsynced: Vec<_> = lipsync::detect_unsynced(trace, speaking, loudness(audio), p)
+        .into_iter()
+        .filter(|u| {
+            let span = (u.start, u.end);
+            !replayed(span) && !closed.iter().any(|l| covered(span, (l.start, l.end)))
+        })
+        .collect();
+    let mut events = scoring::lipsync_events(&closed, p);
+    events.extend(scoring::unsynced_events(&unsynced, p));
+    events
 }
 
 /// Speech loudness (100 ms RMS) at a time, for lip-sync.

@@ -7,8 +7,9 @@
 //! ```
 //!
 //! The sampling probe drops the frames between samples before conversion; ten a second it first
-//! reduces one to a [`Glimpse`] (luma means for the loop search) and sends it down the same
-//! channel, so the consumer sees glimpses and sampled frames in pts order.
+//! reduces one to a [`Glimpse`] (luma means for the loop search, and a luma thumbnail in which
+//! lip-sync follows the mouth) and sends it down the same channel, so the consumer sees glimpses
+//! and sampled frames in pts order.
 //!
 //! The appsinks run with `sync=false` and a small `max-buffers` and never drop: their callbacks
 //! block on a bounded crossbeam channel, so a slow consumer back-pressures the decoders instead of

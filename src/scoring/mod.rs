@@ -10,7 +10,7 @@
 //! undecodable media; `outcome.rs` the score's types; `policy.rs` the policy file.
 
 use crate::analysis::face::FaceFinding;
-use crate::analysis::lipsync::{LipSyncFinding, LipSyncParams};
+use crate::analysis::lipsync::{LipSyncFinding, LipSyncParams, UnsyncedFinding};
 use crate::analysis::spectral::{SpectralFinding, SpliceCue, SynthCue};
 use crate::analysis::video::VideoFinding;
 use crate::analysis::voice::{VoiceFinding, VoiceParams};
@@ -30,7 +30,7 @@ pub use media::{
 };
 pub use outcome::{Components, Event, Score, round};
 pub use policy::Policy;
-pub use video::{face_events, lipsync_events, video_events};
+pub use video::{face_events, lipsync_events, unsynced_events, video_events};
 
 /// Stable snake_case event identifiers (README.md § The report).
 #[derive(

@@ -219,3 +219,43 @@ pub fn lipsync_events(findings: &[LipSyncFinding], p: &LipSyncParams) -> Vec<Eve
         })
         .collect()
 }
+
+/// A mouth moving out of step with the voice (`lipsync::detect_unsynced`).
+pub fn unsynced_events(findings: &[UnsyncedFinding], p: &LipSyncParams) -> Vec<Event> {
+    findings
+        .iter()
+        .map(|f| {
+            let (s, e) = (f.start.as_secs_f64(), f.end.as_secs_f64());
+            let lag = f.best_offset_s as f64;
+            let best = if f.best_offset_correlation >= p.sync_max_corr && lag.abs() >= 0.2 {
+                format!(
+                    "; it matches best with the voice {:.1} s {} (correlation {:.2}): the voice may be dubbed",
+                    lag.abs(),
+                    if lag > 0.0 { "earlier" } else { "later" },
+                    f.best_offset_correlation
+                )
+            } else {
+                String::from(" at any offset within a second: the voice may not be the candidate's")
+            };
+            span_event(
+                EventKind::LipSyncMismatch,
+                (s, e),
+                round((0.5 + (e - s) / 40.0).min(0.9), 3),
+                [
+                    ("mouth_voice_correlation", json!(round(f.correlation as f64, 3))),
+                    ("correlated_below", json!(round(p.sync_max_corr as f64, 3))),
+                    ("best_offset_s", json!(round(lag, 1))),
+                    ("best_offset_correlation", json!(round(f.best_offset_correlation as f64, 3))),
+                    ("windows", json!(f.windows)),
+                ],
+                format!(
+                    "From {} to {} the candidate's mouth moves, but not with the voice (correlation {:.2} at ten frames a second){}.",
+                    fmt_s(s),
+                    fmt_s(e),
+                    f.correlation,
+                    best
+                ),
+            )
+        })
+        .collect()
+}

@@ -79,7 +79,18 @@ pub struct FaceObservation {
     pub embedding: Option<[f32; 128]>,
     /// |lm13 − lm14| / |lm78 − lm308| of the primary face (≈0.02 closed, ≈0.5 open).
     pub mouth_open: Option<f32>,
+    /// Where the primary face's mouth is, for following it between samples.
+    pub mouth: Option<MouthBox>,
     pub mean_luma: f32,
+}
+
+/// A mouth's place in frame pixels: the mean of its corners (lm78, lm308) and mid-lips (lm13,
+/// lm14), and the corners' distance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MouthBox {
+    pub cx: f32,
+    pub cy: f32,
+    pub width: f32,
 }
 
 /// The four face models for one worker.
@@ -334,6 +345,7 @@ impl FaceModels {
                 .collect(),
             embedding: None,
             mouth_open: None,
+            mouth: None,
             mean_luma,
         };
         if let Some(primary) = dets.first() {
@@ -344,6 +356,14 @@ impl FaceModels {
                 };
                 let width = dist(78, 308);
                 obs.mouth_open = (width > 0.0).then(|| dist(13, 14) / width);
+                let (sx, sy) = [13, 14, 78, 308]
+                    .iter()
+                    .fold((0.0, 0.0), |(x, y), &i| (x + lms[i].0, y + lms[i].1));
+                obs.mouth = (width > 0.0).then_some(MouthBox {
+                    cx: sx / 4.0,
+                    cy: sy / 4.0,
+                    width,
+                });
                 obs.embedding = Some(self.embed(frame, &lms)?);
             }
         }
