@@ -485,16 +485,7 @@ pub fn assemble(a: &Analysis, opts: &ScoreOptions) -> Report {
     // evidence of a frozen or pre-recorded candidate: keep freezes that show a face. In the dark
     // every change shrinks with the light, so a still picture cannot be told from a still person
     // there (`low_light` is reported instead): keep freezes whose frames are mostly lit.
-    let lit = |start: Pts, end: Pts| {
-        let mut luma: Vec<f32> = per_frame
-            .iter()
-            .filter(|(t, _, _)| *t >= start && *t <= end)
-            .map(|(_, _, l)| *l)
-            .collect();
-        luma.sort_by(f32::total_cmp);
-        luma.get(luma.len() / 2)
-            .is_some_and(|&l| l >= opts.face.low_light_luma)
-    };
+    let lit = |start: Pts, end: Pts| lit(per_frame, (start, end), opts.face.low_light_luma);
     let findings: Vec<VideoFinding> = findings
         .iter()
         .filter(|f| match f {
@@ -521,7 +512,7 @@ pub fn assemble(a: &Analysis, opts: &ScoreOptions) -> Report {
         ));
     }
     if has_video && has_audio {
-        events.extend(lip_events(a, &findings, &opts.lipsync));
+        events.extend(lip_events(a, &findings, opts));
     }
     tracing::debug!(
         file_bytes = ?size_bytes,
@@ -795,9 +786,11 @@ fn timeline(
 /// Lip-sync mismatches: a closed or still mouth through speech (from the sampled frames), and a
 /// mouth moving out of step with the voice (from the glimpses), unless a frozen or replayed
 /// picture explains the mouth — that picture is the finding. A closed mouth whose glimpses
-/// follow the voice is kept out; an out-of-step span mostly covered by a closed one is that one.
-fn lip_events(a: &Analysis, video: &[VideoFinding], p: &LipSyncParams) -> Vec<Event> {
-    let audio = &a.audio_summary;
+/// follow the voice is kept out; an out-of-step span mostly covered by a closed one is that one,
+/// and one mostly in the dark is not judged (the mouth's contrast falls with the light, as
+/// `low_light` reports).
+fn lip_events(a: &Analysis, video: &[VideoFinding], opts: &ScoreOptions) -> Vec<Event> {
+    let (audio, p) = (&a.audio_summary, &opts.lipsync);
     let speaking = |t: Pts| {
         let s = (t.0.saturating_sub(audio.start.0) / 1_000_000_000) as usize;
         audio.per_second.get(s).is_some_and(|x| x.is_speech())
@@ -827,12 +820,27 @@ fn lip_events(a: &Analysis, video: &[VideoFinding], p: &LipSyncParams) -> Vec<Ev
         .into_iter()
         .filter(|u| {
             let span = (u.start, u.end);
-            !replayed(span) && !closed.iter().any(|l| covered(span, (l.start, l.end)))
+            !replayed(span)
+                && lit(&a.per_frame, span, opts.face.low_light_luma)
+                && !closed.iter().any(|l| covered(span, (l.start, l.end)))
         })
         .collect();
     let mut events = scoring::lipsync_events(&closed, p);
     events.extend(scoring::unsynced_events(&unsynced, p));
     events
+}
+
+/// Whether the sampled frames in a span are mostly lit (their median mean luma at least
+/// `low_light_luma`).
+fn lit(per_frame: &[(Pts, f32, f32)], (start, end): (Pts, Pts), low_light_luma: f32) -> bool {
+    let mut luma: Vec<f32> = per_frame
+        .iter()
+        .filter(|(t, _, _)| *t >= start && *t <= end)
+        .map(|(_, _, l)| *l)
+        .collect();
+    luma.sort_by(f32::total_cmp);
+    luma.get(luma.len() / 2)
+        .is_some_and(|&l| l >= low_light_luma)
 }
 
 /// Speech loudness (100 ms RMS) at a time, for lip-sync.
