@@ -246,17 +246,19 @@ pub fn render_unreadable(reason: &str, detail: &str) -> String {
 }
 
 pub fn render(r: &Report, check: &SignatureCheck) -> String {
-    let status = r.score.verification_status.as_str();
-    let tier = r.score.risk_tier.as_str();
-    let trusted = matches!(check, SignatureCheck::Valid { .. });
-    // An untrusted page carries no verdict styling: no green "verified" for a forgery.
-    let status_colour = match status {
-        _ if !trusted => "#868e96",
-        "verified" => "#2b8a3e",
-        "rejected" => "#c92a2a",
-        _ => "#e67700",
-    };
     let mut o = String::with_capacity(32 * 1024);
+    head(r, &mut o);
+    verdict(r, check, &mut o);
+    components(r, &mut o);
+    o.push_str("<h2>Timeline</h2>");
+    timeline_svg(r, &mut o);
+    events(r, &mut o);
+    provenance(r, &mut o);
+    o
+}
+
+/// The document head (strict CSP, inline style) and the page title.
+fn head(r: &Report, o: &mut String) {
     let _ = write!(
         o,
         r#"<!doctype html>
@@ -280,6 +282,21 @@ code{{font-size:12px;word-break:break-all}}
         id = esc(&r.report_id),
         gen = esc(&r.generated_at),
     );
+}
+
+/// The verdict badge, integrity and tier, the status reasons and the signature line; an
+/// untrusted page leads with its warning and shows no verdict colour.
+fn verdict(r: &Report, check: &SignatureCheck, o: &mut String) {
+    let status = r.score.verification_status.as_str();
+    let tier = r.score.risk_tier.as_str();
+    let trusted = matches!(check, SignatureCheck::Valid { .. });
+    // An untrusted page carries no verdict styling: no green "verified" for a forgery.
+    let status_colour = match status {
+        _ if !trusted => "#868e96",
+        "verified" => "#2b8a3e",
+        "rejected" => "#c92a2a",
+        _ => "#e67700",
+    };
     // An untrusted page leads with the warning, before any verdict.
     if let SignatureCheck::Invalid { reason } = check {
         let _ = write!(
@@ -314,6 +331,10 @@ code{{font-size:12px;word-break:break-all}}
             esc(keyid)
         );
     }
+}
+
+/// Component scores and what was analysed.
+fn components(r: &Report, o: &mut String) {
     // Components and coverage.
     let c = &r.score.components;
     let comp = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "—".into());
@@ -341,8 +362,10 @@ code{{font-size:12px;word-break:break-all}}
             .map(|s| format!("{s:.1} s"))
             .unwrap_or_else(|| "not analysed".into()),
     );
-    o.push_str("<h2>Timeline</h2>");
-    timeline_svg(r, &mut o);
+}
+
+/// One row per event.
+fn events(r: &Report, o: &mut String) {
     let _ = write!(o, r#"<h2>Events ({})</h2>"#, r.events.len());
     if r.events.is_empty() {
         o.push_str(r#"<p id="no-events">No integrity or quality events.</p>"#);
@@ -364,6 +387,10 @@ code{{font-size:12px;word-break:break-all}}
         }
         o.push_str("</table>");
     }
+}
+
+/// Session ids, media, versions and models.
+fn provenance(r: &Report, o: &mut String) {
     // Provenance.
     let s = &r.session;
     let ids: Vec<String> = [
@@ -412,7 +439,6 @@ code{{font-size:12px;word-break:break-all}}
         );
     }
     o.push_str("</table><p class=\"muted\">Verify the signed file offline with <code>vigil verify REPORT --pubkey KEY.pub.pem</code>. Spectral audio cues are weak evidence: they raise a review, never a rejection on their own.</p></body></html>\n");
-    o
 }
 
 #[cfg(test)]

@@ -175,62 +175,7 @@ pub fn spectral_events(findings: &[SpectralFinding], offset_s: f64) -> Vec<Event
             let (s, e) = f.span();
             let (s, e) = (s + offset_s, e + offset_s);
             match *f {
-                SpectralFinding::Splice { cue, .. } => match cue {
-                    SpliceCue::NoiseFloor {
-                        before_dbfs,
-                        after_dbfs,
-                    } => {
-                        let jump = (after_dbfs - before_dbfs).abs();
-                        span_event(
-                            EventKind::AudioSplice,
-                            (s, e),
-                            weak(0.3 + jump as f64 / 50.0),
-                            [
-                                ("cue", json!("noise_floor")),
-                                ("noise_floor_before_dbfs", r1(before_dbfs)),
-                                ("noise_floor_after_dbfs", r1(after_dbfs)),
-                                ("jump_db", r1(jump)),
-                            ],
-                            format!(
-                                "Possible splice at {}: the background noise level in the pauses jumps by {:.0} dB ({:.0} to {:.0} dBFS) and stays there, as when two recordings are joined. {WEAK}",
-                                fmt_s(s),
-                                jump,
-                                before_dbfs,
-                                after_dbfs
-                            ),
-                        )
-                    }
-                    SpliceCue::Envelope { distance_db } => span_event(
-                        EventKind::AudioSplice,
-                        (s, e),
-                        weak(0.3 + distance_db as f64 / 40.0),
-                        [
-                            ("cue", json!("noise_spectrum")),
-                            ("spectral_shape_change_db", r1(distance_db)),
-                        ],
-                        format!(
-                            "Possible splice at {}: the colour of the background noise in the pauses changes abruptly ({:.0} dB across frequency bands) and stays changed. {WEAK}",
-                            fmt_s(s),
-                            distance_db
-                        ),
-                    ),
-                    SpliceCue::HumPhase { mains_hz, jump_deg } => span_event(
-                        EventKind::AudioSplice,
-                        (s, e),
-                        weak(0.3 + jump_deg.abs() as f64 / 360.0),
-                        [
-                            ("cue", json!("mains_hum_phase")),
-                            ("mains_hz", r1(mains_hz)),
-                            ("phase_jump_deg", r1(jump_deg)),
-                        ],
-                        format!(
-                            "Possible splice at {}: the {:.0} Hz mains hum in the recording jumps in phase by {:.0}°, which a continuous recording does not do. {WEAK}",
-                            fmt_s(s),
-                            mains_hz,
-                            jump_deg.abs()
-                        ),
-                    ),
-                },
+                SpectralFinding::Splice { cue, .. } => splice_event((s, e), cue),
                 SpectralFinding::Replay {
                     bass_db,
                     decay_db,
@@ -317,4 +262,64 @@ pub fn spectral_events(findings: &[SpectralFinding], offset_s: f64) -> Vec<Event
             }
         })
         .collect()
+}
+
+/// An `audio_splice` event for the cue that found it.
+fn splice_event((s, e): (f64, f64), cue: SpliceCue) -> Event {
+    match cue {
+        SpliceCue::NoiseFloor {
+            before_dbfs,
+            after_dbfs,
+        } => {
+            let jump = (after_dbfs - before_dbfs).abs();
+            span_event(
+                EventKind::AudioSplice,
+                (s, e),
+                weak(0.3 + jump as f64 / 50.0),
+                [
+                    ("cue", json!("noise_floor")),
+                    ("noise_floor_before_dbfs", r1(before_dbfs)),
+                    ("noise_floor_after_dbfs", r1(after_dbfs)),
+                    ("jump_db", r1(jump)),
+                ],
+                format!(
+                    "Possible splice at {}: the background noise level in the pauses jumps by {:.0} dB ({:.0} to {:.0} dBFS) and stays there, as when two recordings are joined. {WEAK}",
+                    fmt_s(s),
+                    jump,
+                    before_dbfs,
+                    after_dbfs
+                ),
+            )
+        }
+        SpliceCue::Envelope { distance_db } => span_event(
+            EventKind::AudioSplice,
+            (s, e),
+            weak(0.3 + distance_db as f64 / 40.0),
+            [
+                ("cue", json!("noise_spectrum")),
+                ("spectral_shape_change_db", r1(distance_db)),
+            ],
+            format!(
+                "Possible splice at {}: the colour of the background noise in the pauses changes abruptly ({:.0} dB across frequency bands) and stays changed. {WEAK}",
+                fmt_s(s),
+                distance_db
+            ),
+        ),
+        SpliceCue::HumPhase { mains_hz, jump_deg } => span_event(
+            EventKind::AudioSplice,
+            (s, e),
+            weak(0.3 + jump_deg.abs() as f64 / 360.0),
+            [
+                ("cue", json!("mains_hum_phase")),
+                ("mains_hz", r1(mains_hz)),
+                ("phase_jump_deg", r1(jump_deg)),
+            ],
+            format!(
+                "Possible splice at {}: the {:.0} Hz mains hum in the recording jumps in phase by {:.0}°, which a continuous recording does not do. {WEAK}",
+                fmt_s(s),
+                mains_hz,
+                jump_deg.abs()
+            ),
+        ),
+    }
 }
