@@ -386,9 +386,10 @@ fn offsets(
         });
         pearson(pairs, 20).unwrap_or(0.0)
     };
-    let r0 = at(0);
-    let (best_k, best_r) = (-steps..=steps)
-        .map(|k| (k, at(k)))
+    let rs: Vec<(i64, f32)> = (-steps..=steps).map(|k| (k, at(k))).collect();
+    let r0 = rs[steps as usize].1;
+    let (best_k, best_r) = rs
+        .into_iter()
         .fold((0, r0), |b, c| if c.1 > b.1 { c } else { b });
     (r0, best_k as f32 / 10.0, best_r)
 }
