@@ -112,6 +112,64 @@ fn clipping_and_dropouts_are_quality_events() {
     assert_eq!(p["score"]["components"]["audio"], 100.0);
 }
 
+/// The clipped and gapped fixtures through AAC and Opus, as meeting recorders store them: the
+/// decoded flat tops ripple and overshoot, and a zeroed gap decodes as a short decay, so the
+/// sample-exact cues see nothing; the level-distribution cues still find both.
+#[test]
+fn clipping_and_dropouts_survive_a_lossy_codec() {
+    let dir = tempfile::tempdir().unwrap();
+    for (codec, enc) in [
+        ("aac", ["avenc_aac", "bitrate=48000", "!", "mp4mux"]),
+        ("opus", ["opusenc", "bitrate=32000", "!", "webmmux"]),
+    ] {
+        let encode = |fixture: &str| {
+            let out = dir.path().join(format!("{fixture}.{codec}"));
+            let src = format!("location={}", testdata(fixture).display());
+            let mut elements = vec![
+                "filesrc",
+                src.as_str(),
+                "!",
+                "decodebin",
+                "!",
+                "audioconvert",
+            ];
+            elements.extend(["!", "audioresample", "!"]);
+            elements.extend(enc);
+            gst_make(&out, &elements);
+            let home = tempfile::tempdir().unwrap();
+            score(
+                home.path(),
+                out.to_str().unwrap(),
+                &home.path().join("r.json"),
+                &[],
+            )
+            .1
+        };
+        let p = encode("spectral_clipped.flac");
+        let clip = events_of(&p, "clipping");
+        assert_eq!(clip.len(), 1, "{codec}: {clip:?}");
+        let (s, e) = span(clip[0]);
+        assert!(
+            (s - 5.0).abs() <= TOL_S && (e - 9.0).abs() <= TOL_S,
+            "{codec}: {s}–{e}"
+        );
+        assert!(clip[0]["evidence"]["flat_topped_seconds"].as_u64().unwrap() >= 3);
+
+        let p = encode("spectral_gaps.flac");
+        let drops = events_of(&p, "audio_dropout");
+        assert!(!drops.is_empty(), "{codec}: no dropout found");
+        for d in &drops {
+            let (s, e) = span(d);
+            assert!(s >= 6.1 - TOL_S && e <= 9.7 + TOL_S, "{codec}: {s}–{e}");
+            assert!(d["evidence"]["below_noise_floor_db"].as_f64().unwrap() >= 20.0);
+        }
+        assert!(
+            spectral_events(&p).iter().all(|e| e.0 == "audio_dropout"),
+            "{codec}"
+        );
+    }
+}
+
 #[test]
 fn clean_recordings_raise_no_spectral_event() {
     for file in [

@@ -13,6 +13,9 @@
 //!
 //! Memory: one window of samples, a batch of windows and per-run summaries. Embeddings are never
 //! logged, written or reported.
+//!
+//! Why one file of this length: VAD segmentation, windowing, batching and the run-length findings all
+//! work on one bounded window state; the parameters with their calibration notes are a quarter of it.
 
 use crate::analysis::audio::VAD_STEP;
 use crate::dsp::fbank::{FBANK_BINS, Fbank, cmn};

@@ -40,6 +40,10 @@
 //! url = "https://hooks.example.com/vigil"
 //! secret = { env = "VIGIL_WEBHOOK_SECRET" }   # whsec_<base64>
 //! ```
+//!
+//! Why one file of this length: the file format is parsed and validated in one place, one function per
+//! section, so that every check of a value sits next to its parse; the format's documentation above is
+//! part of it.
 
 use super::retry::RetryPolicy;
 use base64::Engine;

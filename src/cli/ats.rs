@@ -1,4 +1,9 @@
-//! `vigil ats enqueue | deliver | status | retry | sandbox`.
+//! `vigil ats …`: enqueue, deliver, status, retry, sandbox, audit, gate, review, exception,
+//! kill-switch, purge, listen, sync-interviews, sessions.
+//!
+//! Why one file of this length: the first third is the subcommands' clap argument structs; each
+//! subcommand's handler below is one short function sharing the config, store and runtime set-up
+//! (`load`, `open_store`, `runtime`), which splitting would have to export across files.
 
 use super::{Exit, Failure, checked};
 use crate::ats::config::AtsConfig;

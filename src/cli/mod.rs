@@ -3,6 +3,9 @@
 //! Exit codes (README.md § Commands): 0 ok · 1 a check failed · 2 usage, configuration or installation
 //! error · 3 input media unreadable or unsupported. Errors go to stderr as one line naming the
 //! file and the cause; logs go to stderr through `tracing` (`RUST_LOG`).
+//!
+//! Why one file of this length: the command-line surface (every subcommand's arguments as clap
+//! derives, with their help texts) is declared in one place; handlers live in the files beside it.
 
 mod ats;
 mod release_gate;

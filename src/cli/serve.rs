@@ -1,10 +1,14 @@
 //! `vigil serve --config FILE` and `vigil serve token`.
 
 use super::{Exit, Failure};
+use crate::ats::config::AtsConfig;
 use crate::ats::worker::{RunMode, Worker};
+use crate::server::session::Sessions;
 use crate::server::{self, config::ServeConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::sync::watch;
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -63,42 +67,11 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Failure> {
         use std::io::Write;
         let _ = std::io::stdout().flush();
 
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let reaper = {
-            let sessions = sessions.clone();
-            let mut stop = stop_rx.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => {
-                            let s = sessions.clone();
-                            let _ = tokio::task::spawn_blocking(move || s.reap_idle()).await;
-                        }
-                        _ = stop.changed() => return,
-                    }
-                }
-            })
-        };
-        let worker = if deliver {
-            let store = crate::store::Store::open(&ats.store_path)
-                .map_err(|e| Failure::new(Exit::Config, e))?;
-            let connectors = crate::ats::connectors(&ats).map_err(|e| {
-                Failure::new(Exit::Config, format!("cannot build the HTTP client: {e}"))
-            })?;
-            let d = ats.delivery;
-            let worker = Worker::new(store, connectors, d.retry, d.concurrency, d.lease);
-            let mut stop = stop_rx.clone();
-            Some(tokio::spawn(async move {
-                let stopped = async move {
-                    let _ = stop.changed().await;
-                };
-                if let Err(e) = worker.run(RunMode::Forever, stopped).await {
-                    tracing::error!("the delivery worker stopped: {e}");
-                }
-            }))
-        } else {
-            None
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let reaper = spawn_reaper(sessions.clone(), stop_rx.clone());
+        let worker = match deliver {
+            true => Some(spawn_delivery(&ats, stop_rx.clone())?),
+            false => None,
         };
         // On the signal: stop admitting and park receiving sessions at once, so open streams
         // end (503 with their offset) and axum's drain of in-flight requests completes.
@@ -130,4 +103,44 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Failure> {
         served.map_err(|e| Failure::new(Exit::Config, format!("server: {e}")))
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every 5 s, sessions idle past their timeout are interrupted, until `stop` changes.
+fn spawn_reaper(
+    sessions: Arc<Sessions>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let s = sessions.clone();
+                    let _ = tokio::task::spawn_blocking(move || s.reap_idle()).await;
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    })
+}
+
+/// The ATS delivery worker (`deliver = true`), running until `stop` changes.
+fn spawn_delivery(
+    ats: &AtsConfig,
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, Failure> {
+    let store =
+        crate::store::Store::open(&ats.store_path).map_err(|e| Failure::new(Exit::Config, e))?;
+    let connectors = crate::ats::connectors(ats)
+        .map_err(|e| Failure::new(Exit::Config, format!("cannot build the HTTP client: {e}")))?;
+    let d = &ats.delivery;
+    let worker = Worker::new(store, connectors, d.retry, d.concurrency, d.lease);
+    Ok(tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.changed().await;
+        };
+        if let Err(e) = worker.run(RunMode::Forever, stopped).await {
+            tracing::error!("the delivery worker stopped: {e}");
+        }
+    }))
 }

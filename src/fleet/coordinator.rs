@@ -62,6 +62,33 @@ pub fn run(
     rt.block_on(coordinate(opts, queue, prepared, &mut observe))
 }
 
+/// Sessions waiting for a result, by key (identical media + session at two paths share one).
+type Pending = HashMap<String, Vec<(u64, Job)>>;
+
+/// What the run writes as it goes: the ledger, the running tally and the caller's observer.
+struct Books<'o, F> {
+    ledger: Ledger,
+    tally: Tally,
+    observe: &'o mut F,
+}
+
+impl<F: FnMut(&Entry, &Tally)> Books<'_, F> {
+    fn apply(&mut self, o: Outcome) -> Result<(), RescoreError> {
+        apply(&mut self.ledger, &mut self.tally, o, &mut *self.observe)
+    }
+}
+
+/// The queue side of one run: where jobs go and where their results come back.
+struct Queue<'a> {
+    js: jetstream::Context,
+    opts: &'a Options,
+    queue: &'a QueueOptions,
+    /// The object store local media is uploaded to (`--upload`).
+    bucket: Option<jetstream::object_store::ObjectStore>,
+    /// This coordinator's results subject.
+    reply: String,
+}
+
 async fn coordinate(
     opts: &Options,
     queue: &QueueOptions,
@@ -69,8 +96,8 @@ async fn coordinate(
     observe: &mut impl FnMut(&Entry, &Tally),
 ) -> Result<(Ledger, Tally, Vec<Ignored>), CoordinatorError> {
     let Prepared {
-        mut ledger,
-        mut tally,
+        ledger,
+        tally,
         jobs,
         first_seq,
         ignored,
@@ -81,154 +108,204 @@ async fn coordinate(
     std::fs::create_dir_all(&opts.out).ok();
     let id = coordinator_id(&opts.out);
     let reply = format!("{RESULTS_PREFIX}.{id}");
-    let results = js
-        .get_stream(RESULTS_STREAM)
+    let results = results_consumer(&js, &id, &reply).await?;
+    let bucket = match queue.upload {
+        true => Some(super::media_bucket(&js).await?),
+        false => None,
+    };
+    let q = Queue {
+        js,
+        opts,
+        queue,
+        bucket,
+        reply,
+    };
+    let mut books = Books {
+        ledger,
+        tally,
+        observe,
+    };
+    let mut pending = Pending::new();
+    for (i, job) in jobs.into_iter().enumerate() {
+        let seq = first_seq + i as u64;
+        if let Some(o) = q
+            .enqueue(seq, job, &key_base, &books.ledger, &mut pending)
+            .await?
+        {
+            books.apply(o)?;
+        }
+    }
+    q.gather(&results, pending, &mut books).await?;
+    Ok((books.ledger, books.tally, ignored))
+}
+
+/// This coordinator's durable consumer on the results stream (created on its first run).
+async fn results_consumer(
+    js: &jetstream::Context,
+    id: &str,
+    reply: &str,
+) -> Result<consumer::PullConsumer, FleetError> {
+    js.get_stream(RESULTS_STREAM)
         .await
         .map_err(js_err)?
         .get_or_create_consumer(
             &format!("coordinator-{id}"),
             consumer::pull::Config {
                 durable_name: Some(format!("coordinator-{id}")),
-                filter_subject: reply.clone(),
+                filter_subject: reply.to_string(),
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: super::ACK_WAIT,
                 ..Default::default()
             },
         )
         .await
-        .map_err(js_err)?;
-    let bucket = match queue.upload {
-        true => Some(super::media_bucket(&js).await?),
-        false => None,
-    };
-    // Sessions waiting for a result, by key (identical media + session at two paths share one).
-    let mut pending: HashMap<String, Vec<(u64, Job)>> = HashMap::new();
-    for (i, job) in jobs.into_iter().enumerate() {
-        let seq = first_seq + i as u64;
+        .map_err(js_err)
+}
+
+impl Queue<'_> {
+    /// Publishes one job unless it is already settled (an earlier run scored it) or cannot run;
+    /// those come back as their outcome. A published job joins `pending`, once per key.
+    async fn enqueue(
+        &self,
+        seq: u64,
+        job: Result<Job, (String, String)>,
+        key_base: &str,
+        ledger: &Ledger,
+        pending: &mut Pending,
+    ) -> Result<Option<Outcome>, CoordinatorError> {
         let job = match job {
             Ok(j) => j,
-            Err((media, error)) => {
-                let o = failed(seq, None, &media, error, "");
-                apply(&mut ledger, &mut tally, o, observe)?;
-                continue;
-            }
+            Err((media, error)) => return Ok(Some(failed(seq, None, &media, error, ""))),
         };
         let rel = job.rel.display().to_string();
         let prepared = job_session(&job).and_then(|s| {
-            let key = session_key(&job, &s, &key_base)?;
+            let key = session_key(&job, &s, key_base)?;
             Ok((s, key))
         });
         let (session, key) = match prepared {
             Ok(x) => x,
-            Err(e) => {
-                let o = failed(seq, None, &job.media, e, &rel);
-                apply(&mut ledger, &mut tally, o, observe)?;
-                continue;
-            }
+            Err(e) => return Ok(Some(failed(seq, None, &job.media, e, &rel))),
         };
-        if let Some(o) = settled(opts, &ledger, &job, seq, &key).map_err(RescoreError::from)? {
-            apply(&mut ledger, &mut tally, o, observe)?;
-            continue;
+        if let Some(o) = settled(self.opts, ledger, &job, seq, &key).map_err(RescoreError::from)? {
+            return Ok(Some(o));
         }
         if !pending.contains_key(&key) {
-            let object = match &bucket {
+            let object = match &self.bucket {
                 Some(b) => match upload(b, &key, &job.media).await {
                     Ok(o) => Some(o),
                     Err(e) => {
-                        let o = failed(seq, Some(key), &job.media, e.to_string(), &rel);
-                        apply(&mut ledger, &mut tally, o, observe)?;
-                        continue;
+                        let error = e.to_string();
+                        return Ok(Some(failed(seq, Some(key), &job.media, error, &rel)));
                     }
                 },
                 None => None,
             };
+            let policy = self.queue.policy.as_ref();
             let msg = JobMsg {
                 object,
                 key: key.clone(),
                 media: job.media.clone(),
                 session,
-                policy_toml: queue.policy.as_ref().map(|p| p.1.clone()),
-                policy_name: queue
-                    .policy
-                    .as_ref()
+                policy_toml: policy.map(|p| p.1.clone()),
+                policy_name: policy
                     .map_or_else(|| "built-in vigil-default".into(), |p| p.0.clone()),
-                sampling: opts.score.ingest.sampling,
-                reply: reply.clone(),
+                sampling: self.opts.score.ingest.sampling,
+                reply: self.reply.clone(),
             };
-            publish_job(&js, &msg).await?;
+            publish_job(&self.js, &msg).await?;
         }
         pending.entry(key).or_default().push((seq, job));
+        Ok(None)
     }
-    // JetStream's word that a job ran out of deliveries with nobody answering (its workers died
-    // on every try): without it the coordinator would wait for that result for ever.
-    let mut exhausted = js
-        .client()
-        .subscribe(super::MAX_DELIVERIES_ADVISORY)
-        .await
-        .map_err(js_err)?;
-    let jobs_stream = js.get_stream(super::JOBS_STREAM).await.map_err(js_err)?;
-    tracing::info!(waiting = pending.len(), "jobs published; gathering results");
-    while !pending.is_empty() {
-        // Bounded on the client side too: a pull request sent just before the server restarts is
-        // never answered.
-        let fetched = tokio::time::timeout(
-            super::FETCH_EXPIRES + Duration::from_secs(5),
-            fetch_results(&results),
-        )
-        .await
-        .unwrap_or_else(|_| Ok(Vec::new()));
-        while let Some(Some(adv)) = exhausted.next().now_or_never() {
-            let Some((stream_seq, job)) = exhausted_job(&jobs_stream, &adv.payload).await else {
-                continue;
+
+    /// Gathers results until no session is waiting: each result is recorded for every session
+    /// waiting on its key, and a job no worker answered (JetStream's max-deliveries advisory)
+    /// fails its sessions instead of being waited on for ever.
+    async fn gather<F: FnMut(&Entry, &Tally)>(
+        &self,
+        results: &consumer::PullConsumer,
+        mut pending: Pending,
+        books: &mut Books<'_, F>,
+    ) -> Result<(), CoordinatorError> {
+        let mut exhausted = self
+            .js
+            .client()
+            .subscribe(super::MAX_DELIVERIES_ADVISORY)
+            .await
+            .map_err(js_err)?;
+        let jobs_stream = self
+            .js
+            .get_stream(super::JOBS_STREAM)
+            .await
+            .map_err(js_err)?;
+        tracing::info!(waiting = pending.len(), "jobs published; gathering results");
+        while !pending.is_empty() {
+            // Bounded on the client side too: a pull request sent just before the server
+            // restarts is never answered.
+            let fetched = tokio::time::timeout(
+                super::FETCH_EXPIRES + Duration::from_secs(5),
+                fetch_results(results),
+            )
+            .await
+            .unwrap_or_else(|_| Ok(Vec::new()));
+            while let Some(Some(adv)) = exhausted.next().now_or_never() {
+                self.exhausted(&jobs_stream, &adv.payload, &mut pending, books)
+                    .await?;
+            }
+            let messages = match fetched {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "fetching results failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
             };
-            if job.reply != reply {
-                continue; // another coordinator's job
-            }
-            // It will not be delivered again: take it out of the queue.
-            let _ = jobs_stream.delete_message(stream_seq).await;
-            if let Some(waiting) = pending.remove(&job.key) {
-                for (seq, j) in waiting {
-                    let error = format!(
-                        "no worker answered in {} deliveries (the workers holding it died or were stopped)",
-                        super::MAX_DELIVER
-                    );
-                    let o = failed(
-                        seq,
-                        Some(job.key.clone()),
-                        &j.media,
-                        error,
-                        &j.rel.display().to_string(),
-                    );
-                    apply(&mut ledger, &mut tally, o, observe)?;
+            for m in messages {
+                if let Ok(r) = serde_json::from_slice::<ResultMsg>(&m.payload)
+                    && let Some(waiting) = pending.remove(&r.key)
+                {
+                    for (seq, job) in waiting {
+                        books.apply(outcome(self.opts, seq, &job, &r))?;
+                    }
+                    // Its report is recorded: the uploaded media is no longer needed.
+                    if let Some(b) = &self.bucket {
+                        let _ = b.delete(&r.key).await;
+                    }
                 }
+                // Recorded (or a duplicate answer): the result has done its work.
+                let _ = m.double_ack().await;
             }
         }
-        let messages = match fetched {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "fetching results failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        for m in messages {
-            if let Ok(r) = serde_json::from_slice::<ResultMsg>(&m.payload)
-                && let Some(waiting) = pending.remove(&r.key)
-            {
-                for (seq, job) in waiting {
-                    let o = outcome(opts, seq, &job, &r);
-                    apply(&mut ledger, &mut tally, o, observe)?;
-                }
-                // Its report is recorded: the uploaded media is no longer needed.
-                if let Some(b) = &bucket {
-                    let _ = b.delete(&r.key).await;
-                }
-            }
-            // Recorded (or a duplicate answer): the result has done its work.
-            let _ = m.double_ack().await;
-        }
+        Ok(())
     }
-    Ok((ledger, tally, ignored))
+
+    /// A max-deliveries advisory: when it names one of this coordinator's jobs, the job leaves
+    /// the queue and its waiting sessions fail.
+    async fn exhausted<F: FnMut(&Entry, &Tally)>(
+        &self,
+        jobs_stream: &jetstream::stream::Stream,
+        advisory: &[u8],
+        pending: &mut Pending,
+        books: &mut Books<'_, F>,
+    ) -> Result<(), CoordinatorError> {
+        let Some((stream_seq, job)) = exhausted_job(jobs_stream, advisory).await else {
+            return Ok(());
+        };
+        if job.reply != self.reply {
+            return Ok(()); // another coordinator's job
+        }
+        // It will not be delivered again: take it out of the queue.
+        let _ = jobs_stream.delete_message(stream_seq).await;
+        for (seq, j) in pending.remove(&job.key).unwrap_or_default() {
+            let error = format!(
+                "no worker answered in {} deliveries (the workers holding it died or were stopped)",
+                super::MAX_DELIVER
+            );
+            let rel = j.rel.display().to_string();
+            books.apply(failed(seq, Some(job.key.clone()), &j.media, error, &rel))?;
+        }
+        Ok(())
+    }
 }
 
 /// Puts a local media file into the bucket as object `key` (kept when a killed run already put

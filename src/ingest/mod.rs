@@ -21,6 +21,9 @@
 //! media inputs; `spool.rs` the growing spool file of a live session; `links.rs` the video and
 //! audio branches; `guard.rs` the limits on what a stream may make the decoders do; `bus.rs` bus
 //! errors and stable codec and container names.
+//!
+//! Why this file is still long: [`run`]'s bus loop and the bounded hand-over between GStreamer's
+//! streaming threads and the caller (items, errors, back-pressure) belong together.
 
 mod bus;
 mod guard;

@@ -80,27 +80,32 @@ fn component_colour(kind: &str) -> &'static str {
     }
 }
 
+const W: f64 = 960.0;
+const LEFT: f64 = 190.0;
+const LANE: f64 = 64.0;
+const GAP: f64 = 10.0;
+
+/// The timeline's geometry: seconds per value, the span of time drawn, the picture's height.
+struct Frame {
+    step: f64,
+    duration: f64,
+    height: f64,
+}
+
+impl Frame {
+    /// The x coordinate of time `t`.
+    fn x(&self, t: f64) -> f64 {
+        LEFT + (t / self.duration).clamp(0.0, 1.0) * (W - LEFT - 10.0)
+    }
+}
+
 fn timeline_svg(r: &Report, out: &mut String) {
-    const W: f64 = 960.0;
-    const LEFT: f64 = 190.0;
-    const LANE: f64 = 64.0;
-    const GAP: f64 = 10.0;
     let step = if r.timeline.step_s > 0.0 {
         r.timeline.step_s
     } else {
         1.0
     };
-    let mut lanes: Vec<(&str, String, Range)> = Vec::new();
-    for (key, label, range) in LANES {
-        if r.timeline.series.contains_key(*key) {
-            lanes.push((key, (*label).to_owned(), *range));
-        }
-    }
-    for key in r.timeline.series.keys() {
-        if !LANES.iter().any(|(k, _, _)| k == key) {
-            lanes.push((key.as_str(), key.replace('_', " "), None));
-        }
-    }
+    let lanes = timeline_lanes(r);
     let duration = r
         .media
         .duration_s
@@ -112,92 +117,143 @@ fn timeline_svg(r: &Report, out: &mut String) {
                 .fold(0.0, f64::max),
         )
         .max(1.0);
-    let height = 30.0 + lanes.len() as f64 * (LANE + GAP);
-    let x = |t: f64| LEFT + (t / duration).clamp(0.0, 1.0) * (W - LEFT - 10.0);
+    let f = Frame {
+        step,
+        duration,
+        height: 30.0 + lanes.len() as f64 * (LANE + GAP),
+    };
     let _ = write!(
         out,
-        r#"<svg id="timeline" viewBox="0 0 {W} {height}" width="100%" role="img" aria-label="Timeline of per-second measurements with flagged spans shaded">"#
+        r#"<svg id="timeline" viewBox="0 0 {W} {}" width="100%" role="img" aria-label="Timeline of per-second measurements with flagged spans shaded">"#,
+        f.height
     );
-    // Flagged spans, shaded across every lane.
+    span_rects(r, &f, out);
+    for (li, (key, label, range)) in lanes.iter().enumerate() {
+        lane_svg(&f, li, key, label, *range, &r.timeline.series[*key], out);
+    }
+    time_axis(&f, out);
+    out.push_str("</svg>");
+}
+
+/// The lanes drawn: the known series in [`LANES`] order with their labels and ranges, then any
+/// other series under its own name.
+fn timeline_lanes(r: &Report) -> Vec<(&str, String, Range)> {
+    let mut lanes: Vec<(&str, String, Range)> = Vec::new();
+    for (key, label, range) in LANES {
+        if r.timeline.series.contains_key(*key) {
+            lanes.push((key, (*label).to_owned(), *range));
+        }
+    }
+    for key in r.timeline.series.keys() {
+        if !LANES.iter().any(|(k, _, _)| k == key) {
+            lanes.push((key.as_str(), key.replace('_', " "), None));
+        }
+    }
+    lanes
+}
+
+/// Flagged spans, shaded across every lane.
+fn span_rects(r: &Report, f: &Frame, out: &mut String) {
     for (i, e) in r.events.iter().enumerate() {
         let kind = e.kind.as_str();
-        let (x0, x1) = (x(e.start_s), x(e.end_s.max(e.start_s + step * 0.5)));
+        let (x0, x1) = (f.x(e.start_s), f.x(e.end_s.max(e.start_s + f.step * 0.5)));
         let _ = write!(
             out,
             r#"<rect class="span" data-event="{i}" x="{x0:.1}" y="0" width="{:.1}" height="{:.1}" fill="{}" fill-opacity="0.14"><title>{} {}–{}</title></rect>"#,
             (x1 - x0).max(1.0),
-            height - 20.0,
+            f.height - 20.0,
             component_colour(kind),
             esc(kind),
             mmss(e.start_s),
             mmss(e.end_s)
         );
     }
-    for (li, (key, label, range)) in lanes.iter().enumerate() {
-        let top = li as f64 * (LANE + GAP);
-        let values = &r.timeline.series[*key];
-        let (lo, hi) = range.unwrap_or_else(|| {
-            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-            for v in values.iter().flatten() {
-                lo = lo.min(*v);
-                hi = hi.max(*v);
-            }
-            if !lo.is_finite() {
-                (0.0, 1.0)
-            } else if hi <= lo {
-                (lo - 1.0, lo + 1.0) // a constant series sits mid-lane
-            } else {
-                (lo, hi)
-            }
-        });
-        let y = |v: f64| top + LANE - ((v - lo) / (hi - lo)).clamp(0.0, 1.0) * LANE;
+}
+
+/// A lane's value range: the fixed one, else the series' own (a constant series sits mid-lane).
+fn lane_range(values: &[Option<f64>], range: Range) -> (f64, f64) {
+    range.unwrap_or_else(|| {
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for v in values.iter().flatten() {
+            lo = lo.min(*v);
+            hi = hi.max(*v);
+        }
+        if !lo.is_finite() {
+            (0.0, 1.0)
+        } else if hi <= lo {
+            (lo - 1.0, lo + 1.0)
+        } else {
+            (lo, hi)
+        }
+    })
+}
+
+/// One lane: its frame, label and range, and one polyline per run of defined values (gaps stay
+/// gaps; a lone value is a dot).
+fn lane_svg(
+    f: &Frame,
+    li: usize,
+    key: &str,
+    label: &str,
+    range: Range,
+    values: &[Option<f64>],
+    out: &mut String,
+) {
+    let top = li as f64 * (LANE + GAP);
+    let (lo, hi) = lane_range(values, range);
+    let y = |v: f64| top + LANE - ((v - lo) / (hi - lo)).clamp(0.0, 1.0) * LANE;
+    let _ = write!(
+        out,
+        r##"<g class="lane" data-series="{key}"><rect x="{LEFT}" y="{top}" width="{:.1}" height="{LANE}" fill="none" stroke="#ced4da"/><text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end" fill="#343a40">{}</text><text x="{:.1}" y="{:.1}" font-size="9" text-anchor="end" fill="#868e96">{} – {}</text>"##,
+        W - LEFT - 10.0,
+        LEFT - 8.0,
+        top + LANE / 2.0,
+        esc(label),
+        LEFT - 8.0,
+        top + LANE / 2.0 + 13.0,
+        num(lo),
+        num(hi),
+    );
+    let mut run: Vec<String> = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        match v {
+            Some(v) if v.is_finite() => run.push(format!(
+                "{:.1},{:.1}",
+                f.x((i as f64 + 0.5) * f.step),
+                y(*v)
+            )),
+            _ => polyline(&mut run, out),
+        }
+    }
+    polyline(&mut run, out);
+    out.push_str("</g>");
+}
+
+/// Draws a run of points (a dot when there is one) and empties it.
+fn polyline(run: &mut Vec<String>, out: &mut String) {
+    if run.len() == 1 {
+        let p: Vec<&str> = run[0].split(',').collect();
         let _ = write!(
             out,
-            r##"<g class="lane" data-series="{key}"><rect x="{LEFT}" y="{top}" width="{:.1}" height="{LANE}" fill="none" stroke="#ced4da"/><text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end" fill="#343a40">{}</text><text x="{:.1}" y="{:.1}" font-size="9" text-anchor="end" fill="#868e96">{} – {}</text>"##,
-            W - LEFT - 10.0,
-            LEFT - 8.0,
-            top + LANE / 2.0,
-            esc(label),
-            LEFT - 8.0,
-            top + LANE / 2.0 + 13.0,
-            num(lo),
-            num(hi),
+            r##"<circle cx="{}" cy="{}" r="1.8" fill="#212529"/>"##,
+            p[0], p[1]
         );
-        // One polyline per run of defined values (gaps stay gaps).
-        let mut run: Vec<String> = Vec::new();
-        let flush = |run: &mut Vec<String>, out: &mut String| {
-            if run.len() == 1 {
-                let p: Vec<&str> = run[0].split(',').collect();
-                let _ = write!(
-                    out,
-                    r##"<circle cx="{}" cy="{}" r="1.8" fill="#212529"/>"##,
-                    p[0], p[1]
-                );
-            } else if run.len() > 1 {
-                let _ = write!(
-                    out,
-                    r##"<polyline fill="none" stroke="#212529" stroke-width="1.2" points="{}"/>"##,
-                    run.join(" ")
-                );
-            }
-            run.clear();
-        };
-        for (i, v) in values.iter().enumerate() {
-            match v {
-                Some(v) if v.is_finite() => {
-                    run.push(format!("{:.1},{:.1}", x((i as f64 + 0.5) * step), y(*v)))
-                }
-                _ => flush(&mut run, out),
-            }
-        }
-        flush(&mut run, out);
-        out.push_str("</g>");
+    } else if run.len() > 1 {
+        let _ = write!(
+            out,
+            r##"<polyline fill="none" stroke="#212529" stroke-width="1.2" points="{}"/>"##,
+            run.join(" ")
+        );
     }
-    // Time axis.
-    let axis_y = height - 14.0;
+    run.clear();
+}
+
+/// Eleven time labels under the lanes.
+fn time_axis(f: &Frame, out: &mut String) {
+    let axis_y = f.height - 14.0;
     let ticks = 10;
     for k in 0..=ticks {
-        let t = duration * k as f64 / ticks as f64;
+        let t = f.duration * k as f64 / ticks as f64;
         let anchor = match k {
             0 => "start",
             k if k == ticks => "end",
@@ -206,11 +262,10 @@ fn timeline_svg(r: &Report, out: &mut String) {
         let _ = write!(
             out,
             r##"<text x="{:.1}" y="{axis_y:.1}" font-size="10" text-anchor="{anchor}" fill="#495057">{}</text>"##,
-            x(t),
+            f.x(t),
             mmss(t)
         );
     }
-    out.push_str("</svg>");
 }
 
 fn evidence_text(e: &Event) -> String {

@@ -231,37 +231,72 @@ pub fn spectral_events(findings: &[SpectralFinding], offset_s: f64) -> Vec<Event
                         seconds
                     ),
                 ),
-                SpectralFinding::Clipping { samples, .. } => span_event(
-                    EventKind::Clipping,
-                    (s, e),
-                    1.0,
-                    [("clipped_samples", json!(samples))],
-                    format!(
-                        "The audio is clipped (too loud for the recording level) from {} to {} ({samples} flat-topped samples): voice and spectral checks there are less reliable.",
-                        fmt_s(s),
-                        fmt_s(e)
-                    ),
-                ),
+                SpectralFinding::Clipping {
+                    samples,
+                    flat_seconds,
+                    ..
+                } => clipping_event((s, e), samples, flat_seconds),
                 SpectralFinding::Dropout {
-                    gaps, longest_s, ..
-                } => span_event(
-                    EventKind::AudioDropout,
-                    (s, e),
-                    1.0,
-                    [
-                        ("gaps", json!(gaps)),
-                        ("longest_gap_s", json!(round(longest_s, 3))),
-                    ],
-                    format!(
-                        "The audio drops out {gaps} time(s) between {} and {} (longest gap {:.2} s of digital silence cut into sound): a network or device problem; checks there are less reliable.",
-                        fmt_s(s),
-                        fmt_s(e),
-                        longest_s
-                    ),
-                ),
+                    gaps,
+                    longest_s,
+                    below_floor_db,
+                    ..
+                } => dropout_event((s, e), gaps, longest_s, below_floor_db),
             }
         })
         .collect()
+}
+
+/// A `clipping` event: flat-topped samples, or (through a lossy codec) seconds whose loud
+/// samples pile up at one level.
+fn clipping_event((s, e): (f64, f64), samples: u64, flat_seconds: u32) -> Event {
+    let how = match samples {
+        0 => format!("in {flat_seconds} second(s) the loudest samples pile up at one level"),
+        n => format!("{n} flat-topped samples"),
+    };
+    let mut evidence = vec![("clipped_samples", json!(samples))];
+    if flat_seconds > 0 {
+        evidence.push(("flat_topped_seconds", json!(flat_seconds)));
+    }
+    span_event(
+        EventKind::Clipping,
+        (s, e),
+        1.0,
+        evidence,
+        format!(
+            "The audio is clipped (too loud for the recording level) from {} to {} ({how}): voice and spectral checks there are less reliable.",
+            fmt_s(s),
+            fmt_s(e)
+        ),
+    )
+}
+
+/// An `audio_dropout` event: gaps of digital silence, or (through a lossy codec) dips far under
+/// the room's noise floor, cut into the sound.
+fn dropout_event((s, e): (f64, f64), gaps: u32, longest_s: f64, below: Option<f32>) -> Event {
+    let mut evidence = vec![
+        ("gaps", json!(gaps)),
+        ("longest_gap_s", json!(round(longest_s, 3))),
+    ];
+    let what = match below {
+        None => "of digital silence cut into sound".to_string(),
+        Some(b) => {
+            evidence.push(("below_noise_floor_db", json!(round(b as f64, 1))));
+            format!("falling {b:.0} dB under the room's noise floor, cut into sound")
+        }
+    };
+    span_event(
+        EventKind::AudioDropout,
+        (s, e),
+        1.0,
+        evidence,
+        format!(
+            "The audio drops out {gaps} time(s) between {} and {} (longest gap {:.2} s {what}): a network or device problem; checks there are less reliable.",
+            fmt_s(s),
+            fmt_s(e),
+            longest_s
+        ),
+    )
 }
 
 /// An `audio_splice` event for the cue that found it.

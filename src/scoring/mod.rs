@@ -205,11 +205,11 @@ impl VerificationStatus {
 }
 
 /// An event over [s, e] seconds with its evidence (keys sorted) and reason.
-fn span_event<const N: usize>(
+fn span_event<'a>(
     kind: EventKind,
     (s, e): (f64, f64),
     confidence: f64,
-    evidence: [(&str, serde_json::Value); N],
+    evidence: impl IntoIterator<Item = (&'a str, serde_json::Value)>,
     reason: String,
 ) -> Event {
     Event {
@@ -256,36 +256,10 @@ pub const MIN_FRAMES_PER_MINUTE: f64 = 4.0;
 /// spectral evidence never makes a candidate `rejected`; `rejected` needs a high tier and a
 /// blocking event at or above the policy's confidence.
 pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score {
-    let comp_weight = |c: Option<Component>| match c {
-        Some(Component::Face) => policy.components.face,
-        Some(Component::Voice) => policy.components.voice,
-        Some(Component::Audio) => policy.components.audio,
-        Some(Component::Video) => policy.components.video,
-        None => 0.0,
-    };
-    let cost = |pred: &dyn Fn(EventKind) -> bool, weighted: bool| -> f64 {
-        events
-            .iter()
-            .filter(|e| !e.kind.is_quality() && pred(e.kind))
-            .map(|e| {
-                let w = if weighted {
-                    comp_weight(e.kind.component())
-                } else {
-                    1.0
-                };
-                policy.weight(e.kind) * e.confidence * w
-            })
-            .sum()
-    };
     let clamp = |x: f64| round(x.clamp(0.0, 100.0), 1);
-    let component = |checked: bool, c: Component| {
-        checked.then(|| clamp(100.0 - cost(&|k| k.component() == Some(c), false)))
-    };
-    let video = component(suff.has_video, Component::Video);
-    let face = component(suff.face_checked, Component::Face);
-    let voice = component(suff.voice_checked, Component::Voice);
-    let audio = component(suff.audio_checked, Component::Audio);
-    let integrity = clamp(100.0 - cost(&|_| true, true));
+    let component =
+        |checked: bool, c: Component| checked.then(|| clamp(100.0 - cost(policy, events, Some(c))));
+    let integrity = clamp(100.0 - cost(policy, events, None));
     let risk_tier = if integrity >= policy.low_tier_min {
         RiskTier::Low
     } else if integrity >= policy.medium_tier_min {
@@ -293,6 +267,55 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
     } else {
         RiskTier::High
     };
+    let mut reasons = evidence_reasons(policy, suff);
+    reasons.extend(event_reasons(policy, events, suff));
+    if risk_tier != RiskTier::Low {
+        reasons.push(format!(
+            "Integrity {integrity} is below the low-risk threshold {}.",
+            policy.low_tier_min
+        ));
+    }
+    let verification_status = status(policy, events, risk_tier, &mut reasons);
+    Score {
+        integrity,
+        components: Components {
+            face: component(suff.face_checked, Component::Face),
+            voice: component(suff.voice_checked, Component::Voice),
+            audio: component(suff.audio_checked, Component::Audio),
+            video: component(suff.has_video, Component::Video),
+        },
+        risk_tier,
+        verification_status,
+        status_reasons: reasons,
+    }
+}
+
+/// Points the integrity events take off: from one component's score (`Some`, unweighted), or
+/// from the integrity score (`None`: every event, weighted by its component's share).
+fn cost(policy: &Policy, events: &[Event], only: Option<Component>) -> f64 {
+    let comp_weight = |c: Option<Component>| match c {
+        Some(Component::Face) => policy.components.face,
+        Some(Component::Voice) => policy.components.voice,
+        Some(Component::Audio) => policy.components.audio,
+        Some(Component::Video) => policy.components.video,
+        None => 0.0,
+    };
+    events
+        .iter()
+        .filter(|e| !e.kind.is_quality() && (only.is_none() || e.kind.component() == only))
+        .map(|e| {
+            let w = match only {
+                Some(_) => 1.0,
+                None => comp_weight(e.kind.component()),
+            };
+            policy.weight(e.kind) * e.confidence * w
+        })
+        .sum()
+}
+
+/// Why the evidence is too thin to vouch for the session: a missing stream, an identity that
+/// could not be established, too few frames looked at.
+fn evidence_reasons(policy: &Policy, suff: &Sufficiency) -> Vec<String> {
     let mut reasons = Vec::new();
     if !suff.has_video && policy.require_face {
         reasons.push("No video: the candidate's face could not be checked.".to_string());
@@ -321,6 +344,13 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
             suff.duration_s / 60.0
         ));
     }
+    reasons
+}
+
+/// What the events say needs a person: unusable media, a broken recording, integrity events,
+/// weak spectral cues.
+fn event_reasons(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Vec<String> {
+    let mut reasons = Vec::new();
     let unusable: f64 = events
         .iter()
         .filter(|e| {
@@ -359,45 +389,35 @@ pub fn aggregate(policy: &Policy, events: &[Event], suff: &Sufficiency) -> Score
                 .to_string(),
         );
     }
-    if risk_tier != RiskTier::Low {
-        reasons.push(format!(
-            "Integrity {integrity} is below the low-risk threshold {}.",
-            policy.low_tier_min
-        ));
-    }
-    let blocking: Vec<&Event> = events
+    reasons
+}
+
+/// `rejected` (high tier and a blocking event at the policy's confidence; its reason added),
+/// `verified` when nothing needs a person, `needs_review` otherwise.
+fn status(
+    policy: &Policy,
+    events: &[Event],
+    risk_tier: RiskTier,
+    reasons: &mut Vec<String>,
+) -> VerificationStatus {
+    let blocking = events
         .iter()
         .filter(|e| {
             policy.rule(e.kind).can_block
                 && !e.kind.is_spectral()
                 && e.confidence >= policy.block_min_confidence
         })
-        .collect();
-    let verification_status = if risk_tier == RiskTier::High && !blocking.is_empty() {
+        .count();
+    if risk_tier == RiskTier::High && blocking > 0 {
         reasons.push(format!(
-            "Rejected by policy {} {}: {} blocking event(s) at confidence ≥ {} with a high risk tier.",
-            policy.id,
-            policy.version,
-            blocking.len(),
-            policy.block_min_confidence
+            "Rejected by policy {} {}: {blocking} blocking event(s) at confidence ≥ {} with a high risk tier.",
+            policy.id, policy.version, policy.block_min_confidence
         ));
         VerificationStatus::Rejected
     } else if reasons.is_empty() {
         VerificationStatus::Verified
     } else {
         VerificationStatus::NeedsReview
-    };
-    Score {
-        integrity,
-        components: Components {
-            face,
-            voice,
-            audio,
-            video,
-        },
-        risk_tier,
-        verification_status,
-        status_reasons: reasons,
     }
 }
 

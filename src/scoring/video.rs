@@ -1,6 +1,7 @@
 //! Camera-side findings (frozen or looping video, faces, lip-sync) as events.
 
 use super::*;
+use crate::media::Pts;
 
 /// Turns the video analyser's findings into events.
 pub fn video_events(findings: &[VideoFinding]) -> Vec<Event> {
@@ -120,50 +121,13 @@ pub fn face_events(findings: &[FaceFinding]) -> Vec<Event> {
                 frames,
                 mean_distance,
                 before_distance,
-            } => {
-                let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
-                // dlib: different people are typically 0.7–0.9 apart; 0.6 is the decision line.
-                let confidence = round((0.5 + (mean_distance as f64 - 0.6) * 2.0).clamp(0.5, 0.97), 3);
-                span_event(
-                    EventKind::IdentityChange,
-                    (s, e),
-                    confidence,
-                    [
-                        ("frames", json!(frames)),
-                        ("mean_distance", json!(round(mean_distance as f64, 3))),
-                        ("distance_before", json!(round(before_distance as f64, 3))),
-                        ("same_person_below", json!(0.6)),
-                    ],
-                    format!(
-                        "A different person appears on camera from {} to {}; the face's distance to the enrolled face rose from {:.2} to {:.2} (same person is below 0.60).",
-                        fmt_s(s),
-                        fmt_s(e),
-                        before_distance,
-                        mean_distance
-                    ),
-                )
-            }
+            } => identity_event((start, end), frames, mean_distance, before_distance),
             FaceFinding::ReferenceMismatch {
                 start,
                 end,
                 frames,
                 median_distance,
-            } => {
-                let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
-                span_event(
-                    EventKind::ReferenceFaceMismatch,
-                    (s, e),
-                    round((0.5 + (median_distance as f64 - 0.6) * 2.0).clamp(0.5, 0.97), 3),
-                    [
-                        ("frames", json!(frames)),
-                        ("median_distance", json!(round(median_distance as f64, 3))),
-                        ("same_person_below", json!(0.6)),
-                    ],
-                    format!(
-                        "The person on camera does not match the reference photo (median face distance {median_distance:.2}; same person is below 0.60)."
-                    ),
-                )
-            }
+            } => reference_event((start, end), frames, median_distance),
             FaceFinding::LowLight {
                 start,
                 end,
@@ -188,6 +152,60 @@ pub fn face_events(findings: &[FaceFinding]) -> Vec<Event> {
             }
         })
         .collect()
+}
+
+/// A different person on camera from the one enrolled at the start.
+fn identity_event(
+    (start, end): (Pts, Pts),
+    frames: u64,
+    mean_distance: f32,
+    before_distance: f32,
+) -> Event {
+    let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
+    // dlib: different people are typically 0.7–0.9 apart; 0.6 is the decision line.
+    let confidence = round(
+        (0.5 + (mean_distance as f64 - 0.6) * 2.0).clamp(0.5, 0.97),
+        3,
+    );
+    span_event(
+        EventKind::IdentityChange,
+        (s, e),
+        confidence,
+        [
+            ("frames", json!(frames)),
+            ("mean_distance", json!(round(mean_distance as f64, 3))),
+            ("distance_before", json!(round(before_distance as f64, 3))),
+            ("same_person_below", json!(0.6)),
+        ],
+        format!(
+            "A different person appears on camera from {} to {}; the face's distance to the enrolled face rose from {:.2} to {:.2} (same person is below 0.60).",
+            fmt_s(s),
+            fmt_s(e),
+            before_distance,
+            mean_distance
+        ),
+    )
+}
+
+/// The person on camera is not the one in the reference photo.
+fn reference_event((start, end): (Pts, Pts), frames: u64, median_distance: f32) -> Event {
+    let (s, e) = (start.as_secs_f64(), end.as_secs_f64());
+    span_event(
+        EventKind::ReferenceFaceMismatch,
+        (s, e),
+        round(
+            (0.5 + (median_distance as f64 - 0.6) * 2.0).clamp(0.5, 0.97),
+            3,
+        ),
+        [
+            ("frames", json!(frames)),
+            ("median_distance", json!(round(median_distance as f64, 3))),
+            ("same_person_below", json!(0.6)),
+        ],
+        format!(
+            "The person on camera does not match the reference photo (median face distance {median_distance:.2}; same person is below 0.60)."
+        ),
+    )
 }
 
 /// Turns lip-sync findings into events.

@@ -1,9 +1,13 @@
 //! The bot-facing HTTP API (`/v1/…`). Every handler authenticates the bot, scopes every lookup
 //! to the bot's tenant (another tenant's session is "not found"), and answers errors as problem
 //! details. File and database work runs on the blocking pool; analysis runs on session threads.
+//!
+//! Why one file of this length: one handler per route of the bot API, each short, sharing the request
+//! validation and response helpers at the top.
 
 use super::AppState;
 use super::auth::{self, Bot};
+use super::config::ServeConfig;
 use super::problem::Problem;
 use super::session::{Active, SessionError};
 use crate::report::{Consent, SessionInfo, rfc3339};
@@ -100,6 +104,101 @@ pub struct MediaSpec {
     pub filename: Option<String>,
 }
 
+impl CreateSession {
+    fn validate_ids(&self) -> Result<(), Problem> {
+        valid_id("application_id", &self.application_id)?;
+        for (what, v) in [
+            ("interview_id", &self.interview_id),
+            ("candidate_id", &self.candidate_id),
+            ("department", &self.department),
+            ("requisition_id", &self.requisition_id),
+            ("ats", &self.ats),
+        ] {
+            if let Some(v) = v {
+                valid_id(what, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The reference photo and voice, decoded from base64 (empty or undecodable: 422).
+    fn references(&self) -> Result<Vec<(&'static str, Vec<u8>)>, Problem> {
+        let mut references = Vec::new();
+        for (name, b64) in [
+            ("reference_face", &self.reference_face),
+            ("reference_voice", &self.reference_voice),
+        ] {
+            if let Some(b) = b64 {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b.trim())
+                    .map_err(|e| Problem::unprocessable(format!("{name} is not base64: {e}")))?;
+                if bytes.is_empty() {
+                    return Err(Problem::unprocessable(format!("{name} is empty")));
+                }
+                references.push((name, bytes));
+            }
+        }
+        Ok(references)
+    }
+}
+
+impl MediaSpec {
+    /// Where the media comes from (the URL to pull, if any) and its name in the report.
+    fn resolve(&self, cfg: &ServeConfig) -> Result<(Option<String>, String), Problem> {
+        match self.source {
+            Source::Url => {
+                let url = self.allowed_url(cfg)?;
+                let name = crate::ingest::MediaInput::Uri(url.clone()).report_name();
+                Ok((Some(url.to_string()), name))
+            }
+            Source::Upload => {
+                if self.url.is_some() {
+                    return Err(Problem::unprocessable("media.url is only for source 'url'"));
+                }
+                let name = self
+                    .filename
+                    .as_deref()
+                    .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f).to_string())
+                    .filter(|f| {
+                        !f.is_empty()
+                            && f.len() <= 200
+                            && !f.chars().any(crate::ingest::unsafe_char)
+                    })
+                    .unwrap_or_else(|| "upload".into());
+                Ok((None, name))
+            }
+            Source::Live => Ok((None, "live stream".to_string())),
+        }
+    }
+
+    /// `media.url`, parsed and checked against the server's allow-list.
+    fn allowed_url(&self, cfg: &ServeConfig) -> Result<url::Url, Problem> {
+        let raw = self
+            .url
+            .as_deref()
+            .ok_or_else(|| Problem::unprocessable("media.url is required for source 'url'"))?;
+        let url =
+            url::Url::parse(raw).map_err(|e| Problem::unprocessable(format!("media.url: {e}")))?;
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        if cfg.url_hosts.is_empty() {
+            return Err(Problem::unprocessable(
+                "pulling media from a URL is disabled on this server (no url_hosts configured)",
+            ));
+        }
+        // An entry `host` allows the scheme's default port only; `host:port` that port.
+        let target = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
+        if !matches!(url.scheme(), "https" | "http") || !cfg.url_hosts.contains(&target) {
+            return Err(Problem::unprocessable(format!(
+                "media.url: '{target}' is not on this server's allow-list (http/https only; an entry without a port allows the default port only)"
+            )));
+        }
+        Ok(url)
+    }
+}
+
 fn valid_id(what: &str, v: &str) -> Result<(), Problem> {
     if v.is_empty() || v.len() > 128 || v.chars().any(|c| c.is_control()) {
         return Err(Problem::unprocessable(format!(
@@ -139,18 +238,7 @@ pub async fn create(
     let bytes = read_body(body, MAX_CREATE_BODY, "the session request").await?;
     let req: CreateSession = serde_json::from_slice(&bytes)
         .map_err(|e| Problem::unprocessable(format!("invalid session request: {e}")))?;
-    valid_id("application_id", &req.application_id)?;
-    for (what, v) in [
-        ("interview_id", &req.interview_id),
-        ("candidate_id", &req.candidate_id),
-        ("department", &req.department),
-        ("requisition_id", &req.requisition_id),
-        ("ats", &req.ats),
-    ] {
-        if let Some(v) = v {
-            valid_id(what, v)?;
-        }
-    }
+    req.validate_ids()?;
     let session_id = format!("vs_{}", hex::encode(rand::random::<[u8; 12]>()));
     let info = SessionInfo {
         session_id: Some(session_id.clone()),
@@ -164,66 +252,8 @@ pub async fn create(
     };
     info.check_consent()
         .map_err(|e| Problem::unprocessable(format!("consent: {e}")))?;
-    let cfg = &st.sessions.cfg;
-    let (source_url, media_name) = match req.media.source {
-        Source::Url => {
-            let raw =
-                req.media.url.as_deref().ok_or_else(|| {
-                    Problem::unprocessable("media.url is required for source 'url'")
-                })?;
-            let url = url::Url::parse(raw)
-                .map_err(|e| Problem::unprocessable(format!("media.url: {e}")))?;
-            let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-            if cfg.url_hosts.is_empty() {
-                return Err(Problem::unprocessable(
-                    "pulling media from a URL is disabled on this server (no url_hosts configured)",
-                ));
-            }
-            // An entry `host` allows the scheme's default port only; `host:port` that port.
-            let target = match url.port() {
-                Some(port) => format!("{host}:{port}"),
-                None => host.clone(),
-            };
-            if !matches!(url.scheme(), "https" | "http") || !cfg.url_hosts.contains(&target) {
-                return Err(Problem::unprocessable(format!(
-                    "media.url: '{target}' is not on this server's allow-list (http/https only; an entry without a port allows the default port only)"
-                )));
-            }
-            let name = crate::ingest::MediaInput::Uri(url.clone()).report_name();
-            (Some(url.to_string()), name)
-        }
-        Source::Upload => {
-            if req.media.url.is_some() {
-                return Err(Problem::unprocessable("media.url is only for source 'url'"));
-            }
-            let name = req
-                .media
-                .filename
-                .as_deref()
-                .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f).to_string())
-                .filter(|f| {
-                    !f.is_empty() && f.len() <= 200 && !f.chars().any(crate::ingest::unsafe_char)
-                })
-                .unwrap_or_else(|| "upload".into());
-            (None, name)
-        }
-        Source::Live => (None, "live stream".to_string()),
-    };
-    let mut references = Vec::new();
-    for (name, b64) in [
-        ("reference_face", &req.reference_face),
-        ("reference_voice", &req.reference_voice),
-    ] {
-        if let Some(b) = b64 {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .map_err(|e| Problem::unprocessable(format!("{name} is not base64: {e}")))?;
-            if bytes.is_empty() {
-                return Err(Problem::unprocessable(format!("{name} is empty")));
-            }
-            references.push((name, bytes));
-        }
-    }
+    let (source_url, media_name) = req.media.resolve(&st.sessions.cfg)?;
+    let references = req.references()?;
     let row = LiveSession {
         id: session_id.clone(),
         tenant: bot.tenant.clone(),
@@ -510,35 +540,11 @@ pub async fn stream(
     let mut last_sync = Instant::now();
     let mut frames = body.into_data_stream();
     let mut cut: Option<String> = None;
-    let mut stop: Option<Problem> = None;
     let mut last_data = Instant::now();
-    let idle = st.sessions.cfg.idle_timeout;
-    let inactivity = (idle / 2).min(STREAM_INACTIVITY);
-    loop {
+    let stop = loop {
         let next = tokio::time::timeout(STREAM_SYNC_EVERY, frames.next()).await;
-        if active.stream_gen.load(Ordering::SeqCst) != generation {
-            stop = Some(Problem::conflict(
-                "a newer stream to this session took over",
-            ));
-        } else if st.sessions.is_shutting_down() || active.closed() {
-            stop = Some(if st.sessions.is_shutting_down() {
-                shutting_down(at)
-            } else {
-                Problem::conflict("the session stopped taking media; see its status")
-            });
-        } else if last_data.elapsed() > inactivity {
-            stop = Some(Problem::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "request timeout",
-                format!(
-                    "no data on the stream for {} s; reconnect with Upload-Offset: {at} within {} s, or the session is interrupted",
-                    inactivity.as_secs(),
-                    idle.saturating_sub(inactivity).as_secs()
-                ),
-            ));
-        }
-        if stop.is_some() {
-            break;
+        if let Some(p) = stream_stop(&st, &active, generation, last_data.elapsed(), at) {
+            break Some(p);
         }
         let done = match next {
             Ok(Some(Ok(chunk))) => {
@@ -569,9 +575,9 @@ pub async fn stream(
             last_sync = Instant::now();
         }
         if done {
-            break;
+            break None;
         }
-    }
+    };
     if let Some(p) = stop {
         // Everything received before the stop is durable unless the session itself closed.
         if !pending.is_empty() && !active.closed() {
@@ -589,6 +595,42 @@ pub async fn stream(
     resp.headers_mut()
         .insert(UPLOAD_OFFSET, HeaderValue::from(at));
     Ok(resp)
+}
+
+/// Why a live stream request must stop now, if it must: a newer request took over, the server
+/// is shutting down, the session closed, or the bot sent nothing for too long (`quiet`).
+fn stream_stop(
+    st: &AppState,
+    active: &Active,
+    generation: u64,
+    quiet: Duration,
+    at: u64,
+) -> Option<Problem> {
+    let idle = st.sessions.cfg.idle_timeout;
+    let inactivity = (idle / 2).min(STREAM_INACTIVITY);
+    if active.stream_gen.load(Ordering::SeqCst) != generation {
+        Some(Problem::conflict(
+            "a newer stream to this session took over",
+        ))
+    } else if st.sessions.is_shutting_down() {
+        Some(shutting_down(at))
+    } else if active.closed() {
+        Some(Problem::conflict(
+            "the session stopped taking media; see its status",
+        ))
+    } else if quiet > inactivity {
+        Some(Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request timeout",
+            format!(
+                "no data on the stream for {} s; reconnect with Upload-Offset: {at} within {} s, or the session is interrupted",
+                inactivity.as_secs(),
+                idle.saturating_sub(inactivity).as_secs()
+            ),
+        ))
+    } else {
+        None
+    }
 }
 
 /// `POST /v1/sessions/{id}/end`: no more media; the report follows.

@@ -8,6 +8,9 @@
 //! SQLite before they are acted on, so a restart finds every session where it was: receiving
 //! sessions resume (the bot continues from the durable offset), finalizing ones are analysed
 //! again from their spool, and one whose media is gone is reported as interrupted.
+//!
+//! Why one file of this length: admission, the per-session state machine, its durable transitions and
+//! restart recovery are one piece of logic over one lock.
 
 use super::config::ServeConfig;
 use crate::ingest::{IngestConfig, MediaInput, Spool, spool};

@@ -1,6 +1,9 @@
 //! Governance state next to the outbox: inbound ATS events (de-duplication), retention
 //! deletions, review decisions and exceptions, and the kill switch. Every change is written
 //! with its audit entry in one transaction.
+//!
+//! Why one file of this length: each governance change and its audit entry are written in one
+//! transaction, and the statements for all of them share the audit helper.
 
 use super::audit::{self, Action};
 use super::{Store, StoreError};

@@ -12,6 +12,10 @@
 //!
 //! Embeddings and crops live only in memory for the session; nothing here is logged or reported
 //! except distances and counts.
+//!
+//! Why one file of this length: the per-frame step (detectors, landmarks, alignment, embedding) and
+//! the run-length state machines that turn frames into findings share the analyser's state; the
+//! models live in their own files beside this one.
 
 pub mod detect;
 pub mod image;

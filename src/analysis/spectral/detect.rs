@@ -11,39 +11,25 @@ fn median(v: &mut [f32]) -> Option<f32> {
     Some(v[v.len() / 2])
 }
 
+/// Seconds each side of a boundary whose pause floors are compared.
+const SPLICE_SIDE: usize = 6;
+/// Fewest pause floors a side needs.
+const SPLICE_MIN_SIDE: usize = 3;
+/// How far a sparse side may reach for its pause floors.
+const SPLICE_REACH: usize = 15;
+
+/// A second's pause floor and band spectrum.
+type Floor = (f32, [f32; N_BANDS]);
+
 /// Splices from the pause noise: its level and spectral shape, compared over the seconds before
 /// and after each boundary. A step that holds on both sides (each side steady within a few dB)
 /// is a join of two recordings; one loud second is not.
 pub(super) fn detect_splices(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFinding> {
-    const SIDE: usize = 6;
-    const MIN_SIDE: usize = 3;
-    const REACH: usize = 15;
     let mut cands: Vec<(usize, f32, SpliceCue)> = Vec::new();
-    for b in MIN_SIDE..secs.len().saturating_sub(MIN_SIDE - 1) {
-        // The pause floors of the SIDE seconds each side; in fluent speech, where pauses are
-        // sparse, the nearest MIN_SIDE within REACH: a lasting step shows in the next pauses.
-        let floors = |s: &SpectralSecond| s.noise_floor_dbfs.map(|f| (f, s.pause_bands_db));
-        let side = |r: std::ops::Range<usize>, nearest_last: bool| {
-            let v: Vec<(f32, [f32; N_BANDS])> = secs[r.clone()].iter().filter_map(floors).collect();
-            let dense = v.len() >= MIN_SIDE;
-            if dense {
-                return (v, true);
-            }
-            let wide = if nearest_last {
-                b.saturating_sub(REACH)..b
-            } else {
-                b..(b + REACH).min(secs.len())
-            };
-            let mut far: Vec<_> = secs[wide].iter().filter_map(floors).collect();
-            if nearest_last {
-                far.reverse();
-            }
-            far.truncate(MIN_SIDE);
-            (far, false)
-        };
-        let (left, dense_l) = side(b.saturating_sub(SIDE)..b, true);
-        let (right, dense_r) = side(b..(b + SIDE).min(secs.len()), false);
-        if left.len() < MIN_SIDE || right.len() < MIN_SIDE {
+    for b in SPLICE_MIN_SIDE..secs.len().saturating_sub(SPLICE_MIN_SIDE - 1) {
+        let (left, dense_l) = splice_side(secs, b, true);
+        let (right, dense_r) = splice_side(secs, b, false);
+        if left.len() < SPLICE_MIN_SIDE || right.len() < SPLICE_MIN_SIDE {
             continue;
         }
         let mut lf: Vec<f32> = left.iter().map(|x| x.0).collect();
@@ -60,55 +46,87 @@ pub(super) fn detect_splices(secs: &[SpectralSecond], p: &SpectralParams) -> Vec
             continue;
         }
         if jump >= p.splice_floor_jump_db && steady {
-            cands.push((
-                b,
-                jump,
-                SpliceCue::NoiseFloor {
-                    before_dbfs: ml,
-                    after_dbfs: mr,
-                },
-            ));
+            let cue = SpliceCue::NoiseFloor {
+                before_dbfs: ml,
+                after_dbfs: mr,
+            };
+            cands.push((b, jump, cue));
             continue;
         }
-        // Shape: mean pause band spectrum each side, level removed, RMS difference over bands
-        // with energy on both sides (the 40–240 Hz bands are left out: mains and handling noise).
         // Only over the regular windows: three scattered pauses are too few to compare shapes.
         if !(dense_l && dense_r) {
             continue;
         }
-        let shape = |v: &[(f32, [f32; N_BANDS])]| {
-            let mut m = [0f32; N_BANDS];
-            for (_, bands) in v {
-                for (a, b) in m.iter_mut().zip(bands) {
-                    *a += b / v.len() as f32;
-                }
-            }
-            m
-        };
-        let (sl, sr) = (shape(&left), shape(&right));
-        let idx: Vec<usize> = (2..N_BANDS)
-            .filter(|&i| sl[i] > -95.0 && sr[i] > -95.0)
-            .collect();
-        if idx.len() < 5 {
-            continue;
-        }
-        let diffs: Vec<f32> = idx.iter().map(|&i| sr[i] - sl[i]).collect();
-        let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
-        let rms = (diffs.iter().map(|d| (d - mean) * (d - mean)).sum::<f32>() / diffs.len() as f32)
-            .sqrt();
-        if rms >= p.splice_envelope_db {
+        if let Some(rms) = shape_distance(&left, &right)
+            && rms >= p.splice_envelope_db
+        {
             cands.push((b, rms, SpliceCue::Envelope { distance_db: rms }));
         }
     }
-    // One finding per step: the strongest boundary within ±SIDE seconds. Boundaries in a
-    // stretch without pauses all see the same two sides (equal strength): the join lies
-    // somewhere in that stretch, so the middle of it is reported.
+    strongest_splices(&cands)
+}
+
+/// The pause floors of the [`SPLICE_SIDE`] seconds on one side of boundary `b`, and whether
+/// they were that dense; in fluent speech, where pauses are sparse, the nearest
+/// [`SPLICE_MIN_SIDE`] within [`SPLICE_REACH`]: a lasting step shows in the next pauses.
+fn splice_side(secs: &[SpectralSecond], b: usize, before: bool) -> (Vec<Floor>, bool) {
+    let floors = |s: &SpectralSecond| s.noise_floor_dbfs.map(|f| (f, s.pause_bands_db));
+    let near = match before {
+        true => b.saturating_sub(SPLICE_SIDE)..b,
+        false => b..(b + SPLICE_SIDE).min(secs.len()),
+    };
+    let v: Vec<Floor> = secs[near].iter().filter_map(floors).collect();
+    if v.len() >= SPLICE_MIN_SIDE {
+        return (v, true);
+    }
+    let wide = match before {
+        true => b.saturating_sub(SPLICE_REACH)..b,
+        false => b..(b + SPLICE_REACH).min(secs.len()),
+    };
+    let mut far: Vec<_> = secs[wide].iter().filter_map(floors).collect();
+    if before {
+        far.reverse();
+    }
+    far.truncate(SPLICE_MIN_SIDE);
+    (far, false)
+}
+
+/// Shape: the mean pause band spectrum each side, level removed, RMS difference over bands with
+/// energy on both sides (the 40–240 Hz bands are left out: mains and handling noise). `None`
+/// with fewer than 5 such bands.
+fn shape_distance(left: &[Floor], right: &[Floor]) -> Option<f32> {
+    let shape = |v: &[Floor]| {
+        let mut m = [0f32; N_BANDS];
+        for (_, bands) in v {
+            for (a, b) in m.iter_mut().zip(bands) {
+                *a += b / v.len() as f32;
+            }
+        }
+        m
+    };
+    let (sl, sr) = (shape(left), shape(right));
+    let idx: Vec<usize> = (2..N_BANDS)
+        .filter(|&i| sl[i] > -95.0 && sr[i] > -95.0)
+        .collect();
+    if idx.len() < 5 {
+        return None;
+    }
+    let diffs: Vec<f32> = idx.iter().map(|&i| sr[i] - sl[i]).collect();
+    let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
+    let var = diffs.iter().map(|d| (d - mean) * (d - mean)).sum::<f32>() / diffs.len() as f32;
+    Some(var.sqrt())
+}
+
+/// One finding per step: the strongest boundary within ±[`SPLICE_SIDE`] seconds. Boundaries in
+/// a stretch without pauses all see the same two sides (equal strength): the join lies
+/// somewhere in that stretch, so the middle of it is reported.
+fn strongest_splices(cands: &[(usize, f32, SpliceCue)]) -> Vec<SpectralFinding> {
     let mut out = Vec::new();
     for (i, c) in cands.iter().enumerate() {
         let near: Vec<_> = cands
             .iter()
             .enumerate()
-            .filter(|(_, d)| d.0.abs_diff(c.0) <= SIDE)
+            .filter(|(_, d)| d.0.abs_diff(c.0) <= SPLICE_SIDE)
             .collect();
         if near
             .iter()
@@ -461,51 +479,132 @@ fn background_span(
     }
 }
 
-/// Clipping spans: runs of seconds with flat-topped samples (gaps ≤ 1 s bridged).
+/// Clipping spans: runs of seconds with flat-topped samples (lossless audio) or whose loud
+/// samples pile up at one level (after a lossy codec); seconds next to each other form one span.
 pub(super) fn detect_clipping(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFinding> {
     let mut out = Vec::new();
-    let mut run: Option<(usize, usize, u64)> = None;
+    // (first second, end, flat-topped samples, seconds clipped by their level distribution)
+    let mut run: Option<(usize, usize, u64, u32)> = None;
     for (i, s) in secs.iter().enumerate() {
-        if s.clipped_samples >= p.clip_samples_per_s {
-            run = Some(match run {
-                Some((a, e, n)) if i <= e + 1 => (a, i + 1, n + s.clipped_samples as u64),
-                Some((a, e, n)) => {
-                    out.push(SpectralFinding::Clipping {
-                        start_s: a as f64,
-                        end_s: e as f64,
-                        samples: n,
-                    });
-                    (i, i + 1, s.clipped_samples as u64)
-                }
-                None => (i, i + 1, s.clipped_samples as u64),
-            });
+        let exact = s.clipped_samples >= p.clip_samples_per_s;
+        let flat = s.sample_levels.rms_dbfs >= p.clip_loud_dbfs
+            && s.sample_levels.top_ratio >= p.clip_top_ratio;
+        if !(exact || flat) {
+            continue;
         }
-    }
-    if let Some((a, e, n)) = run {
-        out.push(SpectralFinding::Clipping {
-            start_s: a as f64,
-            end_s: e as f64,
-            samples: n,
+        let n = s.clipped_samples as u64;
+        run = Some(match run {
+            Some((a, e, c, f)) if i <= e + 1 => (a, i + 1, c + n, f + flat as u32),
+            Some(done) => {
+                out.extend(clipping(done));
+                (i, i + 1, n, flat as u32)
+            }
+            None => (i, i + 1, n, flat as u32),
         });
+    }
+    out.extend(run.and_then(clipping));
+    out
+}
+
+/// Fewest seconds a span found only by its level distribution must last: one loud sustained
+/// vowel can stand as flat as a clipped second (a clean calibration recording's did, at
+/// −10 dBFS, 0.82), clipping that costs the analysis lasts (the calibration half's clipped
+/// stretches were found over 5 and 7 seconds).
+const CLIP_MIN_FLAT_SECONDS: u32 = 2;
+
+fn clipping((a, e, samples, flat_seconds): (usize, usize, u64, u32)) -> Option<SpectralFinding> {
+    (samples > 0 || flat_seconds >= CLIP_MIN_FLAT_SECONDS).then_some(SpectralFinding::Clipping {
+        start_s: a as f64,
+        end_s: e as f64,
+        samples,
+        flat_seconds,
+    })
+}
+
+/// How far under its own second's noise floor a dip must fall as well (dB). On the calibration
+/// half the one dip that met the 20 dB rule in a pause stood 2.7 dB under its own second's
+/// floor; the codec-decoded gaps found stood 5–21 dB under theirs.
+const DIP_UNDER_OWN_FLOOR_DB: f32 = 5.0;
+
+/// Dips that are cuts: far under the noise floor of the seconds around them (the median floor
+/// of the 10 s before and 5 s after, the dip's own second left out), with sound above that
+/// floor on both sides. Returned as gaps with how far under the floor each fell.
+fn codec_gaps(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<(Gap, f32)> {
+    let mut out = Vec::new();
+    for (i, s) in secs.iter().enumerate() {
+        let Some(d) = s.dip else { continue };
+        let mut floors: Vec<f32> = secs[i.saturating_sub(10)..(i + 6).min(secs.len())]
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| *k + i.saturating_sub(10) != i)
+            .filter_map(|(_, s)| s.noise_floor_dbfs)
+            .collect();
+        if floors.len() < 3 {
+            continue;
+        }
+        let Some(floor) = median(&mut floors) else {
+            continue;
+        };
+        let below = floor - d.min_dbfs;
+        let sound = |l: f32| l >= floor + 6.0;
+        // Its own second's floor too, when it has one: where the seconds around read their floor
+        // high (few pause frames, mostly speech tails), a dip that only reaches the true floor
+        // still stands at or near its own second's.
+        let under_own = s
+            .noise_floor_dbfs
+            .is_none_or(|f| d.min_dbfs <= f - DIP_UNDER_OWN_FLOOR_DB);
+        if below >= p.dropout_below_floor_db
+            && under_own
+            && sound(d.before_dbfs)
+            && sound(d.after_dbfs)
+        {
+            let gap = Gap {
+                start_s: d.start_s,
+                dur_s: d.dur_s,
+            };
+            out.push((gap, below));
+        }
     }
     out
 }
 
-/// Dropout spans: gaps within 2 s of each other form one span.
-pub(super) fn detect_dropouts(gaps: &[Gap]) -> Vec<SpectralFinding> {
+/// Dropout spans: gaps of exact digital silence and cuts through a lossy codec (those that do
+/// not overlap an exact gap); gaps within 2 s of each other form one span.
+pub(super) fn detect_dropouts(
+    exact: &[Gap],
+    secs: &[SpectralSecond],
+    p: &SpectralParams,
+) -> Vec<SpectralFinding> {
+    let overlaps = |g: &Gap| {
+        exact
+            .iter()
+            .any(|x| x.start_s < g.start_s + g.dur_s && g.start_s < x.start_s + x.dur_s)
+    };
+    let mut gaps: Vec<(Gap, Option<f32>)> = exact.iter().map(|g| (*g, None)).collect();
+    gaps.extend(
+        codec_gaps(secs, p)
+            .into_iter()
+            .filter(|(g, _)| !overlaps(g))
+            .map(|(g, below)| (g, Some(below))),
+    );
+    gaps.sort_by(|a, b| a.0.start_s.total_cmp(&b.0.start_s));
     let mut out = Vec::new();
     let mut i = 0;
     while i < gaps.len() {
         let mut j = i;
-        while j + 1 < gaps.len() && gaps[j + 1].start_s <= gaps[j].start_s + gaps[j].dur_s + 2.0 {
+        while j + 1 < gaps.len()
+            && gaps[j + 1].0.start_s <= gaps[j].0.start_s + gaps[j].0.dur_s + 2.0
+        {
             j += 1;
         }
         let g = &gaps[i..=j];
+        let last = &g[g.len() - 1].0;
         out.push(SpectralFinding::Dropout {
-            start_s: g[0].start_s,
-            end_s: g[g.len() - 1].start_s + g[g.len() - 1].dur_s,
+            start_s: g[0].0.start_s,
+            end_s: last.start_s + last.dur_s,
             gaps: g.len() as u32,
-            longest_s: g.iter().map(|x| x.dur_s).fold(0.0, f64::max),
+            longest_s: g.iter().map(|x| x.0.dur_s).fold(0.0, f64::max),
+            below_floor_db: g.iter().filter_map(|x| x.1).reduce(f32::max),
         });
         i = j + 1;
     }

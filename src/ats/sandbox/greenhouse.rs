@@ -157,81 +157,9 @@ pub(super) async fn gh_list(
     if let Err(r) = gh_authorised(&s, &headers) {
         return r;
     }
-    let cursor = if let Some(c) = q.get("cursor") {
-        if q.len() > 1 {
-            return gh_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "cursor must be the only query parameter",
-                Some("cursor"),
-            );
-        }
-        match base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Cursor>(&b).ok())
-        {
-            Some(c) => c,
-            None => {
-                return gh_error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid cursor",
-                    Some("cursor"),
-                );
-            }
-        }
-    } else {
-        for k in q.keys() {
-            if ![
-                "application_ids",
-                "type",
-                "per_page",
-                "candidate_ids",
-                "ids",
-            ]
-            .contains(&k.as_str())
-            {
-                return gh_error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "unknown query parameter",
-                    Some(k),
-                );
-            }
-        }
-        let per_page = match q.get("per_page").map(|p| p.parse::<usize>()) {
-            None => 100,
-            Some(Ok(n)) if (1..=500).contains(&n) => n,
-            _ => {
-                return gh_error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "per_page must be 1..500",
-                    Some("per_page"),
-                );
-            }
-        };
-        let ids: Result<Vec<u64>, _> = q
-            .get("application_ids")
-            .map(|v| v.split(',').map(|x| x.trim().parse::<u64>()).collect())
-            .unwrap_or(Ok(Vec::new()));
-        let Ok(application_ids) = ids else {
-            return gh_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "application_ids must be integers",
-                Some("application_ids"),
-            );
-        };
-        if application_ids.len() > 50 {
-            return gh_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "at most 50 application_ids",
-                Some("application_ids"),
-            );
-        }
-        Cursor {
-            application_ids,
-            kind: q.get("type").cloned(),
-            per_page,
-            offset: 0,
-        }
+    let cursor = match list_cursor(&q) {
+        Ok(c) => c,
+        Err(r) => return r,
     };
     let g = s.lock();
     let all: Vec<&GhAttachment> = g
@@ -266,6 +194,68 @@ pub(super) async fn gh_list(
         }
     }
     resp
+}
+
+/// Greenhouse's 422 for a bad query parameter.
+fn bad_query(message: &str, field: &str) -> Response {
+    gh_error(StatusCode::UNPROCESSABLE_ENTITY, message, Some(field))
+}
+
+/// The page a list request asks for: its `cursor` alone (a page after the first), or the
+/// filters of a first page. A bad query is Greenhouse's 422.
+fn list_cursor(q: &BTreeMap<String, String>) -> Result<Cursor, Response> {
+    let Some(c) = q.get("cursor") else {
+        return first_cursor(q);
+    };
+    if q.len() > 1 {
+        return Err(bad_query(
+            "cursor must be the only query parameter",
+            "cursor",
+        ));
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Cursor>(&b).ok())
+        .ok_or_else(|| bad_query("invalid cursor", "cursor"))
+}
+
+/// A first page's filters: application ids (at most 50), attachment type, page size.
+fn first_cursor(q: &BTreeMap<String, String>) -> Result<Cursor, Response> {
+    const KNOWN: [&str; 5] = [
+        "application_ids",
+        "type",
+        "per_page",
+        "candidate_ids",
+        "ids",
+    ];
+    if let Some(k) = q.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(bad_query("unknown query parameter", k));
+    }
+    let per_page = match q.get("per_page").map(|p| p.parse::<usize>()) {
+        None => 100,
+        Some(Ok(n)) if (1..=500).contains(&n) => n,
+        _ => return Err(bad_query("per_page must be 1..500", "per_page")),
+    };
+    let ids: Result<Vec<u64>, _> = q
+        .get("application_ids")
+        .map(|v| v.split(',').map(|x| x.trim().parse::<u64>()).collect())
+        .unwrap_or(Ok(Vec::new()));
+    let Ok(application_ids) = ids else {
+        return Err(bad_query(
+            "application_ids must be integers",
+            "application_ids",
+        ));
+    };
+    if application_ids.len() > 50 {
+        return Err(bad_query("at most 50 application_ids", "application_ids"));
+    }
+    Ok(Cursor {
+        application_ids,
+        kind: q.get("type").cloned(),
+        per_page,
+        offset: 0,
+    })
 }
 
 const GH_TYPES: [&str; 10] = [
