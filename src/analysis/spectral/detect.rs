@@ -533,11 +533,9 @@ fn codec_gaps(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<(Gap, f32)> {
     let mut out = Vec::new();
     for (i, s) in secs.iter().enumerate() {
         let Some(d) = s.dip else { continue };
-        let mut floors: Vec<f32> = secs[i.saturating_sub(10)..(i + 6).min(secs.len())]
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| *k + i.saturating_sub(10) != i)
-            .filter_map(|(_, s)| s.noise_floor_dbfs)
+        let mut floors: Vec<f32> = (i.saturating_sub(10)..(i + 6).min(secs.len()))
+            .filter(|&k| k != i)
+            .filter_map(|k| secs[k].noise_floor_dbfs)
             .collect();
         if floors.len() < 3 {
             continue;

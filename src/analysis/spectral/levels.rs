@@ -165,17 +165,19 @@ impl DipTracker {
                 self.keep(d);
             }
         }
-        let before = self.ring.iter().copied().fold(FLOOR_DB, f32::max);
         match &mut self.run {
             Some((_, n, min, loud)) if level < *loud - DIP_DROP_DB => {
                 *n += 1;
                 *min = min.min(level);
             }
             Some(_) => self.end_run(level),
-            None if level < before - DIP_DROP_DB => {
-                self.run = Some((self.frame, 1, level, before));
+            None => {
+                // The loudest of the frames before: only needed to start a run.
+                let before = self.ring.iter().copied().fold(FLOOR_DB, f32::max);
+                if level < before - DIP_DROP_DB {
+                    self.run = Some((self.frame, 1, level, before));
+                }
             }
-            None => {}
         }
         self.ring[self.pos] = level;
         self.pos = (self.pos + 1) % DIP_GUARD;
