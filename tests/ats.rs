@@ -929,3 +929,122 @@ fn rescore_delivers_only_the_changed_verdicts_once() {
         "the unchanged verdict is not re-sent"
     );
 }
+
+/// The sandbox answers a malformed attachment upload as Harvest v3 does: 400 for a body that is
+/// not a JSON object, 422 naming the first faulty field, 401 without a token — and stores
+/// nothing for any of them.
+#[test]
+fn sandbox_refuses_malformed_greenhouse_uploads_naming_the_field() {
+    let srv = start(SandboxConfig::default());
+    let url = srv.url.clone();
+    let outcomes = srv._rt.block_on(async move {
+        let http = reqwest::Client::new();
+        let token: Value = http
+            .post(format!("{url}/token"))
+            .basic_auth(
+                vigil::ats::sandbox::GREENHOUSE_CLIENT_ID,
+                Some(vigil::ats::sandbox::GREENHOUSE_CLIENT_SECRET),
+            )
+            .form(&[("grant_type", "client_credentials"), ("sub", "4080")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["access_token"].as_str().unwrap().to_owned();
+        let good = serde_json::json!({
+            "application_id": 7, "filename": "r.json", "type": "other", "content": "e30="
+        });
+        let with = |k: &str, v: Value| {
+            let mut b = good.clone();
+            b[k] = v;
+            b
+        };
+        let without = |k: &str| {
+            let mut b = good.clone();
+            b.as_object_mut().unwrap().remove(k);
+            b
+        };
+        let cases: Vec<(&str, Option<String>, Vec<u8>)> = vec![
+            ("no token", None, good.to_string().into()),
+            ("array", Some(token.clone()), b"[]".to_vec()),
+            (
+                "unknown",
+                Some(token.clone()),
+                with("colour", "red".into()).to_string().into(),
+            ),
+            (
+                "app id",
+                Some(token.clone()),
+                with("application_id", "7".into()).to_string().into(),
+            ),
+            (
+                "no name",
+                Some(token.clone()),
+                without("filename").to_string().into(),
+            ),
+            (
+                "no ext",
+                Some(token.clone()),
+                with("filename", "report".into()).to_string().into(),
+            ),
+            (
+                "type",
+                Some(token.clone()),
+                with("type", "selfie".into()).to_string().into(),
+            ),
+            (
+                "base64",
+                Some(token.clone()),
+                with("content", "%%".into()).to_string().into(),
+            ),
+            (
+                "both",
+                Some(token.clone()),
+                with("url", "https://x".into()).to_string().into(),
+            ),
+            (
+                "visibility",
+                Some(token.clone()),
+                with("visibility", "all".into()).to_string().into(),
+            ),
+        ];
+        let mut out = Vec::new();
+        for (name, token, body) in cases {
+            let mut req = http.post(format!("{url}/v3/attachments")).body(body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap();
+            let field = body["errors"][0]["field"].as_str().map(str::to_owned);
+            out.push((name, status, field));
+        }
+        out
+    });
+    let expected = [
+        ("no token", 401, None),
+        ("array", 400, None),
+        ("unknown", 422, Some("colour")),
+        ("app id", 422, Some("application_id")),
+        ("no name", 422, Some("filename")),
+        ("no ext", 422, Some("filename")),
+        ("type", 422, Some("type")),
+        ("base64", 422, Some("content")),
+        ("both", 422, Some("content")),
+        ("visibility", 422, Some("visibility")),
+    ];
+    for ((name, status, field), (ename, estatus, efield)) in outcomes.iter().zip(expected) {
+        assert_eq!(
+            (*name, *status, field.as_deref()),
+            (ename, estatus, efield),
+            "{name}"
+        );
+    }
+    assert!(
+        srv.sandbox.snapshot().greenhouse.is_empty(),
+        "nothing stored"
+    );
+}

@@ -11,7 +11,7 @@ use crate::analysis::spectral::SpectralAnalyser;
 use crate::analysis::video::{FrameSignature, VideoAnalyser};
 use crate::analysis::voice::VoiceAnalyser;
 use crate::inference::InferenceError;
-use crate::ingest::{self, IngestError, Item, MediaInput, RunError, Sampling};
+use crate::ingest::{self, IngestError, Item, MediaInput, MediaSummary, RunError, Sampling};
 use crate::media::{AUDIO_RATE, AudioChunk, Glimpse, VideoFrame};
 use rayon::prelude::*;
 
@@ -55,48 +55,18 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         .check_consent()
         .map_err(PipelineError::Consent)?;
     // Load models before decoding anything: a broken install fails in milliseconds.
-    let voice_reference = opts
-        .reference_voice
-        .as_ref()
-        .map(|r| reference_voice_embedding(r, opts))
-        .transpose()?;
-    let audio = AudioAnalyser::new(
-        opts.vad.clone(),
-        VoiceAnalyser::new(opts.voice.clone(), voice_reference)?,
-        Some(SpectralAnalyser::new(opts.spectral.clone())),
-    )?;
+    let audio = audio_analyser(opts)?;
     let interval_s = match opts.ingest.sampling {
         Sampling::Interval { every_s } => every_s,
         Sampling::Keyframes => 2.0,
         Sampling::All => 1.0 / 30.0,
     };
-    let reference = opts
-        .reference_face
-        .as_ref()
-        .map(reference_embedding)
-        .transpose()?;
+    let mut stage = VideoStage::new(input, opts, interval_s)?;
     let hasher = input.path().map(|p| {
         let p = p.to_path_buf();
         std::thread::spawn(move || hash_file(&p))
     });
 
-    // A live spool is analysed frame by frame, so the face results keep up with real time (a
-    // server gets its parallelism from concurrent sessions); a file in batches across the pool.
-    let batch_size = match input {
-        MediaInput::Spool(_) => 1,
-        _ => (rayon::current_num_threads() * 2).max(4),
-    };
-    let mut stage = VideoStage {
-        video: VideoAnalyser::new(opts.video.clone(), interval_s),
-        faces: FaceAnalyser::new(opts.face.clone(), interval_s, reference),
-        models: shared_face_models(),
-        progress: opts.progress.clone(),
-        batch: Vec::with_capacity(batch_size),
-        batch_size,
-        glimpses: Vec::new(),
-        mouths: MouthTrace::default(),
-        frames: 0,
-    };
     let (audio_tx, audio_thread) = spawn_audio_thread(audio, opts.progress.clone());
 
     let summary = ingest::run(input, &opts.ingest, |item| match item {
@@ -112,27 +82,7 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
     let audio_result = audio_thread
         .join()
         .expect("the audio analysis thread does not panic");
-    let summary = match (summary, audio_result) {
-        (Err(RunError::Consumer(Stop::Video(e))), _) => return Err(e.into()),
-        (_, Err(e)) => return Err(e.into()),
-        (Err(RunError::Ingest(e)), Ok(_)) => return Err(e.into()),
-        (Err(RunError::Consumer(Stop::AudioEnded)), Ok(_)) => {
-            unreachable!("the audio thread reads until its sender is dropped unless it fails")
-        }
-        (Ok(s), Ok(a)) => (s, a),
-    };
-    let (summary, audio_summary) = summary;
-    if let Some(decoder) = &summary.image_decoder
-        && summary.audio.is_none()
-    {
-        return Err(IngestError::BadInput {
-            input: input.display_name(),
-            reason: format!(
-                "is a still image ({decoder}), not a recording: score a video or audio recording of the interview"
-            ),
-        }
-        .into());
-    }
+    let (summary, audio_summary) = settle(input, summary, audio_result)?;
     stage.flush()?;
     let frames = stage.frames;
     let (findings, per_frame) = stage.video.finish();
@@ -160,6 +110,81 @@ pub fn analyse(input: &MediaInput, opts: &ScoreOptions) -> Result<Analysis, Pipe
         frames,
         interval_s,
     })
+}
+
+/// The audio side's analysers, with the candidate's enrolled voice when one was given.
+fn audio_analyser(opts: &ScoreOptions) -> Result<AudioAnalyser, PipelineError> {
+    let voice_reference = opts
+        .reference_voice
+        .as_ref()
+        .map(|r| reference_voice_embedding(r, opts))
+        .transpose()?;
+    Ok(AudioAnalyser::new(
+        opts.vad.clone(),
+        VoiceAnalyser::new(opts.voice.clone(), voice_reference)?,
+        Some(SpectralAnalyser::new(opts.spectral.clone())),
+    )?)
+}
+
+/// The outcome of the ingest and of the audio thread as one result: the first real error
+/// wins (a failed face batch, then the audio thread's own error, then the ingest's), and a
+/// still image without sound is refused.
+fn settle(
+    input: &MediaInput,
+    summary: Result<MediaSummary, RunError<Stop>>,
+    audio_result: Result<AudioSummary, InferenceError>,
+) -> Result<(MediaSummary, AudioSummary), PipelineError> {
+    let (summary, audio_summary) = match (summary, audio_result) {
+        (Err(RunError::Consumer(Stop::Video(e))), _) => return Err(e.into()),
+        (_, Err(e)) => return Err(e.into()),
+        (Err(RunError::Ingest(e)), Ok(_)) => return Err(e.into()),
+        (Err(RunError::Consumer(Stop::AudioEnded)), Ok(_)) => {
+            unreachable!("the audio thread reads until its sender is dropped unless it fails")
+        }
+        (Ok(s), Ok(a)) => (s, a),
+    };
+    if let Some(decoder) = &summary.image_decoder
+        && summary.audio.is_none()
+    {
+        return Err(IngestError::BadInput {
+            input: input.display_name(),
+            reason: format!(
+                "is a still image ({decoder}), not a recording: score a video or audio recording of the interview"
+            ),
+        }
+        .into());
+    }
+    Ok((summary, audio_summary))
+}
+impl VideoStage {
+    /// A live spool is analysed frame by frame, so the face results keep up with real time (a
+    /// server gets its parallelism from concurrent sessions); a file in batches across the pool.
+    fn new(
+        input: &MediaInput,
+        opts: &ScoreOptions,
+        interval_s: f64,
+    ) -> Result<VideoStage, PipelineError> {
+        let reference = opts
+            .reference_face
+            .as_ref()
+            .map(reference_embedding)
+            .transpose()?;
+        let batch_size = match input {
+            MediaInput::Spool(_) => 1,
+            _ => (rayon::current_num_threads() * 2).max(4),
+        };
+        Ok(VideoStage {
+            video: VideoAnalyser::new(opts.video.clone(), interval_s),
+            faces: FaceAnalyser::new(opts.face.clone(), interval_s, reference),
+            models: shared_face_models(),
+            progress: opts.progress.clone(),
+            batch: Vec::with_capacity(batch_size),
+            batch_size,
+            glimpses: Vec::new(),
+            mouths: MouthTrace::default(),
+            frames: 0,
+        })
+    }
 }
 
 /// The video side of `analyse`: sampled frames batched across the rayon pool for the face

@@ -115,6 +115,37 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// The report in a DSSE envelope, verified by the first of `keys` that accepts it, with that
+/// key's id; the last key's refusal is the error when none does.
+fn verify_report(
+    path: &Path,
+    bytes: &[u8],
+    keys: &[(PathBuf, VerifyingKey)],
+) -> Result<(Report, String), PackError> {
+    let env: Envelope = serde_json::from_slice(bytes).map_err(|e| PackError::NotAReport {
+        path: path.to_path_buf(),
+        reason: format!("not a DSSE envelope: {e}"),
+    })?;
+    let mut last_err = String::from("no public key given");
+    for (_, key) in keys {
+        match dsse::verify(&env, key) {
+            Ok(payload) => {
+                let report =
+                    Report::from_payload(&payload).map_err(|reason| PackError::NotAReport {
+                        path: path.to_path_buf(),
+                        reason,
+                    })?;
+                return Ok((report, dsse::key_id(key)));
+            }
+            Err(e) => last_err = e.to_string(),
+        }
+    }
+    Err(PackError::Unverified {
+        path: path.to_path_buf(),
+        reason: last_err,
+    })
+}
+
 impl Pack {
     /// Verifies every report against `keys` and assembles the pack.
     pub fn build(
@@ -136,79 +167,12 @@ impl Pack {
             files: Vec::new(),
         };
         for (path, key) in keys {
-            let pem = key
-                .to_public_key_pem(Default::default())
-                .map_err(|e| PackError::Read {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-            let keyid = dsse::key_id(key);
-            pack.input("public_key", path, pem.as_bytes());
-            pack.add(
-                format!("keys/{}.pub.pem", keyid.replace(':', "_")),
-                pem.into_bytes(),
-            );
+            pack.add_key(path, key)?;
         }
         for path in reports {
             let bytes = read(path)?;
-            let env: Envelope =
-                serde_json::from_slice(&bytes).map_err(|e| PackError::NotAReport {
-                    path: path.clone(),
-                    reason: format!("not a DSSE envelope: {e}"),
-                })?;
-            let mut last_err = String::from("no public key given");
-            let mut verified = None;
-            for (_, key) in keys {
-                match dsse::verify(&env, key) {
-                    Ok(payload) => {
-                        verified = Some((payload, dsse::key_id(key)));
-                        break;
-                    }
-                    Err(e) => last_err = e.to_string(),
-                }
-            }
-            let Some((payload, keyid)) = verified else {
-                return Err(PackError::Unverified {
-                    path: path.clone(),
-                    reason: last_err,
-                });
-            };
-            let report =
-                Report::from_payload(&payload).map_err(|reason| PackError::NotAReport {
-                    path: path.clone(),
-                    reason,
-                })?;
-            if pack
-                .manifest
-                .reports
-                .iter()
-                .any(|r| r.report_id == report.report_id)
-            {
-                return Err(PackError::Duplicate(report.report_id));
-            }
-            pack.input("report", path, &bytes);
-            let file = format!("reports/{}.vigil.json", report.report_id);
-            let html_file = format!("reports/{}.html", report.report_id);
-            let page = html::render(
-                &report,
-                &SignatureCheck::Valid {
-                    keyid: keyid.clone(),
-                },
-            );
-            pack.add(file.clone(), bytes);
-            pack.add(html_file.clone(), page.into_bytes());
-            pack.manifest.reports.push(ReportEntry {
-                report_id: report.report_id.clone(),
-                file,
-                html: html_file,
-                keyid,
-                signature: "valid",
-                verification_status: report.score.verification_status.as_str().to_owned(),
-                risk_tier: report.score.risk_tier.as_str().to_owned(),
-                integrity: report.score.integrity,
-                policy: report.pipeline.policy.clone(),
-                session: report.session.clone(),
-            });
+            let (report, keyid) = verify_report(path, &bytes, keys)?;
+            pack.add_report(path, bytes, report, keyid)?;
         }
         if let Some(p) = policy {
             let bytes = read(p)?;
@@ -216,6 +180,66 @@ impl Pack {
             pack.add(format!("policy/{}", file_name(p)), bytes);
         }
         Ok(pack)
+    }
+
+    /// Adds a public key as an input and as `keys/<keyid>.pub.pem`.
+    fn add_key(&mut self, path: &Path, key: &VerifyingKey) -> Result<(), PackError> {
+        let pem = key
+            .to_public_key_pem(Default::default())
+            .map_err(|e| PackError::Read {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        let keyid = dsse::key_id(key);
+        self.input("public_key", path, pem.as_bytes());
+        self.add(
+            format!("keys/{}.pub.pem", keyid.replace(':', "_")),
+            pem.into_bytes(),
+        );
+        Ok(())
+    }
+
+    /// Adds a verified report, its rendered page and its manifest entry; a report id already in
+    /// the pack is an error.
+    fn add_report(
+        &mut self,
+        path: &Path,
+        bytes: Vec<u8>,
+        report: Report,
+        keyid: String,
+    ) -> Result<(), PackError> {
+        if self
+            .manifest
+            .reports
+            .iter()
+            .any(|r| r.report_id == report.report_id)
+        {
+            return Err(PackError::Duplicate(report.report_id));
+        }
+        self.input("report", path, &bytes);
+        let file = format!("reports/{}.vigil.json", report.report_id);
+        let html_file = format!("reports/{}.html", report.report_id);
+        let page = html::render(
+            &report,
+            &SignatureCheck::Valid {
+                keyid: keyid.clone(),
+            },
+        );
+        self.add(file.clone(), bytes);
+        self.add(html_file.clone(), page.into_bytes());
+        self.manifest.reports.push(ReportEntry {
+            report_id: report.report_id.clone(),
+            file,
+            html: html_file,
+            keyid,
+            signature: "valid",
+            verification_status: report.score.verification_status.as_str().to_owned(),
+            risk_tier: report.score.risk_tier.as_str().to_owned(),
+            integrity: report.score.integrity,
+            policy: report.pipeline.policy.clone(),
+            session: report.session.clone(),
+        });
+        Ok(())
     }
 
     fn input(&mut self, role: &'static str, path: &Path, bytes: &[u8]) {

@@ -271,6 +271,86 @@ const GH_TYPES: [&str; 10] = [
     "other",
 ];
 
+/// A validated attachment upload (Harvest's "Add Attachment to Application").
+struct GhUpload {
+    application_id: u64,
+    filename: String,
+    extension: String,
+    kind: String,
+    content: Vec<u8>,
+    visibility: String,
+}
+
+/// Validates an upload body field by field, answering the first fault as Harvest does (422
+/// naming the field; 400 for a body that is not a JSON object).
+fn gh_upload(body: &[u8]) -> Result<GhUpload, Response> {
+    let invalid = |m: &str, f: &str| gh_error(StatusCode::UNPROCESSABLE_ENTITY, m, Some(f));
+    let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) else {
+        return Err(gh_error(
+            StatusCode::BAD_REQUEST,
+            "body must be a JSON object",
+            None,
+        ));
+    };
+    const FIELDS: [&str; 6] = [
+        "application_id",
+        "filename",
+        "type",
+        "content",
+        "url",
+        "visibility",
+    ];
+    if let Some(k) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(invalid("unknown field", k));
+    }
+    let Some(application_id) = o.get("application_id").and_then(Value::as_u64) else {
+        return Err(invalid("must be an integer", "application_id"));
+    };
+    let Some(filename) = o.get("filename").and_then(Value::as_str) else {
+        return Err(invalid("is required", "filename"));
+    };
+    let Some((_, extension)) = filename
+        .rsplit_once('.')
+        .filter(|(b, e)| !b.is_empty() && !e.is_empty())
+    else {
+        return Err(invalid("must include an extension", "filename"));
+    };
+    let kind = o.get("type").and_then(Value::as_str).unwrap_or("");
+    if !GH_TYPES.contains(&kind) {
+        return Err(invalid("is not a valid attachment type", "type"));
+    }
+    let content = match (o.get("content"), o.get("url")) {
+        (Some(Value::String(c)), None) => base64::engine::general_purpose::STANDARD
+            .decode(c)
+            .map_err(|_| invalid("must be base64", "content"))?,
+        (None, Some(Value::String(_))) => Vec::new(),
+        _ => {
+            return Err(invalid(
+                "exactly one of content or url is required",
+                "content",
+            ));
+        }
+    };
+    let visibility = match o.get("visibility").map(|v| v.as_str()) {
+        None => "admin_only",
+        Some(Some(v @ ("public" | "private" | "admin_only"))) => v,
+        Some(_) => {
+            return Err(invalid(
+                "must be public, private or admin_only",
+                "visibility",
+            ));
+        }
+    };
+    Ok(GhUpload {
+        application_id,
+        filename: filename.to_owned(),
+        extension: extension.to_owned(),
+        kind: kind.to_owned(),
+        content,
+        visibility: visibility.to_owned(),
+    })
+}
+
 pub(super) async fn gh_create(
     State(s): State<Sandbox>,
     headers: HeaderMap,
@@ -279,71 +359,28 @@ pub(super) async fn gh_create(
     if let Err(r) = gh_authorised(&s, &headers) {
         return r;
     }
+    let up = match gh_upload(&body) {
+        Ok(up) => up,
+        Err(r) => return r,
+    };
     let invalid = |m: &str, f: &str| gh_error(StatusCode::UNPROCESSABLE_ENTITY, m, Some(f));
-    let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(&body) else {
-        return gh_error(StatusCode::BAD_REQUEST, "body must be a JSON object", None);
-    };
-    for k in o.keys() {
-        if ![
-            "application_id",
-            "filename",
-            "type",
-            "content",
-            "url",
-            "visibility",
-        ]
-        .contains(&k.as_str())
-        {
-            return invalid("unknown field", k);
-        }
-    }
-    let Some(app) = o.get("application_id").and_then(Value::as_u64) else {
-        return invalid("must be an integer", "application_id");
-    };
-    let Some(filename) = o.get("filename").and_then(Value::as_str) else {
-        return invalid("is required", "filename");
-    };
-    let Some((_, ext)) = filename
-        .rsplit_once('.')
-        .filter(|(b, e)| !b.is_empty() && !e.is_empty())
-    else {
-        return invalid("must include an extension", "filename");
-    };
-    let kind = o.get("type").and_then(Value::as_str).unwrap_or("");
-    if !GH_TYPES.contains(&kind) {
-        return invalid("is not a valid attachment type", "type");
-    }
-    let content = match (o.get("content"), o.get("url")) {
-        (Some(Value::String(c)), None) => {
-            match base64::engine::general_purpose::STANDARD.decode(c) {
-                Ok(b) => b,
-                Err(_) => return invalid("must be base64", "content"),
-            }
-        }
-        (None, Some(Value::String(_))) => Vec::new(),
-        _ => return invalid("exactly one of content or url is required", "content"),
-    };
-    let visibility = match o.get("visibility").map(|v| v.as_str()) {
-        None => "admin_only",
-        Some(Some(v @ ("public" | "private" | "admin_only"))) => v,
-        Some(_) => return invalid("must be public, private or admin_only", "visibility"),
-    };
     let mut g = s.lock();
     if g.cfg
         .blocked_extensions
         .iter()
-        .any(|b| b.eq_ignore_ascii_case(ext))
+        .any(|b| b.eq_ignore_ascii_case(&up.extension))
     {
         return invalid(
             "this file extension is blocked by your organization",
             "filename",
         );
     }
+    let app = up.application_id;
     let duplicate = g
         .data
         .greenhouse
         .get(&app)
-        .is_some_and(|a| a.attachments.iter().any(|x| x.filename == filename));
+        .is_some_and(|a| a.attachments.iter().any(|x| x.filename == up.filename));
     if duplicate {
         if g.cfg.duplicates == Duplicates::Reject {
             return invalid(
@@ -357,11 +394,11 @@ pub(super) async fn gh_create(
     let a = GhAttachment {
         id: g.next_id,
         application_id: app,
-        filename: filename.to_owned(),
-        kind: kind.to_owned(),
-        visibility: visibility.to_owned(),
-        size: content.len(),
-        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&content)),
+        filename: up.filename,
+        kind: up.kind,
+        visibility: up.visibility,
+        size: up.content.len(),
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&up.content)),
         created_at: crate::report::now_rfc3339(),
     };
     let out = attachment_json(&a);
