@@ -1,4 +1,5 @@
-//! Clipping and dropouts that went through a lossy codec. The sample-exact cues (flat tops of
+//! Clipping and dropouts that went through a lossy codec: the per-second level cues and the
+//! detectors that read them at the end of the audio. The sample-exact cues (flat tops of
 //! identical samples, runs of exact zeros) only survive lossless audio: AAC and Opus decode a
 //! clipped stretch with overshoot and ripple on its flat tops, and a zeroed gap as a short decay
 //! of the sound before it. What they keep is the shape of the level distribution:
@@ -6,13 +7,14 @@
 //! - **Clipping.** Loud samples pile up at the clip level: in a clipped second the 90th
 //!   percentile of |x| stands close to the 99th (0.71–0.91 on the corpus's clipped AAC seconds,
 //!   calibration half), where speech's peaky distribution keeps it near half; a loud sustained
-//!   vowel can read as high for a second, so a span needs two (see `detect.rs`).
+//!   vowel can read as high for a second, so a span needs two ([`detect_clipping`]).
 //! - **Dropouts.** A gap cut into the signal takes the room's noise with it: its level falls far
 //!   below the recording's noise floor, which no pause, breath or reverberation tail does. How
 //!   deep it falls depends on the codec: Opus decodes a zeroed gap as a decay of about 1.5 dB
 //!   per 10 ms from the sound before it, so its shortest gaps never get under the floor.
 
-use super::{FLOOR_DB, RATE};
+use super::detect::median;
+use super::{FLOOR_DB, Gap, RATE, SpectralFinding, SpectralParams, SpectralSecond};
 
 /// Histogram bins of |x| over [0, 2): 1/128 full scale each (decoders overshoot past 1.0).
 const TOP_BINS: usize = 256;
@@ -116,7 +118,7 @@ const DIP_MIN_FRAMES: u32 = 6;
 
 /// The deepest dip inside sound that started in one second: a short run of frames far under
 /// the sound before it, with sound after it. Whether it is a cut is decided against the noise
-/// floor of the seconds around it ([`super::detect::detect_dips`]).
+/// floor of the seconds around it ([`detect_dropouts`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dip {
     /// Time of the run's first frame, s.
@@ -223,6 +225,136 @@ impl DipTracker {
             self.keep(d);
         }
     }
+}
+
+/// Clipping spans: runs of seconds with flat-topped samples (lossless audio) or whose loud
+/// samples pile up at one level (after a lossy codec); seconds next to each other form one span.
+pub(super) fn detect_clipping(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFinding> {
+    let mut out = Vec::new();
+    // (first second, end, flat-topped samples, seconds clipped by their level distribution)
+    let mut run: Option<(usize, usize, u64, u32)> = None;
+    for (i, s) in secs.iter().enumerate() {
+        let exact = s.clipped_samples >= p.clip_samples_per_s;
+        let flat = s.sample_levels.rms_dbfs >= p.clip_loud_dbfs
+            && s.sample_levels.top_ratio >= p.clip_top_ratio;
+        if !(exact || flat) {
+            continue;
+        }
+        let n = s.clipped_samples as u64;
+        run = Some(match run {
+            Some((a, e, c, f)) if i <= e + 1 => (a, i + 1, c + n, f + flat as u32),
+            Some(done) => {
+                out.extend(clipping(done));
+                (i, i + 1, n, flat as u32)
+            }
+            None => (i, i + 1, n, flat as u32),
+        });
+    }
+    out.extend(run.and_then(clipping));
+    out
+}
+
+/// Fewest seconds a span found only by its level distribution must last: one loud sustained
+/// vowel can stand as flat as a clipped second (a clean calibration recording's did, at
+/// −10 dBFS, 0.82), clipping that costs the analysis lasts (the calibration half's clipped
+/// stretches were found over 5 and 7 seconds).
+const CLIP_MIN_FLAT_SECONDS: u32 = 2;
+
+fn clipping((a, e, samples, flat_seconds): (usize, usize, u64, u32)) -> Option<SpectralFinding> {
+    (samples > 0 || flat_seconds >= CLIP_MIN_FLAT_SECONDS).then_some(SpectralFinding::Clipping {
+        start_s: a as f64,
+        end_s: e as f64,
+        samples,
+        flat_seconds,
+    })
+}
+
+/// How far under its own second's noise floor a dip must fall as well (dB). On the calibration
+/// half the one dip that met the 20 dB rule in a pause stood 2.7 dB under its own second's
+/// floor; the codec-decoded gaps found stood 5–21 dB under theirs.
+const DIP_UNDER_OWN_FLOOR_DB: f32 = 5.0;
+
+/// Dips that are cuts: far under the noise floor of the seconds around them (the median floor
+/// of the 10 s before and 5 s after, the dip's own second left out), with sound above that
+/// floor on both sides. Returned as gaps with how far under the floor each fell.
+fn codec_gaps(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<(Gap, f32)> {
+    let mut out = Vec::new();
+    for (i, s) in secs.iter().enumerate() {
+        let Some(d) = s.dip else { continue };
+        let mut floors: Vec<f32> = (i.saturating_sub(10)..(i + 6).min(secs.len()))
+            .filter(|&k| k != i)
+            .filter_map(|k| secs[k].noise_floor_dbfs)
+            .collect();
+        if floors.len() < 3 {
+            continue;
+        }
+        let Some(floor) = median(&mut floors) else {
+            continue;
+        };
+        let below = floor - d.min_dbfs;
+        let sound = |l: f32| l >= floor + 6.0;
+        // Its own second's floor too, when it has one: where the seconds around read their floor
+        // high (few pause frames, mostly speech tails), a dip that only reaches the true floor
+        // still stands at or near its own second's.
+        let under_own = s
+            .noise_floor_dbfs
+            .is_none_or(|f| d.min_dbfs <= f - DIP_UNDER_OWN_FLOOR_DB);
+        if below >= p.dropout_below_floor_db
+            && under_own
+            && sound(d.before_dbfs)
+            && sound(d.after_dbfs)
+        {
+            let gap = Gap {
+                start_s: d.start_s,
+                dur_s: d.dur_s,
+            };
+            out.push((gap, below));
+        }
+    }
+    out
+}
+
+/// Dropout spans: gaps of exact digital silence and cuts through a lossy codec (those that do
+/// not overlap an exact gap); gaps within 2 s of each other form one span.
+pub(super) fn detect_dropouts(
+    exact: &[Gap],
+    secs: &[SpectralSecond],
+    p: &SpectralParams,
+) -> Vec<SpectralFinding> {
+    let overlaps = |g: &Gap| {
+        exact
+            .iter()
+            .any(|x| x.start_s < g.start_s + g.dur_s && g.start_s < x.start_s + x.dur_s)
+    };
+    let mut gaps: Vec<(Gap, Option<f32>)> = exact.iter().map(|g| (*g, None)).collect();
+    gaps.extend(
+        codec_gaps(secs, p)
+            .into_iter()
+            .filter(|(g, _)| !overlaps(g))
+            .map(|(g, below)| (g, Some(below))),
+    );
+    gaps.sort_by(|a, b| a.0.start_s.total_cmp(&b.0.start_s));
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < gaps.len() {
+        let mut j = i;
+        while j + 1 < gaps.len()
+            && gaps[j + 1].0.start_s <= gaps[j].0.start_s + gaps[j].0.dur_s + 2.0
+        {
+            j += 1;
+        }
+        let g = &gaps[i..=j];
+        let last = &g[g.len() - 1].0;
+        out.push(SpectralFinding::Dropout {
+            start_s: g[0].0.start_s,
+            end_s: last.start_s + last.dur_s,
+            gaps: g.len() as u32,
+            longest_s: g.iter().map(|x| x.0.dur_s).fold(0.0, f64::max),
+            below_floor_db: g.iter().filter_map(|x| x.1).reduce(f32::max),
+        });
+        i = j + 1;
+    }
+    out
 }
 
 #[cfg(test)]

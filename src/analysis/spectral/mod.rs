@@ -33,13 +33,13 @@ mod features;
 mod levels;
 
 pub use detect::SynthCue;
-use detect::{detect_clipping, detect_dropouts, detect_hum_jumps, detect_splices, detect_windows};
+use detect::{detect_hum_jumps, detect_splices, detect_windows};
 use features::{AUDIBLE_MS, HumTracker, db};
 pub use features::{
     FrameFeatures, Harmonicity, PITCH_BINS, PitchHist, VOICED_R, Voicing, fast_log2, frame_features,
 };
 pub use levels::{Dip, SampleLevels};
-use levels::{DipTracker, TopStats};
+use levels::{DipTracker, TopStats, detect_clipping, detect_dropouts};
 
 /// The shared STFT's shape (the voice mel front end needs exactly this).
 pub const N_FFT: usize = 400;
