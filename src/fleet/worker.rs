@@ -153,7 +153,7 @@ async fn handle(
     tokio::pin!(scoring);
     let outcome = loop {
         tokio::select! {
-            r = &mut scoring => break r.unwrap_or_else(|e| Err(format!("scoring panicked: {e}"))),
+            r = &mut scoring => break r.unwrap_or_else(|e| Err(JobError::Panicked(e.to_string()))),
             _ = tokio::time::sleep(progress_every) => {
                 let _ = msg.ack_with(AckKind::Progress).await;
             }
@@ -247,13 +247,17 @@ async fn publish(
 }
 
 /// The blocking part: the same pipeline, policy and sampling as `vigil score`.
-fn score(job: &JobMsg, key: &SigningKey) -> Result<String, String> {
+fn score(job: &JobMsg, key: &SigningKey) -> Result<String, JobError> {
     let policy = match &job.policy_toml {
-        Some(text) => crate::scoring::Policy::parse(text, &job.policy_name)
-            .map_err(|e| format!("policy {}: {e}", job.policy_name))?,
+        Some(text) => {
+            crate::scoring::Policy::parse(text, &job.policy_name).map_err(|e| JobError::Policy {
+                name: job.policy_name.clone(),
+                source: e,
+            })?
+        }
         None => crate::scoring::Policy::default(),
     };
-    let input = MediaInput::parse(&job.media).map_err(|e| e.to_string())?;
+    let input = MediaInput::parse(&job.media)?;
     let opts = ScoreOptions {
         policy,
         session: job.session.clone(),
@@ -265,7 +269,24 @@ fn score(job: &JobMsg, key: &SigningKey) -> Result<String, String> {
         },
         ..ScoreOptions::default()
     };
-    let report = pipeline::score(&input, &opts).map_err(|e| e.to_string())?;
+    let report = pipeline::score(&input, &opts)?;
     let envelope = dsse::sign(&report.to_payload(), key);
     Ok(serde_json::to_string_pretty(&envelope).expect("envelope serialises"))
+}
+
+/// Why a job produced no report; its text travels in the result message to the coordinator.
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    #[error("policy {name}: {source}")]
+    Policy {
+        name: String,
+        #[source]
+        source: crate::scoring::policy::PolicyError,
+    },
+    #[error(transparent)]
+    Media(#[from] crate::ingest::IngestError),
+    #[error(transparent)]
+    Pipeline(#[from] pipeline::PipelineError),
+    #[error("scoring panicked: {0}")]
+    Panicked(String),
 }

@@ -13,8 +13,8 @@
 //! restart recovery are one piece of logic over one lock.
 
 use super::config::ServeConfig;
-use crate::ingest::{IngestConfig, MediaInput, Spool, spool};
-use crate::pipeline::{self, Progress, ScoreOptions};
+use crate::ingest::{IngestConfig, IngestError, MediaInput, Spool, spool};
+use crate::pipeline::{self, PipelineError, Progress, ScoreOptions};
 use crate::report::{dsse, html};
 use crate::scoring::Policy;
 use crate::store::live::{LiveSession, Source, State};
@@ -444,10 +444,7 @@ impl Sessions {
     fn analyse(self: Arc<Self>, active: Arc<Active>, row: LiveSession) {
         let outcome =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.score(&active, &row)))
-                .unwrap_or_else(|_| {
-                    tracing::error!(session = %row.id, "the analysis panicked");
-                    Err("internal error during the analysis; it has been logged".to_string())
-                });
+                .unwrap_or_else(|_| Err(AnalysisError::Panicked));
         let now = now_ms();
         let finished = match outcome {
             Err(_) if active.parked.load(Ordering::Relaxed) => {
@@ -463,8 +460,9 @@ impl Sessions {
                 tracing::info!(session = %row.id, tenant = %row.tenant, candidate = row.candidate_id.as_deref().unwrap_or("-"), report = %report_id, latency_s = latency.unwrap_or(0.0), "report signed and queued");
                 Ok(())
             }
-            Err(message) => {
-                tracing::warn!(session = %row.id, tenant = %row.tenant, candidate = row.candidate_id.as_deref().unwrap_or("-"), "session failed: {message}");
+            Err(e) => {
+                e.log(&row);
+                let message = e.to_string();
                 self.store().and_then(|s| {
                     s.finish_live_session(&row.id, State::Failed, None, Some(&message), now)
                 })
@@ -479,16 +477,16 @@ impl Sessions {
     }
 
     /// Runs the pipeline and registers the signed report; `Err` is the message for the API.
-    fn score(&self, active: &Active, row: &LiveSession) -> Result<String, String> {
+    fn score(&self, active: &Active, row: &LiveSession) -> Result<String, AnalysisError> {
         let dir = self.dir(&row.id);
         let input = match row.source {
             Source::Url => MediaInput::parse(row.source_url.as_deref().unwrap_or_default())
-                .map_err(|e| e.to_string())?,
+                .map_err(AnalysisError::Source)?,
             Source::Live => MediaInput::Spool(active.spool.clone()),
             Source::Upload => self.upload_input(active)?,
         };
-        let session = serde_json::from_str(&row.session_json)
-            .map_err(|e| format!("stored session is unreadable: {e}"))?;
+        let session =
+            serde_json::from_str(&row.session_json).map_err(AnalysisError::StoredSession)?;
         let reference = |name: &str| {
             let p = dir.join(name);
             p.exists().then_some(MediaInput::File(p))
@@ -515,12 +513,14 @@ impl Sessions {
         };
         let media_path = dir.join("media").display().to_string();
         let dir_prefix = format!("{}/", dir.display());
-        let report = pipeline::score(&input, &opts).map_err(|e| {
+        let report = pipeline::score(&input, &opts).map_err(|e| AnalysisError::Pipeline {
             // Messages name the media as the bot named it and references by their role, never
             // by a server path.
-            e.to_string()
+            message: e
+                .to_string()
                 .replace(&media_path, active.spool.name())
-                .replace(&dir_prefix, "")
+                .replace(&dir_prefix, ""),
+            source: e,
         })?;
         let payload = report.to_payload();
         let envelope = dsse::sign(&payload, &self.key);
@@ -547,50 +547,88 @@ impl Sessions {
             .tenant(&row.tenant)
             .map(|t| t.connectors())
             .unwrap_or_default();
-        let mut store = self.store().map_err(|e| {
-            tracing::error!(session = %row.id, "cannot reach the store for the report: {e}");
-            "the report could not be stored; it is retried on restart".to_string()
-        })?;
+        let mut store = self.store().map_err(AnalysisError::StoreReport)?;
         let now = now_ms();
         store
             .register(&new, &connectors, &format!("bot:{}", row.bot), now)
-            .map_err(|e| {
-                tracing::error!(session = %row.id, "cannot store the report: {e}");
-                "the report could not be stored; it is retried on restart".to_string()
-            })?;
+            .map_err(AnalysisError::StoreReport)?;
         store
             .finish_live_session(&row.id, State::Done, Some(&report.report_id), None, now)
-            .map_err(|e| {
-                tracing::error!(session = %row.id, "cannot mark the session done: {e}");
-                "the session could not be marked done".to_string()
-            })?;
+            .map_err(AnalysisError::MarkDone)?;
         Ok(report.report_id)
     }
 
     /// A recorded upload decodes as it arrives unless it is an MP4 with its index at the end;
     /// that layout is decoded from the complete file once the bot ends the session.
-    fn upload_input(&self, active: &Active) -> Result<MediaInput, String> {
+    fn upload_input(&self, active: &Active) -> Result<MediaInput, AnalysisError> {
         let spool = &active.spool;
         let whole = || loop {
             match spool.wait_beyond(u64::MAX, Duration::from_millis(500)) {
                 spool::Wait::Ended => return Ok(MediaInput::File(spool.path().to_path_buf())),
-                spool::Wait::Aborted(r) => return Err(r),
+                spool::Wait::Aborted(r) => return Err(AnalysisError::Aborted(r)),
                 _ => {}
             }
         };
         loop {
             let len = spool.durable_len();
-            let layout = spool::file_needs_whole(spool.path(), len)
-                .map_err(|e| format!("cannot read the received media: {e}"))?;
+            let layout =
+                spool::file_needs_whole(spool.path(), len).map_err(AnalysisError::Received)?;
             match layout {
                 Some(false) => return Ok(MediaInput::Spool(spool.clone())),
                 Some(true) => return whole(),
                 // Undecided at the end: decode the complete file (pull mode handles any layout).
                 None => match spool.wait_beyond(len, Duration::from_millis(500)) {
                     spool::Wait::Ended => return whole(),
-                    spool::Wait::Aborted(r) => return Err(r),
+                    spool::Wait::Aborted(r) => return Err(AnalysisError::Aborted(r)),
                     _ => {}
                 },
+            }
+        }
+    }
+}
+
+/// Why a session's analysis ended without a report. Its text is what the API shows the bot
+/// (the media named as the bot named it, never a server path); a store fault says only that
+/// the report is retried, its cause goes to the log.
+#[derive(Debug, thiserror::Error)]
+enum AnalysisError {
+    #[error("{0}")]
+    Source(#[source] IngestError),
+    /// The upload stopped before its end (the reason is the spool's).
+    #[error("{0}")]
+    Aborted(String),
+    #[error("cannot read the received media: {0}")]
+    Received(#[source] std::io::Error),
+    #[error("stored session is unreadable: {0}")]
+    StoredSession(#[source] serde_json::Error),
+    #[error("{message}")]
+    Pipeline {
+        message: String,
+        #[source]
+        source: PipelineError,
+    },
+    #[error("the report could not be stored; it is retried on restart")]
+    StoreReport(#[source] StoreError),
+    #[error("the session could not be marked done")]
+    MarkDone(#[source] StoreError),
+    #[error("internal error during the analysis; it has been logged")]
+    Panicked,
+}
+
+impl AnalysisError {
+    /// Logs the failure: the bot's message, and for the server's own faults the cause it
+    /// does not see.
+    fn log(&self, row: &LiveSession) {
+        let candidate = row.candidate_id.as_deref().unwrap_or("-");
+        match self {
+            AnalysisError::StoreReport(e) | AnalysisError::MarkDone(e) => {
+                tracing::error!(session = %row.id, tenant = %row.tenant, candidate, "{self}: {e}")
+            }
+            AnalysisError::Panicked => {
+                tracing::error!(session = %row.id, tenant = %row.tenant, candidate, "the analysis panicked")
+            }
+            _ => {
+                tracing::warn!(session = %row.id, tenant = %row.tenant, candidate, "session failed: {self}")
             }
         }
     }
