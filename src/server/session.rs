@@ -592,8 +592,8 @@ impl Sessions {
 /// the report is retried, its cause goes to the log.
 #[derive(Debug, thiserror::Error)]
 enum AnalysisError {
-    #[error("{0}")]
-    Source(#[source] IngestError),
+    #[error(transparent)]
+    Source(IngestError),
     /// The upload stopped before its end (the reason is the spool's).
     #[error("{0}")]
     Aborted(String),
