@@ -287,6 +287,12 @@ impl SessionPool {
         self.warming.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Puts a session (back) among the free ones and wakes a run waiting for one.
+    fn give_back(&self, session: Session) {
+        self.slots().free.push(session);
+        self.returned.notify_one();
+    }
+
     /// Gives up a slot whose session could not be built.
     fn release_slot(&self) {
         self.slots().total -= 1;
@@ -303,17 +309,9 @@ impl SessionPool {
             }
             slots.total += 1;
         }
-        match load(self.spec) {
-            Ok(s) => {
-                self.slots().free.push(s);
-                self.returned.notify_one();
-                Ok(())
-            }
-            Err(e) => {
-                self.release_slot();
-                Err(e)
-            }
-        }
+        let session = self.built(load(self.spec))?;
+        self.give_back(session);
+        Ok(())
     }
 
     /// Checks the model file now (a missing or corrupt file fails here, before any media is
@@ -323,29 +321,22 @@ impl SessionPool {
     /// path; an error building it surfaces at the first run.
     pub fn warm_in_background(&'static self) -> Result<(), InferenceError> {
         verify_file(self.spec)?;
-        {
-            let mut slots = self.slots();
-            if slots.total > 0 {
-                return Ok(());
-            }
-            slots.total += 1;
+        // The slot is counted and the handle stored under one lock: a run that checks between
+        // the two would otherwise find the pool full with nothing to wait for.
+        let mut slots = self.slots();
+        if slots.total > 0 {
+            return Ok(());
         }
-        let spawned = std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("vigil-model-load".into())
-            .spawn(move || load(self.spec));
-        match spawned {
-            Ok(handle) => {
-                *self.warming() = Some(handle);
-                Ok(())
-            }
-            Err(e) => {
-                self.release_slot();
-                Err(InferenceError::Run {
-                    model: self.spec.name.to_string(),
-                    reason: format!("cannot start the loading thread: {e}"),
-                })
-            }
-        }
+            .spawn(move || load(self.spec))
+            .map_err(|e| InferenceError::Run {
+                model: self.spec.name.to_string(),
+                reason: format!("cannot start the loading thread: {e}"),
+            })?;
+        slots.total += 1;
+        *self.warming() = Some(handle);
+        Ok(())
     }
 
     /// Waits for a background warm-up, if one is running. A process must not exit while a
@@ -355,10 +346,7 @@ impl SessionPool {
         let warming = self.warming().take();
         if let Some(handle) = warming {
             match handle.join() {
-                Ok(Ok(session)) => {
-                    self.slots().free.push(session);
-                    self.returned.notify_one();
-                }
+                Ok(Ok(session)) => self.give_back(session),
                 _ => self.release_slot(),
             }
         }
@@ -405,8 +393,7 @@ impl SessionPool {
     ) -> Result<R, InferenceError> {
         let mut session = self.take()?;
         let out = f(&mut session);
-        self.slots().free.push(session);
-        self.returned.notify_one();
+        self.give_back(session);
         out
     }
 }
