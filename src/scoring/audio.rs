@@ -356,5 +356,29 @@ fn splice_event((s, e): (f64, f64), cue: SpliceCue) -> Event {
                 jump_deg.abs()
             ),
         ),
+        SpliceCue::HumOnset {
+            mains_hz,
+            level_change_db,
+        } => span_event(
+            EventKind::AudioSplice,
+            (s, e),
+            weak(0.3 + level_change_db.abs() as f64 / 100.0),
+            [
+                ("cue", json!("mains_hum_onset")),
+                ("mains_hz", r1(mains_hz)),
+                ("hum_level_change_db", r1(level_change_db)),
+            ],
+            format!(
+                "Possible splice at {}: a {:.0} Hz mains hum {} ({:+.0} dB) and stays that way, as when two recordings are joined. {WEAK}",
+                fmt_s(s),
+                mains_hz,
+                if level_change_db > 0.0 {
+                    "starts"
+                } else {
+                    "stops"
+                },
+                level_change_db
+            ),
+        ),
     }
 }

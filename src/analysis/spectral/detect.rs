@@ -63,7 +63,48 @@ pub(super) fn detect_splices(secs: &[SpectralSecond], p: &SpectralParams) -> Vec
             cands.push((b, rms, SpliceCue::Envelope { distance_db: rms }));
         }
     }
+    // The hum's strength is a share (≤ 1), below any noise-floor or shape candidate's dB: a step
+    // those cues already found keeps its cue, and one join still makes one finding.
+    cands.extend(hum_onsets(secs, p));
     strongest_splices(&cands)
+}
+
+/// Splices from mains hum that appears or goes at a boundary and stays that way: a room's wiring
+/// does not start humming between two sentences, a join to another recording does. Per mains
+/// frequency, each second's hum counts when it stands out of the spectrum beside it; a
+/// boundary is a candidate when the share of such seconds and the hum's level both change
+/// across it ([`SpectralParams::hum_onset_share`]).
+fn hum_onsets(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<(usize, f32, SpliceCue)> {
+    let mut out = Vec::new();
+    for (m, (mains_hz, _)) in MAINS.iter().enumerate() {
+        let hum: Vec<(bool, f32)> = secs
+            .iter()
+            .map(|s| {
+                let h = s.hum[3 * m].norm();
+                let beside = 0.5 * (s.hum[3 * m + 1].norm() + s.hum[3 * m + 2].norm());
+                let snr_db = 20.0 * (h / beside.max(1e-9)).log10();
+                (snr_db >= p.hum_min_snr_db, 20.0 * h.max(1e-12).log10())
+            })
+            .collect();
+        let side = |v: &[(bool, f32)]| {
+            let share = v.iter().filter(|x| x.0).count() as f32 / v.len() as f32;
+            let mut level: Vec<f32> = v.iter().map(|x| x.1).collect();
+            (share, median(&mut level).unwrap_or(0.0))
+        };
+        for b in SPLICE_MIN_SIDE..=secs.len().saturating_sub(SPLICE_MIN_SIDE) {
+            let (share_l, level_l) = side(&hum[b.saturating_sub(SPLICE_SIDE)..b]);
+            let (share_r, level_r) = side(&hum[b..(b + SPLICE_SIDE).min(secs.len())]);
+            let change = (share_r - share_l).abs();
+            if change >= p.hum_onset_share && (level_r - level_l).abs() >= p.hum_onset_level_db {
+                let cue = SpliceCue::HumOnset {
+                    mains_hz: *mains_hz,
+                    level_change_db: level_r - level_l,
+                };
+                out.push((b, change, cue));
+            }
+        }
+    }
+    out
 }
 
 /// The pause floors of the [`SPLICE_SIDE`] seconds on one side of boundary `b`, and whether

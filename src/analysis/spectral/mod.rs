@@ -97,6 +97,17 @@ pub struct SpectralParams {
     pub hum_jump_deg: Option<f32>,
     /// Hum must stand this far above the spectrum beside it to be tracked. Default 12 dB.
     pub hum_min_snr_db: f32,
+    /// Mains hum appearing or going at a boundary: the share of seconds whose hum stands out
+    /// ([`Self::hum_min_snr_db`]) changes by at least this much between the six seconds before
+    /// and after, and the hum's level (median per side) by at least
+    /// [`Self::hum_onset_level_db`]. Default 0.5: on the corpus's calibration half the four
+    /// recordings where a join added hum read 0.67–1.0, every clean recording 0 and every other
+    /// recording at most 0.17 (with the level condition; `scripts/accuracy`, BENCHMARKS.md
+    /// "Mains hum that starts at a join"). Telephone-band audio carries no mains hum to judge.
+    pub hum_onset_share: f32,
+    /// See [`Self::hum_onset_share`]. Default 20 dB: the joins moved the hum's level by 30–48
+    /// dB, the largest step on a clean calibration recording was 6 dB.
+    pub hum_onset_level_db: f32,
     /// Replay: speech bass (120–240 Hz) relative to 480–1000 Hz at or below this. Default −12 dB:
     /// the bass-lightest real voices here sit at −11 dB (telephone −9 dB), a phone-class
     /// loudspeaker (roll-off ≈ 700 Hz) in a room at −14 dB — a thin margin. A loudspeaker with
@@ -200,6 +211,8 @@ impl Default for SpectralParams {
             splice_envelope_db: 13.0,
             hum_jump_deg: None,
             hum_min_snr_db: 12.0,
+            hum_onset_share: 0.5,
+            hum_onset_level_db: 20.0,
             replay_bass_db: -12.0,
             replay_narrowband_edge_db: -42.0,
             replay_bass_narrowband_db: -24.0,
@@ -359,9 +372,22 @@ pub enum SpectralFinding {
 /// Which cue found a splice.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SpliceCue {
-    NoiseFloor { before_dbfs: f32, after_dbfs: f32 },
-    Envelope { distance_db: f32 },
-    HumPhase { mains_hz: f32, jump_deg: f32 },
+    NoiseFloor {
+        before_dbfs: f32,
+        after_dbfs: f32,
+    },
+    Envelope {
+        distance_db: f32,
+    },
+    HumPhase {
+        mains_hz: f32,
+        jump_deg: f32,
+    },
+    /// Mains hum that appears (positive change) or goes (negative) and stays that way.
+    HumOnset {
+        mains_hz: f32,
+        level_change_db: f32,
+    },
 }
 
 impl SpectralFinding {

@@ -437,3 +437,35 @@ fn odd_input_never_panics_and_finds_nothing() {
     sa.push_frame(&[1.0; 7], true); // wrong length: ignored
     assert!(sa.finish().seconds.is_empty());
 }
+
+#[test]
+fn mains_hum_that_starts_mid_recording_is_a_splice() {
+    // A quiet 50 Hz hum joins the room noise at 12 s: the pause level barely moves (no
+    // noise-floor step), the hum stands out of its neighbourhood from then on.
+    let with_hum_from = |from: usize| {
+        let mut x = noise(RATE * 24, 0.002, 9);
+        for (i, v) in x.iter_mut().enumerate().skip(from) {
+            *v += 0.002 * (std::f32::consts::TAU * 50.0 * i as f32 / RATE as f32).sin();
+        }
+        analyse_signal(&x, SpectralParams::default(), |_| false).findings
+    };
+    let found = with_hum_from(RATE * 12);
+    let [
+        SpectralFinding::Splice {
+            at_s,
+            cue:
+                SpliceCue::HumOnset {
+                    mains_hz,
+                    level_change_db,
+                },
+        },
+    ] = found[..]
+    else {
+        panic!("one hum-onset splice expected: {found:?}");
+    };
+    assert!((11.0..=13.0).contains(&at_s), "{at_s}");
+    assert_eq!(mains_hz, 50.0);
+    assert!(level_change_db >= 20.0, "{level_change_db}");
+    // The same hum from the start is the room, not a join.
+    assert_eq!(with_hum_from(0), vec![]);
+}
