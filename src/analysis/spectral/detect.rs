@@ -23,8 +23,14 @@ type Floor = (f32, [f32; N_BANDS]);
 
 /// Splices from the pause noise: its level and spectral shape, compared over the seconds before
 /// and after each boundary. A step that holds on both sides (each side steady within a few dB)
-/// is a join of two recordings; one loud second is not.
-pub(super) fn detect_splices(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<SpectralFinding> {
+/// is a join of two recordings; one loud second is not. Also mains hum appearing or going at a
+/// boundary, judged over the first `hum_secs` seconds (those with a whole second of samples
+/// for the hum tracker: a trailing part-second has no hum measured and must not read as silence).
+pub(super) fn detect_splices(
+    secs: &[SpectralSecond],
+    hum_secs: usize,
+    p: &SpectralParams,
+) -> Vec<SpectralFinding> {
     let mut cands: Vec<(usize, f32, SpliceCue)> = Vec::new();
     for b in SPLICE_MIN_SIDE..secs.len().saturating_sub(SPLICE_MIN_SIDE - 1) {
         let (left, dense_l) = splice_side(secs, b, true);
@@ -65,7 +71,7 @@ pub(super) fn detect_splices(secs: &[SpectralSecond], p: &SpectralParams) -> Vec
     }
     // The hum's strength is a share (≤ 1), below any noise-floor or shape candidate's dB: a step
     // those cues already found keeps its cue, and one join still makes one finding.
-    cands.extend(hum_onsets(secs, p));
+    cands.extend(hum_onsets(&secs[..hum_secs.min(secs.len())], p));
     strongest_splices(&cands)
 }
 

@@ -821,7 +821,7 @@ impl SpectralAnalyser {
         }
         let p = &self.params;
         let mut findings = Vec::new();
-        findings.extend(detect_splices(&self.seconds, p));
+        findings.extend(detect_splices(&self.seconds, self.hum_blocks.len(), p));
         findings.extend(detect_hum_jumps(&self.seconds, p));
         findings.extend(detect_windows(&self.seconds, p));
         findings.extend(detect_clipping(&self.seconds, p));
