@@ -282,19 +282,19 @@ fn a_held_noise_floor_step_is_one_splice_and_a_blip_is_none() {
     let p = SpectralParams::default();
     let mut f = vec![-70.0f32; 12];
     f.extend(vec![-50.0; 12]);
-    let out = detect_splices(&seconds(&f), &p);
+    let out = detect_splices(&seconds(&f), f.len(), &p);
     assert_eq!(out.len(), 1, "{out:?}");
     assert!(matches!(out[0], SpectralFinding::Splice { at_s, .. } if at_s == 12.0));
     // One loud second, or a wandering floor, is not a join.
     let mut blip = vec![-70.0f32; 24];
     blip[12] = -40.0;
-    assert!(detect_splices(&seconds(&blip), &p).is_empty());
+    assert!(detect_splices(&seconds(&blip), blip.len(), &p).is_empty());
     let wander: Vec<f32> = (0..24).map(|i| -70.0 + (i % 4) as f32 * 4.0).collect();
-    assert!(detect_splices(&seconds(&wander), &p).is_empty());
+    assert!(detect_splices(&seconds(&wander), wander.len(), &p).is_empty());
     // Steps between floors of digital silence mean nothing.
     let mut quiet = vec![-110.0f32; 12];
     quiet.extend(vec![-90.0; 12]);
-    assert!(detect_splices(&seconds(&quiet), &p).is_empty());
+    assert!(detect_splices(&seconds(&quiet), quiet.len(), &p).is_empty());
 }
 
 #[test]
