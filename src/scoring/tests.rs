@@ -119,6 +119,27 @@ fn spectral_events_alone_raise_a_review_and_never_reject() {
 }
 
 #[test]
+fn a_hum_onset_splice_names_its_cue_and_which_way_the_hum_went() {
+    let finding = |level_change_db: f32| SpectralFinding::Splice {
+        at_s: 15.0,
+        cue: SpliceCue::HumOnset {
+            mains_hz: 50.0,
+            level_change_db,
+        },
+    };
+    let events = spectral_events(&[finding(40.0), finding(-35.0)], 0.0);
+    assert_eq!(events.len(), 2);
+    for (e, word) in events.iter().zip(["starts", "stops"]) {
+        assert_eq!(e.kind, EventKind::AudioSplice);
+        assert_eq!(e.evidence["cue"], "mains_hum_onset");
+        assert_eq!(e.evidence["mains_hz"], 50.0);
+        assert!(e.reason.contains(word), "{}", e.reason);
+        assert!(e.confidence <= 0.6 && e.reason.contains("weak evidence"));
+    }
+    assert_eq!(events[1].evidence["hum_level_change_db"], -35.0);
+}
+
+#[test]
 fn event_kinds_serialise_as_snake_case() {
     assert_eq!(
         serde_json::to_string(&EventKind::VideoFreeze).unwrap(),
