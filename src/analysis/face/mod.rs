@@ -328,7 +328,7 @@ impl FaceModels {
             }
             all = self.detect_centre(frame, zoom)?;
         }
-        let mut dets = detect::weighted_nms(all, 0.3);
+        let mut dets = detect::drop_nested(detect::weighted_nms(all, 0.3));
         // Largest face first; ties by position so the order is total.
         dets.sort_by(|a, b| {
             (b.w * b.h)
