@@ -86,10 +86,8 @@ fn hum_onsets(secs: &[SpectralSecond], p: &SpectralParams) -> Vec<(usize, f32, S
         let hum: Vec<(bool, f32)> = secs
             .iter()
             .map(|s| {
-                let h = s.hum[3 * m].norm();
-                let beside = 0.5 * (s.hum[3 * m + 1].norm() + s.hum[3 * m + 2].norm());
-                let snr_db = 20.0 * (h / beside.max(1e-9)).log10();
-                (snr_db >= p.hum_min_snr_db, 20.0 * h.max(1e-12).log10())
+                let level_db = 20.0 * s.hum[3 * m].norm().max(1e-12).log10();
+                (hum_snr_db(s, m) >= p.hum_min_snr_db, level_db)
             })
             .collect();
         let side = |v: &[(bool, f32)]| {
@@ -195,6 +193,13 @@ pub(super) fn wrap(a: f32) -> f32 {
     a - t * ((a + std::f32::consts::PI) / t).floor()
 }
 
+/// How far the `m`-th mains frequency ([`MAINS`]) stands above the spectrum beside it in a
+/// second (dB).
+fn hum_snr_db(s: &SpectralSecond, m: usize) -> f32 {
+    let beside = 0.5 * (s.hum[3 * m + 1].norm() + s.hum[3 * m + 2].norm());
+    20.0 * (s.hum[3 * m].norm() / beside.max(1e-9)).log10()
+}
+
 /// Splices from the mains hum's phase: the steady drift is the median block-to-block phase step;
 /// a join shows as a step that breaks it.
 pub(super) fn detect_hum_jumps(
@@ -210,14 +215,10 @@ pub(super) fn detect_hum_jumps(
     }
     for (m, (mains_hz, _)) in MAINS.iter().enumerate() {
         let h: Vec<Complex<f32>> = secs.iter().map(|s| s.hum[3 * m]).collect();
-        let snr: Vec<f32> = secs
+        let hummed: Vec<bool> = secs
             .iter()
-            .map(|s| {
-                let r = 0.5 * (s.hum[3 * m + 1].norm() + s.hum[3 * m + 2].norm());
-                20.0 * (s.hum[3 * m].norm() / r.max(1e-9)).log10()
-            })
+            .map(|s| hum_snr_db(s, m) >= p.hum_min_snr_db)
             .collect();
-        let hummed: Vec<bool> = snr.iter().map(|&x| x >= p.hum_min_snr_db).collect();
         if hummed.iter().filter(|&&x| x).count() * 2 < secs.len() {
             continue;
         }
