@@ -212,16 +212,72 @@ struct OpenLoop {
     mad_sum: f32,
 }
 
+/// How far past the still limit a keyframe pulse jumps (out, and back), at least.
+const PULSE_JUMP: f32 = 2.0;
+
 /// A run of frames whose thumbnail stays within `freeze_thumb_mad` of its first frame's.
+///
+/// A still picture re-encoded at a low bitrate with sparse keyframes jumps at a keyframe: the
+/// intra picture is coded coarsely (thumbnail change ≈ 1.7, as much as live motion) and the
+/// frames after it converge back to the same picture within the second. So one frame that
+/// breaks the run is held back: when the next frame matches the run's last still frame again,
+/// the jump was such a pulse and the run goes on; otherwise the run ends at its last still frame.
+/// A pulse is a jump out and back of more than [`PULSE_JUMP`] times the still limit each way:
+/// calm live video that misses the limit narrowly for one sample is motion, not a keyframe.
+/// (Matching a frame against any of several recent ones, or holding back two, also bridged a
+/// live person's sway: 17 freezes on the calibration half's clean recordings, BENCHMARKS.md.)
 struct StillRun {
     anchor: Vec<f32>,
     start: Pts,
     end: Pts,
     frames: u64,
-    /// Raw changes of the frames after the first (bounded by the span: at most one per sampled
-    /// frame of one frozen stretch).
+    /// Raw changes of the frames after the first, each from the still frame before it
+    /// (bounded by the span: at most one per sampled frame of one frozen stretch).
     mads: Vec<f32>,
     max_thumb: f32,
+    /// The last still frame's raw pixels and thumbnail.
+    last: (Vec<u8>, Vec<f32>),
+    /// Thumbnail change of the frame held back since the last still one, if any.
+    held: Option<f32>,
+}
+
+impl StillRun {
+    fn new(
+        first: &FrameSignature,
+        second: &FrameSignature,
+        motion: f32,
+        thumb_motion: f32,
+    ) -> Self {
+        StillRun {
+            anchor: first.thumb.clone(),
+            start: first.pts,
+            end: second.pts,
+            frames: 2,
+            mads: vec![motion],
+            max_thumb: thumb_motion,
+            last: (second.sparse.clone(), second.thumb.clone()),
+            held: None,
+        }
+    }
+
+    /// Extends the run with `sig` (and the frame held back before it) when `sig` is within
+    /// `limit` of the last still frame and within `3 × limit` of the first; after a held frame,
+    /// only when `sig` also jumped back from it (`thumb_motion`, its change from that frame).
+    fn extend(&mut self, sig: &FrameSignature, thumb_motion: f32, limit: f32) -> bool {
+        let d = mad_f32(&self.anchor, &sig.thumb);
+        if mad_f32(&self.last.1, &sig.thumb) > limit
+            || d > 3.0 * limit
+            || (self.held.is_some() && thumb_motion <= PULSE_JUMP * limit)
+        {
+            return false;
+        }
+        self.mads.push(mad_u8(&self.last.0, &sig.sparse));
+        self.end = sig.pts;
+        self.frames += 1 + u64::from(self.held.take().is_some());
+        self.max_thumb = self.max_thumb.max(d);
+        self.last = (sig.sparse.clone(), sig.thumb.clone());
+        true
+    }
 }
 
 /// A still run long enough to report, judged against the session's motion at the end.
@@ -325,41 +381,44 @@ impl VideoAnalyser {
     }
 
     /// Freeze candidates: runs whose thumbnail stays within `freeze_thumb_mad` of the run's
-    /// first frame.
+    /// first frame ([`StillRun`]).
     fn track_still(&mut self, sig: &FrameSignature, motion: f32, thumb_motion: f32) {
-        // A still picture re-encoded at a very low bitrate keeps converging (its thumbnail
-        // drifts by ≈ 0.8 a second where the live picture moved by 3–4): the limit follows the
-        // session's own live motion, and the drift from the run's first frame stays bounded.
-        let limit = self
-            .params
-            .freeze_thumb_mad
-            .max(self.params.freeze_thumb_relative * self.live_thumb.unwrap_or(0.0));
+        let limit = self.still_limit();
         if let Some(run) = &mut self.still {
-            let d = mad_f32(&run.anchor, &sig.thumb);
-            if thumb_motion <= limit && d <= 3.0 * limit {
-                run.end = sig.pts;
-                run.frames += 1;
-                run.mads.push(motion);
-                run.max_thumb = run.max_thumb.max(d);
+            if run.extend(sig, thumb_motion, limit) {
                 return;
             }
+            if thumb_motion > PULSE_JUMP * limit && run.held.is_none() {
+                run.held = Some(thumb_motion);
+                return;
+            }
+            let held = run.held.take();
             self.close_still();
+            if let Some(t) = held {
+                self.note_live(t);
+            }
         }
+        self.note_live(thumb_motion);
+        let Some(prev) = &self.prev else { return };
+        if thumb_motion <= limit {
+            self.still = Some(StillRun::new(prev, sig, motion, thumb_motion));
+        }
+    }
+
+    /// A still picture re-encoded at a very low bitrate keeps converging (its thumbnail drifts
+    /// by ≈ 0.8 a second where the live picture moved by 3–4): the limit follows the session's
+    /// own live motion, and the drift from the run's first frame stays bounded.
+    fn still_limit(&self) -> f32 {
+        self.params
+            .freeze_thumb_mad
+            .max(self.params.freeze_thumb_relative * self.live_thumb.unwrap_or(0.0))
+    }
+
+    fn note_live(&mut self, thumb_motion: f32) {
         if thumb_motion.is_finite() {
             self.live_thumb = Some(match self.live_thumb {
                 Some(m) => 0.9 * m + 0.1 * thumb_motion,
                 None => thumb_motion,
-            });
-        }
-        let Some(prev) = &self.prev else { return };
-        if thumb_motion <= limit {
-            self.still = Some(StillRun {
-                anchor: prev.thumb.clone(),
-                start: prev.pts,
-                end: sig.pts,
-                frames: 2,
-                mads: vec![motion],
-                max_thumb: thumb_motion,
             });
         }
     }
@@ -568,12 +627,41 @@ impl VideoAnalyser {
         self.close_still();
         self.close_loop();
         self.judge_candidates();
-        let mut f = self.findings;
+        let mut f = drop_loops_in_freezes(self.findings);
         f.sort_by_key(|x| match x {
             VideoFinding::Freeze { start, .. } | VideoFinding::Loop { start, .. } => *start,
         });
         (f, self.per_frame)
     }
+}
+
+/// A still picture that the encoder codes differently at each keyframe "moves" and repeats
+/// itself, which the loop search reads as a replay; a loop lying mostly inside a freeze is that
+/// freeze, not moving content played again.
+fn drop_loops_in_freezes(findings: Vec<VideoFinding>) -> Vec<VideoFinding> {
+    let freezes: Vec<(f64, f64)> = findings
+        .iter()
+        .filter_map(|f| match f {
+            VideoFinding::Freeze { start, end, .. } => {
+                Some((start.as_secs_f64(), end.as_secs_f64()))
+            }
+            VideoFinding::Loop { .. } => None,
+        })
+        .collect();
+    findings
+        .into_iter()
+        .filter(|f| match f {
+            VideoFinding::Loop { start, end, .. } => {
+                let (a, b) = (start.as_secs_f64(), end.as_secs_f64());
+                let inside: f64 = freezes
+                    .iter()
+                    .map(|&(fa, fb)| (b.min(fb) - a.max(fa)).max(0.0))
+                    .sum();
+                inside * 2.0 <= b - a
+            }
+            VideoFinding::Freeze { .. } => true,
+        })
+        .collect()
 }
 
 /// A sample's evidence for the loop search.

@@ -123,6 +123,79 @@ fn a_still_frame_with_compression_noise_is_a_freeze_not_a_loop() {
 }
 
 #[test]
+fn a_still_picture_that_jumps_at_each_keyframe_is_one_freeze() {
+    let mut a = VideoAnalyser::new(VideoParams::default(), 1.0);
+    for i in 0..40u64 {
+        // 10–30 s: one picture; at every 5th second a coarsely coded keyframe shows a visibly
+        // different picture for one sample, and the next sample is the still picture again.
+        // Outside it the picture moves every second.
+        let seed = match i {
+            10..=30 if i % 5 == 0 && i != 10 && i != 30 => 100 + i,
+            10..=30 => 10,
+            _ => i,
+        };
+        a.push(FrameSignature::of(&noisy(i, i as f64, seed, 2, i)));
+    }
+    let (f, _) = a.finish();
+    let freezes: Vec<_> = f
+        .iter()
+        .filter_map(|x| match x {
+            VideoFinding::Freeze { start, end, .. } => {
+                Some((start.as_secs_f64(), end.as_secs_f64()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(freezes, vec![(10.0, 30.0)], "{f:?}");
+}
+
+#[test]
+fn a_person_who_moves_away_for_two_samples_and_back_is_not_a_freeze() {
+    let mut a = VideoAnalyser::new(VideoParams::default(), 1.0);
+    for i in 0..30u64 {
+        // 10–13 s and 16–19 s the same calm pose; 14 and 15 s two other poses (a sway away
+        // and back). One held frame is a keyframe pulse; two are motion: the runs stay apart,
+        // each under the 5 s minimum.
+        let seed = match i {
+            10..=13 | 16..=19 => 10,
+            _ => i,
+        };
+        a.push(FrameSignature::of(&noisy(i, i as f64, seed, 2, i)));
+    }
+    let (f, _) = a.finish();
+    assert!(
+        !f.iter().any(|x| matches!(x, VideoFinding::Freeze { .. })),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn a_picture_that_changes_for_good_ends_the_still_run() {
+    let mut a = VideoAnalyser::new(VideoParams::default(), 1.0);
+    for i in 0..30u64 {
+        // 5–12 s one picture, then a different one from 13 s on (also still, for two
+        // samples), then motion: the jump at 13 s is not a pulse, the first run ends at 12 s.
+        let seed = match i {
+            5..=12 => 5,
+            13..=14 => 13,
+            _ => i,
+        };
+        a.push(FrameSignature::of(&noisy(i, i as f64, seed, 2, i)));
+    }
+    let (f, _) = a.finish();
+    let freezes: Vec<_> = f
+        .iter()
+        .filter_map(|x| match x {
+            VideoFinding::Freeze { start, end, .. } => {
+                Some((start.as_secs_f64(), end.as_secs_f64()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(freezes, vec![(5.0, 12.0)], "{f:?}");
+}
+
+#[test]
 fn moving_pictures_replayed_are_a_loop() {
     let mut a = VideoAnalyser::new(VideoParams::default(), 1.0);
     // 0–11 s live; 12–22 s replays 1–11 s (same pictures, fresh noise).
