@@ -122,6 +122,18 @@ fn a_still_frame_with_compression_noise_is_a_freeze_not_a_loop() {
     }
 }
 
+/// (start, end) in seconds of the freezes among `f`.
+fn freeze_spans(f: &[VideoFinding]) -> Vec<(f64, f64)> {
+    f.iter()
+        .filter_map(|x| match x {
+            VideoFinding::Freeze { start, end, .. } => {
+                Some((start.as_secs_f64(), end.as_secs_f64()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn a_still_picture_that_jumps_at_each_keyframe_is_one_freeze() {
     let mut a = VideoAnalyser::new(VideoParams::default(), 1.0);
@@ -137,16 +149,7 @@ fn a_still_picture_that_jumps_at_each_keyframe_is_one_freeze() {
         a.push(FrameSignature::of(&noisy(i, i as f64, seed, 2, i)));
     }
     let (f, _) = a.finish();
-    let freezes: Vec<_> = f
-        .iter()
-        .filter_map(|x| match x {
-            VideoFinding::Freeze { start, end, .. } => {
-                Some((start.as_secs_f64(), end.as_secs_f64()))
-            }
-            _ => None,
-        })
-        .collect();
-    assert_eq!(freezes, vec![(10.0, 30.0)], "{f:?}");
+    assert_eq!(freeze_spans(&f), vec![(10.0, 30.0)], "{f:?}");
 }
 
 #[test]
@@ -183,16 +186,7 @@ fn a_picture_that_changes_for_good_ends_the_still_run() {
         a.push(FrameSignature::of(&noisy(i, i as f64, seed, 2, i)));
     }
     let (f, _) = a.finish();
-    let freezes: Vec<_> = f
-        .iter()
-        .filter_map(|x| match x {
-            VideoFinding::Freeze { start, end, .. } => {
-                Some((start.as_secs_f64(), end.as_secs_f64()))
-            }
-            _ => None,
-        })
-        .collect();
-    assert_eq!(freezes, vec![(5.0, 12.0)], "{f:?}");
+    assert_eq!(freeze_spans(&f), vec![(5.0, 12.0)], "{f:?}");
 }
 
 #[test]
