@@ -235,10 +235,18 @@ struct StillRun {
     /// (bounded by the span: at most one per sampled frame of one frozen stretch).
     mads: Vec<f32>,
     max_thumb: f32,
-    /// The last still frame's raw pixels and thumbnail.
-    last: (Vec<u8>, Vec<f32>),
-    /// Thumbnail change of the frame held back since the last still one, if any.
-    held: Option<f32>,
+    /// The frame held back since the last still one, if any.
+    held: Option<Held>,
+}
+
+/// A sample held back as a possible keyframe pulse.
+struct Held {
+    /// The run's last still frame (the previous sample when the pulse came): raw pixels and
+    /// thumbnail. Without a held sample the last still frame is the previous one, whose changes
+    /// `push` has measured already.
+    last_still: (Vec<u8>, Vec<f32>),
+    /// The pulse's own thumbnail change, for the live-motion average should the run end.
+    thumb_motion: f32,
 }
 
 impl StillRun {
@@ -255,27 +263,35 @@ impl StillRun {
             frames: 2,
             mads: vec![motion],
             max_thumb: thumb_motion,
-            last: (second.sparse.clone(), second.thumb.clone()),
             held: None,
         }
     }
 
     /// Extends the run with `sig` (and the frame held back before it) when `sig` is within
     /// `limit` of the last still frame and within `3 × limit` of the first; after a held frame,
-    /// only when `sig` also jumped back from it (`thumb_motion`, its change from that frame).
-    fn extend(&mut self, sig: &FrameSignature, thumb_motion: f32, limit: f32) -> bool {
+    /// only when `sig` also jumped back from it. `motion` and `thumb_motion` are `sig`'s changes
+    /// from the previous sample.
+    fn extend(&mut self, sig: &FrameSignature, motion: f32, thumb_motion: f32, limit: f32) -> bool {
+        let near = match &self.held {
+            None => thumb_motion,
+            Some(_) if thumb_motion <= PULSE_JUMP * limit => return false,
+            Some(h) => mad_f32(&h.last_still.1, &sig.thumb),
+        };
         let d = mad_f32(&self.anchor, &sig.thumb);
-        if mad_f32(&self.last.1, &sig.thumb) > limit
-            || d > 3.0 * limit
-            || (self.held.is_some() && thumb_motion <= PULSE_JUMP * limit)
-        {
+        if near > limit || d > 3.0 * limit {
             return false;
         }
-        self.mads.push(mad_u8(&self.last.0, &sig.sparse));
+        let raw = match self.held.take() {
+            None => motion,
+            Some(h) => {
+                self.frames += 1;
+                mad_u8(&h.last_still.0, &sig.sparse)
+            }
+        };
+        self.mads.push(raw);
         self.end = sig.pts;
-        self.frames += 1 + u64::from(self.held.take().is_some());
+        self.frames += 1;
         self.max_thumb = self.max_thumb.max(d);
-        self.last = (sig.sparse.clone(), sig.thumb.clone());
         true
     }
 }
@@ -385,17 +401,23 @@ impl VideoAnalyser {
     fn track_still(&mut self, sig: &FrameSignature, motion: f32, thumb_motion: f32) {
         let limit = self.still_limit();
         if let Some(run) = &mut self.still {
-            if run.extend(sig, thumb_motion, limit) {
+            if run.extend(sig, motion, thumb_motion, limit) {
                 return;
             }
-            if thumb_motion > PULSE_JUMP * limit && run.held.is_none() {
-                run.held = Some(thumb_motion);
+            if thumb_motion > PULSE_JUMP * limit
+                && run.held.is_none()
+                && let Some(prev) = &self.prev
+            {
+                run.held = Some(Held {
+                    last_still: (prev.sparse.clone(), prev.thumb.clone()),
+                    thumb_motion,
+                });
                 return;
             }
             let held = run.held.take();
             self.close_still();
-            if let Some(t) = held {
-                self.note_live(t);
+            if let Some(h) = held {
+                self.note_live(h.thumb_motion);
             }
         }
         self.note_live(thumb_motion);
